@@ -1,0 +1,9 @@
+//! Bronze rows: what one sync writes for a page, a data-source schema, a watermark and a run.
+//!
+//! These plain structs are the contract between extraction (which fills them from Notion payloads) and the
+//! sinks (which turn them into Arrow record batches and Delta commits, or SQL rows). They carry no Arrow
+//! or Delta types so that every sink can share them.
+
+pub mod record;
+
+pub use record::{DatabaseRecord, PageRecord, RunRecord, RunStatus, SyncMode, WatermarkRecord};

@@ -1,0 +1,192 @@
+//! Row types for the bronze tables (see README "Tables").
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One row of `notion_raw_pages`: the current state of a page in one data source.
+///
+/// The merge key is `(page_id, database_id)`. `first_synced_at` is not carried here: the sink sets it on
+/// insert and keeps it on update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageRecord {
+    /// Page id, dashed lower-case.
+    pub page_id: String,
+    /// Database (container) id, dashed lower-case.
+    pub database_id: String,
+    /// Data source id the page was read from (equal to `database_id` under API 2022-06-28).
+    pub data_source_id: String,
+    /// Configured database name (e.g. `projects`).
+    pub database_name: String,
+    /// Notion `created_time` (minute precision).
+    pub created_time: DateTime<Utc>,
+    /// Notion `last_edited_time` (minute precision).
+    pub last_edited_time: DateTime<Utc>,
+    /// `created_by.id`.
+    pub created_by: Option<String>,
+    /// `last_edited_by.id`.
+    pub last_edited_by: Option<String>,
+    /// Page is in Notion's trash.
+    pub in_trash: bool,
+    /// Page is archived (Notion's archive state, distinct from trash).
+    pub is_archived: bool,
+    /// Page vanished from Notion (soft delete; never physically removed).
+    pub is_deleted: bool,
+    /// When the page was first seen missing.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Page URL.
+    pub url: Option<String>,
+    /// Public URL when published.
+    pub public_url: Option<String>,
+    /// Plain text of the title property.
+    pub title: String,
+    /// JSON text of the `properties` object.
+    pub properties: String,
+    /// The page JSON exactly as received from Notion.
+    pub payload: String,
+    /// Lower-case hex SHA-256 of `payload`.
+    pub payload_sha256: String,
+    /// `Notion-Version` the payload was read with.
+    pub api_version: String,
+    /// When this sync wrote the row.
+    pub synced_at: DateTime<Utc>,
+    /// The run that wrote the row.
+    pub sync_run_id: String,
+}
+
+/// One row of `notion_raw_databases`: a schema snapshot of one data source, versioned by hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseRecord {
+    /// Database (container) id.
+    pub database_id: String,
+    /// Data source id.
+    pub data_source_id: String,
+    /// Configured database name.
+    pub database_name: String,
+    /// Plain-text title of the data source.
+    pub title: String,
+    /// JSON text of the schema `properties` object.
+    pub schema: String,
+    /// Full JSON of the data source (or 2022-06-28 database) object as received.
+    pub payload: String,
+    /// Lower-case hex SHA-256 of `schema`.
+    pub schema_sha256: String,
+    /// `Notion-Version` used.
+    pub api_version: String,
+    /// When the snapshot was taken.
+    pub observed_at: DateTime<Utc>,
+    /// The run that took it.
+    pub sync_run_id: String,
+}
+
+/// One row of `notion_sync_watermarks`, keyed by `(database_id, data_source_id)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatermarkRecord {
+    /// Database id.
+    pub database_id: String,
+    /// Data source id.
+    pub data_source_id: String,
+    /// Configured database name.
+    pub database_name: String,
+    /// Max `last_edited_time` of committed pages; `None` before the first committed page.
+    pub watermark: Option<DateTime<Utc>>,
+    /// When the last full refresh completed.
+    pub last_full_refresh_at: Option<DateTime<Utc>>,
+    /// Run that last advanced this row.
+    pub last_run_id: String,
+    /// When the row was written.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How a run read a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// From the watermark minus the lookback.
+    Incremental,
+    /// Everything, from the beginning.
+    FullRefresh,
+}
+
+impl SyncMode {
+    /// The value stored in the `mode` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Incremental => "incremental",
+            SyncMode::FullRefresh => "full_refresh",
+        }
+    }
+}
+
+/// Outcome of a run for one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Pages were written.
+    Succeeded,
+    /// Finished and nothing changed in bronze.
+    Unchanged,
+    /// Stopped with an error; see `error_class`.
+    Failed,
+}
+
+impl RunStatus {
+    /// The value stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Unchanged => "unchanged",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One row of `notion_sync_runs`: the audit record of one run for one database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Run id (UUID), shared by every database of one `sync` invocation.
+    pub run_id: String,
+    /// Configured database name.
+    pub database_name: String,
+    /// Database id.
+    pub database_id: String,
+    /// Start of the run for this database.
+    pub started_at: DateTime<Utc>,
+    /// End of the run for this database.
+    pub finished_at: DateTime<Utc>,
+    /// Outcome.
+    pub status: RunStatus,
+    /// Incremental or full refresh.
+    pub mode: SyncMode,
+    /// Pages received from Notion.
+    pub fetched: i64,
+    /// Rows inserted into `notion_raw_pages`.
+    pub inserted: i64,
+    /// Rows updated.
+    pub updated: i64,
+    /// Rows received but identical to bronze.
+    pub unchanged: i64,
+    /// Rows newly flagged `is_deleted`.
+    pub soft_deleted: i64,
+    /// Property-item requests made to complete truncated properties.
+    pub hydration_requests: i64,
+    /// HTTP requests sent to Notion for this database.
+    pub api_requests: i64,
+    /// 429 responses waited out.
+    pub throttled_429: i64,
+    /// Retries of failed requests (5xx, timeouts, dropped connections).
+    pub retries: i64,
+    /// Query restarts after an invalid cursor or a result cap.
+    pub restarts: i64,
+    /// Watermark before the run.
+    pub watermark_before: Option<DateTime<Utc>>,
+    /// Watermark after the run.
+    pub watermark_after: Option<DateTime<Utc>>,
+    /// Error class (`auth`, `transient`, `config`, `internal`, ...) when failed.
+    pub error_class: Option<String>,
+    /// Operator-facing error message when failed (never contains secrets).
+    pub error_message: Option<String>,
+    /// notion-sync version.
+    pub tool_version: String,
+    /// `Notion-Version` used.
+    pub api_version: String,
+}

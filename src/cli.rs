@@ -1,0 +1,86 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Lands Notion databases in Delta Lake bronze tables, incrementally and idempotently.
+#[derive(Debug, Parser)]
+#[command(name = "notion-sync", version, about, long_about = None)]
+pub struct Cli {
+    /// Load environment variables from this file first (variables already set win).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+
+    /// Databases file (default: $NOTION_SYNC_CONFIG, else ./notion-sync.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log format; default json when stderr is not a terminal.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Log level or filter (e.g. `debug`, `notion_sync=trace`); RUST_LOG also works.
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sync configured databases into bronze (incremental unless --full-refresh).
+    Sync(SyncArgs),
+    /// Create every bronze table that does not exist yet (safe to run again).
+    InitTables,
+    /// List configured databases and those the token can see.
+    ListDatabases,
+    /// Check the token, each configured database and that the lake is writable.
+    Health,
+    /// Show watermarks, last runs and row counts per database.
+    Status(StatusArgs),
+    /// Run a local demo: a simulated Notion workspace synced into ./lakehouse-demo.
+    Demo(DemoArgs),
+}
+
+/// `sync` options.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Re-read every page, ignoring watermarks.
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Only these databases (repeatable), by configured name.
+    #[arg(short = 'd', long = "database", value_name = "NAME")]
+    pub databases: Vec<String>,
+}
+
+/// `status` options.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `demo` options.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the demo lake.
+    #[arg(long, default_value = "./lakehouse-demo")]
+    pub lake: String,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}

@@ -1,0 +1,87 @@
+//! Command implementations. Each returns the process exit code; errors are printed for operators.
+
+mod demo;
+mod health;
+mod init;
+mod list;
+mod status;
+mod sync;
+mod table;
+
+use std::path::Path;
+
+use crate::cli::{Cli, Command};
+use crate::config::{ConfigError, EnvVars, FileConfig, Settings};
+use crate::exit;
+use crate::sink::delta::DeltaSink;
+use crate::sink::SinkError;
+
+pub use sync::{print_summary, run_sync};
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> u8 {
+    if let Command::Demo(args) = &cli.command {
+        return demo::run(args).await;
+    }
+    let settings = match load_settings(&cli) {
+        Ok(s) => s,
+        Err(e) => return report_config(&e),
+    };
+    match &cli.command {
+        Command::Sync(args) => sync::run(&settings, args).await,
+        Command::InitTables => init::run(&settings).await,
+        Command::ListDatabases => list::run(&settings).await,
+        Command::Health => health::run(&settings).await,
+        Command::Status(args) => status::run(&settings, args).await,
+        Command::Demo(_) => exit::INTERNAL,
+    }
+}
+
+/// Prints a configuration error and returns the usage exit code.
+pub fn report_config(e: &ConfigError) -> u8 {
+    eprintln!("error: configuration: {e}");
+    tracing::error!(setting = %e.setting, "configuration error: {}", e.message);
+    exit::USAGE
+}
+
+/// Prints a sink error and returns its exit code.
+pub fn report_sink(e: &SinkError) -> u8 {
+    eprintln!("error: {e}");
+    tracing::error!(error = %e, "lakehouse error");
+    match e {
+        SinkError::Location { .. } => exit::USAGE,
+        SinkError::Conflict { .. } | SinkError::Transient { .. } => exit::TRANSIENT,
+        SinkError::Internal { .. } => exit::INTERNAL,
+    }
+}
+
+/// Reads the environment (after `--env-file`), the databases file and validates them.
+pub fn load_settings(cli: &Cli) -> Result<Settings, ConfigError> {
+    if let Some(path) = &cli.env_file {
+        dotenvy::from_path(path).map_err(|e| {
+            ConfigError::new("--env-file", format!("cannot load {}: {e}", path.display()))
+        })?;
+    }
+    let env = EnvVars::from_process()
+        .map_err(|e| ConfigError::new("environment", e.to_string()))?;
+    let file_path = cli
+        .config
+        .clone()
+        .or_else(|| env.notion_sync_config.clone().map(Into::into))
+        .or_else(|| Path::new("notion-sync.toml").exists().then(|| "notion-sync.toml".into()));
+    let file = match file_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+            })?;
+            Some(FileConfig::parse(&text, &path.display().to_string())?)
+        }
+        None => None,
+    };
+    Settings::from_sources(&env, file.as_ref(), &|p| std::fs::read_to_string(p))
+}
+
+/// Opens the configured lake.
+pub fn open_sink(settings: &Settings) -> Result<DeltaSink, SinkError> {
+    DeltaSink::new(&settings.lakehouse_uri, &settings.bronze_schema)
+}

@@ -1,0 +1,119 @@
+//! `notion-sync sync`.
+
+use chrono::SecondsFormat;
+
+use super::{open_sink, report_config, report_sink, table};
+use crate::cli::SyncArgs;
+use crate::config::{ConfigError, Settings};
+use crate::exit;
+use crate::extract::{sync_all, DatabaseOutcome, SyncPlan};
+use crate::notion::{Client, ClientOptions};
+use crate::progress::Progress;
+use crate::sink::BronzeSink;
+
+/// Runs `sync` and prints the summary.
+pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
+    let databases = match settings.select_databases(&args.databases) {
+        Ok(d) if d.is_empty() => {
+            return report_config(&ConfigError::new(
+                "NOTION_<NAME>_DB_ID",
+                "no databases configured; set e.g. NOTION_PROJECTS_DB_ID or list them in notion-sync.toml",
+            ));
+        }
+        Ok(d) => d,
+        Err(e) => return report_config(&e),
+    };
+    let client = match ClientOptions::from_settings(settings).map(Client::new) {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::for_class(e.class);
+        }
+        Err(e) => return report_config(&e),
+    };
+    let sink = match open_sink(settings) {
+        Ok(s) => s,
+        Err(e) => return report_sink(&e),
+    };
+    if let Err(e) = sink.init_tables().await {
+        return report_sink(&e);
+    }
+    let plan = SyncPlan {
+        databases,
+        full_refresh: args.full_refresh,
+        run_id: uuid::Uuid::new_v4().to_string(),
+        lookback: settings.lookback,
+        batch_pages: settings.batch_pages,
+        concurrency: settings.concurrency,
+    };
+    let outcomes = run_sync(&client, &sink, &plan, &Progress::auto()).await;
+    print_summary(&outcomes);
+    outcome_code(&outcomes)
+}
+
+/// Runs a planned sync, logging each database's result.
+pub async fn run_sync<S: BronzeSink>(
+    client: &Client,
+    sink: &S,
+    plan: &SyncPlan,
+    progress: &Progress,
+) -> Vec<DatabaseOutcome> {
+    tracing::info!(run_id = %plan.run_id, databases = plan.databases.len(), full_refresh = plan.full_refresh,
+        api_version = %client.api_version(), "sync started");
+    let mut outcomes = sync_all(client, sink, plan, progress).await;
+    outcomes.sort_by(|a, b| a.database.name.cmp(&b.database.name));
+    for o in &outcomes {
+        let r = &o.run;
+        match &o.error {
+            None => tracing::info!(database = %o.database.name, status = r.status.as_str(), fetched = r.fetched,
+                inserted = r.inserted, updated = r.updated, unchanged = r.unchanged, api_requests = r.api_requests,
+                throttled_429 = r.throttled_429, retries = r.retries, "database synced"),
+            Some(e) => {
+                tracing::error!(database = %o.database.name, error_class = e.class().as_str(), error = %e,
+                    "database failed");
+                eprintln!("error: database '{}' ({}): {e}", o.database.name, o.database.id);
+            }
+        }
+    }
+    outcomes
+}
+
+/// The exit code for a set of outcomes.
+pub fn outcome_code(outcomes: &[DatabaseOutcome]) -> u8 {
+    let failures: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| o.error.as_ref().map(|e| e.class()))
+        .collect();
+    exit::for_outcomes(outcomes.len(), &failures)
+}
+
+/// Prints one line per database to stdout.
+pub fn print_summary(outcomes: &[DatabaseOutcome]) {
+    let rows: Vec<Vec<String>> = outcomes
+        .iter()
+        .map(|o| {
+            let r = &o.run;
+            vec![
+                o.database.name.clone(),
+                r.status.as_str().to_string(),
+                r.fetched.to_string(),
+                r.inserted.to_string(),
+                r.updated.to_string(),
+                r.unchanged.to_string(),
+                r.api_requests.to_string(),
+                r.throttled_429.to_string(),
+                r.retries.to_string(),
+                r.watermark_after
+                    .map(|w| w.to_rfc3339_opts(SecondsFormat::Secs, true))
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &["database", "status", "fetched", "inserted", "updated", "unchanged", "requests", "429s", "retries", "watermark"],
+            &rows
+        )
+    );
+}

@@ -1,0 +1,93 @@
+//! Environment variables: the one place secrets come from.
+
+use serde::{Deserialize, Serialize};
+
+/// Every variable the connector reads besides the per-database `NOTION_<NAME>_DB_ID` ones. `.env.example`
+/// documents each; a test keeps this list, the struct below and that file in sync.
+pub const ENV_VARS: &[&str] = &[
+    "NOTION_API_KEY",
+    "NOTION_API_KEY_FILE",
+    "NOTION_API_BASE_URL",
+    "NOTION_VERSION",
+    "NOTION_REQUESTS_PER_MINUTE",
+    "NOTION_SYNC_CONFIG",
+    "LAKEHOUSE_URI",
+    "BRONZE_SCHEMA",
+    "NOTION_SYNC_LOOKBACK",
+    "NOTION_SYNC_BATCH_PAGES",
+    "NOTION_MAX_RETRIES",
+    "NOTION_TIMEOUT_SECONDS",
+    "NOTION_SYNC_CONCURRENCY",
+];
+
+/// The raw values of the variables in [`ENV_VARS`] (decoded by `envy`), plus the database id variables.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+pub struct EnvVars {
+    /// `NOTION_API_KEY`: the integration token.
+    pub notion_api_key: Option<String>,
+    /// `NOTION_API_KEY_FILE`: path of a file holding the token.
+    pub notion_api_key_file: Option<String>,
+    /// `NOTION_API_BASE_URL`: API root, default `https://api.notion.com`.
+    pub notion_api_base_url: Option<String>,
+    /// `NOTION_VERSION`: `Notion-Version` header.
+    pub notion_version: Option<String>,
+    /// `NOTION_REQUESTS_PER_MINUTE`: request budget of the token.
+    pub notion_requests_per_minute: Option<String>,
+    /// `NOTION_SYNC_CONFIG`: path of `notion-sync.toml`.
+    pub notion_sync_config: Option<String>,
+    /// `LAKEHOUSE_URI`: lake root.
+    pub lakehouse_uri: Option<String>,
+    /// `BRONZE_SCHEMA`: schema folder.
+    pub bronze_schema: Option<String>,
+    /// `NOTION_SYNC_LOOKBACK`: overlap before the watermark.
+    pub notion_sync_lookback: Option<String>,
+    /// `NOTION_SYNC_BATCH_PAGES`: pages per commit.
+    pub notion_sync_batch_pages: Option<String>,
+    /// `NOTION_MAX_RETRIES`: retries of a failed read.
+    pub notion_max_retries: Option<String>,
+    /// `NOTION_TIMEOUT_SECONDS`: per-request timeout.
+    pub notion_timeout_seconds: Option<String>,
+    /// `NOTION_SYNC_CONCURRENCY`: databases synced at once.
+    pub notion_sync_concurrency: Option<String>,
+    /// `NOTION_<NAME>_DB_ID` variables, as (variable, value), sorted.
+    #[serde(skip)]
+    pub database_ids: Vec<(String, String)>,
+}
+
+impl EnvVars {
+    /// Decodes the variables from `(name, value)` pairs (e.g. `std::env::vars()`); unrelated ones are ignored.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Self, envy::Error> {
+        let pairs: Vec<(String, String)> = pairs
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .collect();
+        let mut vars: EnvVars = envy::from_iter(
+            pairs
+                .iter()
+                .filter(|(k, _)| ENV_VARS.contains(&k.as_str()))
+                .cloned(),
+        )?;
+        vars.database_ids = pairs
+            .into_iter()
+            .filter(|(k, _)| is_database_var(k))
+            .collect();
+        vars.database_ids.sort();
+        Ok(vars)
+    }
+
+    /// The process environment.
+    pub fn from_process() -> Result<Self, envy::Error> {
+        Self::from_pairs(std::env::vars())
+    }
+
+    /// `(variable, value)` of every `NOTION_<NAME>_DB_ID`.
+    pub fn database_vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.database_ids
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+fn is_database_var(name: &str) -> bool {
+    name.len() > "NOTION__DB_ID".len() && name.starts_with("NOTION_") && name.ends_with("_DB_ID")
+}

@@ -1,0 +1,36 @@
+//! `notion-sync.toml`: which databases to sync. Secrets never go here.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// The file's contents.
+///
+/// ```toml
+/// [databases.projects]
+/// id = "195de9221179449fab8075a27c979105"
+/// ```
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Databases by short name.
+    #[serde(default)]
+    pub databases: BTreeMap<String, FileDatabase>,
+}
+
+/// One `[databases.<name>]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDatabase {
+    /// The database id (with or without dashes).
+    pub id: String,
+}
+
+impl FileConfig {
+    /// Parses the file text; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::new(path, format!("invalid configuration file: {e}")))
+    }
+}

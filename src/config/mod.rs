@@ -1,0 +1,346 @@
+//! Configuration: what to sync (databases), where to (lake), how (API version, rate, lookback).
+//!
+//! Sources, in order: environment variables (secrets only ever come from here or a `*_FILE`), an optional
+//! `notion-sync.toml` that lists databases, and CLI flags. Parsing and validation are pure functions of those
+//! inputs: nothing here sends a request or touches the lake, so a bad configuration fails before any I/O.
+
+mod env;
+mod file;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use url::Url;
+
+pub use env::{ENV_VARS, EnvVars};
+pub use file::FileConfig;
+pub use secret::Secret;
+
+use crate::notion::ids::normalize_id;
+use crate::notion::ApiVersion;
+
+/// A configuration problem, naming the variable, file key or flag to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    /// The environment variable, file key or flag at fault.
+    pub setting: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// Builds an error for `setting`.
+    pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One configured Notion database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// Short name (lower-case), e.g. `projects`.
+    pub name: String,
+    /// Database id, dashed lower-case.
+    pub id: String,
+}
+
+/// Validated settings for every command.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Integration token (`None` when not set: commands that only touch the lake work without it).
+    pub token: Option<Secret>,
+    /// Notion API base URL (https, or http on loopback).
+    pub base_url: Url,
+    /// `Notion-Version` header value.
+    pub api_version: ApiVersion,
+    /// Request budget per minute for the token.
+    pub requests_per_minute: u32,
+    /// Databases to sync, sorted by name.
+    pub databases: Vec<DatabaseConfig>,
+    /// Lake root (`./lakehouse`, `file:///…`, `s3://…`).
+    pub lakehouse_uri: String,
+    /// Schema folder under the lake root.
+    pub bronze_schema: String,
+    /// How far before the watermark an incremental query starts.
+    pub lookback: Duration,
+    /// Pages per committed batch.
+    pub batch_pages: usize,
+    /// Retries of a failed read (5xx, timeout, dropped connection) before giving up.
+    pub max_retries: u32,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Databases synced at once.
+    pub concurrency: usize,
+}
+
+impl Settings {
+    /// Builds settings from environment variables and the optional config file. Pure: reads no files itself
+    /// (the caller resolves `NOTION_API_KEY_FILE` through `read_file`).
+    pub fn from_sources(
+        env: &EnvVars,
+        file: Option<&FileConfig>,
+        read_file: &dyn Fn(&str) -> std::io::Result<String>,
+    ) -> Result<Settings, ConfigError> {
+        let token = resolve_token(env, read_file)?;
+        let base_url = parse_base_url(env.notion_api_base_url.as_deref())?;
+        let api_version = match env.notion_version.as_deref() {
+            None => ApiVersion::default(),
+            Some(v) => v.parse().map_err(|_| {
+                ConfigError::new(
+                    "NOTION_VERSION",
+                    format!(
+                        "unsupported Notion API version {v:?}; use one of {}",
+                        ApiVersion::ALL.map(|v| v.as_str()).join(", ")
+                    ),
+                )
+            })?,
+        };
+        let requests_per_minute =
+            parse_number(env.notion_requests_per_minute.as_deref(), "NOTION_REQUESTS_PER_MINUTE", 180, 1, 100_000)? as u32;
+        let databases = collect_databases(env, file)?;
+        let lakehouse_uri = env
+            .lakehouse_uri
+            .as_deref()
+            .unwrap_or("./lakehouse")
+            .to_string();
+        if lakehouse_uri.trim().is_empty() {
+            return Err(ConfigError::new("LAKEHOUSE_URI", "must not be empty"));
+        }
+        let bronze_schema = env.bronze_schema.as_deref().unwrap_or("bronze").to_string();
+        if bronze_schema.is_empty()
+            || !bronze_schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(ConfigError::new(
+                "BRONZE_SCHEMA",
+                format!("{bronze_schema:?} must be letters, digits and underscores"),
+            ));
+        }
+        let lookback = match env.notion_sync_lookback.as_deref() {
+            None => Duration::from_secs(300),
+            Some(v) => parse_duration(v).ok_or_else(|| {
+                ConfigError::new(
+                    "NOTION_SYNC_LOOKBACK",
+                    format!("{v:?} is not a duration; write e.g. 5m, 300s or 1h"),
+                )
+            })?,
+        };
+        let batch_pages = parse_number(env.notion_sync_batch_pages.as_deref(), "NOTION_SYNC_BATCH_PAGES", 1000, 1, 1_000_000)? as usize;
+        let max_retries = parse_number(env.notion_max_retries.as_deref(), "NOTION_MAX_RETRIES", 8, 0, 100)? as u32;
+        let request_timeout =
+            Duration::from_secs(parse_number(env.notion_timeout_seconds.as_deref(), "NOTION_TIMEOUT_SECONDS", 60, 1, 3600)?);
+        let concurrency = parse_number(env.notion_sync_concurrency.as_deref(), "NOTION_SYNC_CONCURRENCY", 4, 1, 64)? as usize;
+        Ok(Settings {
+            token,
+            base_url,
+            api_version,
+            requests_per_minute,
+            databases,
+            lakehouse_uri,
+            bronze_schema,
+            lookback,
+            batch_pages,
+            max_retries,
+            request_timeout,
+            concurrency,
+        })
+    }
+
+    /// The token, or the error telling the operator to set it.
+    pub fn require_token(&self) -> Result<&Secret, ConfigError> {
+        self.token.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "NOTION_API_KEY",
+                "not set; export the integration token (or NOTION_API_KEY_FILE with its path)",
+            )
+        })
+    }
+
+    /// The configured databases named in `selected` (all when empty); an unknown name is a usage error that
+    /// lists the configured ones.
+    pub fn select_databases(&self, selected: &[String]) -> Result<Vec<DatabaseConfig>, ConfigError> {
+        if selected.is_empty() {
+            return Ok(self.databases.clone());
+        }
+        let mut out = Vec::new();
+        for name in selected {
+            let wanted = name.to_ascii_lowercase();
+            match self.databases.iter().find(|d| d.name == wanted) {
+                Some(d) if !out.contains(d) => out.push(d.clone()),
+                Some(_) => {}
+                None => {
+                    return Err(ConfigError::new(
+                        "--database",
+                        format!(
+                            "{name:?} is not configured; configured databases: {}",
+                            self.database_names()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn database_names(&self) -> String {
+        if self.databases.is_empty() {
+            return "(none)".into();
+        }
+        self.databases
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn resolve_token(
+    env: &EnvVars,
+    read_file: &dyn Fn(&str) -> std::io::Result<String>,
+) -> Result<Option<Secret>, ConfigError> {
+    let token = match (env.notion_api_key.as_deref(), env.notion_api_key_file.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "NOTION_API_KEY",
+                "set either NOTION_API_KEY or NOTION_API_KEY_FILE, not both",
+            ));
+        }
+        (Some(t), None) => t.trim().to_string(),
+        (None, Some(path)) => read_file(path)
+            .map_err(|e| {
+                ConfigError::new(
+                    "NOTION_API_KEY_FILE",
+                    format!("cannot read the token file {path:?}: {e}"),
+                )
+            })?
+            .trim()
+            .to_string(),
+        (None, None) => return Ok(None),
+    };
+    if token.is_empty() {
+        return Err(ConfigError::new("NOTION_API_KEY", "is empty"));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::new(
+            "NOTION_API_KEY",
+            "contains whitespace or control characters; paste the token alone",
+        ));
+    }
+    Ok(Some(Secret::new(token)))
+}
+
+/// Parses `NOTION_API_BASE_URL`: https anywhere, plain http only for loopback hosts.
+pub fn parse_base_url(value: Option<&str>) -> Result<Url, ConfigError> {
+    let raw = value.unwrap_or("https://api.notion.com");
+    let url = Url::parse(raw).map_err(|e| {
+        ConfigError::new("NOTION_API_BASE_URL", format!("{raw:?} is not a URL: {e}"))
+    })?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(ConfigError::new(
+                "NOTION_API_BASE_URL",
+                format!("{raw:?} uses plain http; https is required except for loopback addresses"),
+            ));
+        }
+        other => {
+            return Err(ConfigError::new(
+                "NOTION_API_BASE_URL",
+                format!("unsupported scheme {other:?}; use https"),
+            ));
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(
+            "NOTION_API_BASE_URL",
+            "must not contain credentials; the token goes in NOTION_API_KEY",
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_number(raw: Option<&str>, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    let n: u64 = raw.trim().parse().map_err(|_| {
+        ConfigError::new(name, format!("{raw:?} is not a whole number between {min} and {max}"))
+    })?;
+    if n < min || n > max {
+        return Err(ConfigError::new(
+            name,
+            format!("{n} is out of range; use a value between {min} and {max}"),
+        ));
+    }
+    Ok(n)
+}
+
+/// Parses `300`, `300s`, `5m`, `1h` into a duration.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: u64 = digits.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" | "seconds" => n,
+        "m" | "min" | "mins" | "minutes" => n.checked_mul(60)?,
+        "h" | "hours" => n.checked_mul(3600)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+fn collect_databases(env: &EnvVars, file: Option<&FileConfig>) -> Result<Vec<DatabaseConfig>, ConfigError> {
+    let mut by_name: BTreeMap<String, (String, String)> = BTreeMap::new();
+    if let Some(file) = file {
+        for (name, db) in &file.databases {
+            let setting = format!("notion-sync.toml [databases.{name}] id");
+            check_name(name, &setting)?;
+            by_name.insert(name.to_ascii_lowercase(), (db.id.clone(), setting));
+        }
+    }
+    for (var, value) in env.database_vars() {
+        let name = var["NOTION_".len()..var.len() - "_DB_ID".len()].to_ascii_lowercase();
+        check_name(&name, var)?;
+        by_name.insert(name, (value.to_string(), var.to_string()));
+    }
+    by_name
+        .into_iter()
+        .map(|(name, (raw, setting))| {
+            let id = normalize_id(&raw).ok_or_else(|| {
+                ConfigError::new(
+                    setting,
+                    format!(
+                        "{raw:?} is not a Notion database id; copy the 32 hex digits from the database URL"
+                    ),
+                )
+            })?;
+            Ok(DatabaseConfig { name, id })
+        })
+        .collect()
+}
+
+fn check_name(name: &str, setting: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(ConfigError::new(
+            setting,
+            format!("database name {name:?} must be letters, digits and underscores"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,260 @@
+//! Extraction: for each configured database, resolve its data sources, snapshot their schemas, read pages
+//! changed since the watermark and hand them to the sink. Databases run concurrently under the one token
+//! budget; each gets a run row in `notion_sync_runs` whatever happens.
+
+pub mod convert;
+pub mod resolve;
+pub mod source;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+use crate::bronze::{RunRecord, RunStatus, SyncMode, WatermarkRecord};
+use crate::config::DatabaseConfig;
+use crate::notion::{ApiVersion, Client, ErrorClass, NotionError, RequestStats};
+use crate::progress::Progress;
+use crate::sink::{BronzeSink, SinkError};
+use convert::RowContext;
+use source::{sync_source, watermark_row, SourceJob};
+
+/// Why a database's sync stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Notion refused or kept failing.
+    #[error(transparent)]
+    Notion(#[from] NotionError),
+    /// The sink could not commit.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// Notion returned something this connector cannot store safely.
+    #[error("unexpected payload: {0}")]
+    Payload(String),
+}
+
+impl SyncError {
+    /// Fault class, for the exit code and the run row.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            SyncError::Notion(e) => e.class,
+            SyncError::Sink(SinkError::Location { .. }) => ErrorClass::Config,
+            SyncError::Sink(SinkError::Conflict { .. } | SinkError::Transient { .. }) => ErrorClass::Transient,
+            SyncError::Sink(SinkError::Internal { .. }) | SyncError::Payload(_) => ErrorClass::Internal,
+        }
+    }
+}
+
+/// Row counts of one run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Pages received.
+    pub fetched: i64,
+    /// Rows inserted.
+    pub inserted: i64,
+    /// Rows updated.
+    pub updated: i64,
+    /// Rows unchanged.
+    pub unchanged: i64,
+    /// Query restarts (expired cursor, result cap).
+    pub restarts: i64,
+}
+
+impl Counts {
+    fn add(&mut self, o: Counts) {
+        self.fetched += o.fetched;
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.restarts += o.restarts;
+    }
+}
+
+/// What to sync.
+#[derive(Debug, Clone)]
+pub struct SyncPlan {
+    /// Databases, already validated.
+    pub databases: Vec<DatabaseConfig>,
+    /// Ignore watermarks and re-read everything.
+    pub full_refresh: bool,
+    /// Run id shared by every database.
+    pub run_id: String,
+    /// Overlap before the watermark.
+    pub lookback: std::time::Duration,
+    /// Pages per commit.
+    pub batch_pages: usize,
+    /// Databases at once.
+    pub concurrency: usize,
+}
+
+/// The result of one database.
+#[derive(Debug)]
+pub struct DatabaseOutcome {
+    /// The database.
+    pub database: DatabaseConfig,
+    /// Its run row (already appended to the runs table when possible).
+    pub run: RunRecord,
+    /// The error that stopped it.
+    pub error: Option<SyncError>,
+}
+
+/// Syncs every database of the plan; never fails as a whole: each outcome carries its own error.
+pub async fn sync_all<S: BronzeSink>(
+    client: &Client,
+    sink: &S,
+    plan: &SyncPlan,
+    progress: &Progress,
+) -> Vec<DatabaseOutcome> {
+    let watermarks: HashMap<(String, String), WatermarkRecord> = match sink.load_watermarks().await {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|w| ((w.database_id.clone(), w.data_source_id.clone()), w))
+            .collect(),
+        Err(e) => {
+            // Without watermarks nothing can run safely; report the same error for every database.
+            let message = e.to_string();
+            return plan
+                .databases
+                .iter()
+                .map(|db| failed_before_start(db, plan, client.api_version(), &message))
+                .collect();
+        }
+    };
+    futures::stream::iter(plan.databases.iter())
+        .map(|db| sync_database(client, sink, plan, db, &watermarks, progress))
+        .buffer_unordered(plan.concurrency.max(1))
+        .collect()
+        .await
+}
+
+fn failed_before_start(db: &DatabaseConfig, plan: &SyncPlan, v: ApiVersion, message: &str) -> DatabaseOutcome {
+    let now = Utc::now();
+    let mut run = empty_run(db, plan, v, now);
+    run.status = RunStatus::Failed;
+    run.error_class = Some(ErrorClass::Transient.as_str().into());
+    run.error_message = Some(message.to_string());
+    DatabaseOutcome {
+        database: db.clone(),
+        run,
+        error: Some(SyncError::Sink(SinkError::Transient {
+            table: crate::sink::tables::WATERMARKS.into(),
+            reason: message.to_string(),
+        })),
+    }
+}
+
+fn empty_run(db: &DatabaseConfig, plan: &SyncPlan, v: ApiVersion, started_at: DateTime<Utc>) -> RunRecord {
+    RunRecord {
+        run_id: plan.run_id.clone(),
+        database_name: db.name.clone(),
+        database_id: db.id.clone(),
+        started_at,
+        finished_at: started_at,
+        status: RunStatus::Succeeded,
+        mode: if plan.full_refresh { SyncMode::FullRefresh } else { SyncMode::Incremental },
+        fetched: 0,
+        inserted: 0,
+        updated: 0,
+        unchanged: 0,
+        soft_deleted: 0,
+        hydration_requests: 0,
+        api_requests: 0,
+        throttled_429: 0,
+        retries: 0,
+        restarts: 0,
+        watermark_before: None,
+        watermark_after: None,
+        error_class: None,
+        error_message: None,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        api_version: v.as_str().to_string(),
+    }
+}
+
+async fn sync_database<S: BronzeSink>(
+    client: &Client,
+    sink: &S,
+    plan: &SyncPlan,
+    db: &DatabaseConfig,
+    watermarks: &HashMap<(String, String), WatermarkRecord>,
+    progress: &Progress,
+) -> DatabaseOutcome {
+    let started_at = Utc::now();
+    let stats = RequestStats::default();
+    let bar = progress.database(&db.name);
+    let mut run = empty_run(db, plan, client.api_version(), started_at);
+    let mut counts = Counts::default();
+    let stored = |ds: &str| watermarks.get(&(db.id.clone(), ds.to_string()));
+    let result: Result<(), SyncError> = async {
+        let sources = resolve::resolve_sources(client, db, &plan.run_id, started_at, &stats).await?;
+        sink.record_schemas(sources.iter().map(|s| s.snapshot.clone()).collect()).await?;
+        for src in &sources {
+            let previous = stored(&src.data_source_id);
+            let before = previous.and_then(|w| w.watermark);
+            run.watermark_before = run.watermark_before.max(before);
+            let job = SourceJob {
+                ctx: RowContext {
+                    database_id: db.id.clone(),
+                    data_source_id: src.data_source_id.clone(),
+                    database_name: db.name.clone(),
+                    api_version: client.api_version(),
+                    run_id: plan.run_id.clone(),
+                    synced_at: started_at,
+                },
+                watermark: before,
+                last_full_refresh_at: previous.and_then(|w| w.last_full_refresh_at),
+                full_refresh: plan.full_refresh,
+                lookback: plan.lookback,
+                batch_pages: plan.batch_pages,
+                stats: &stats,
+                progress: &bar,
+            };
+            let (outcome, error) = sync_source(client, sink, &job).await;
+            counts.add(outcome.counts);
+            run.watermark_after = run.watermark_after.max(outcome.watermark);
+            if let Some(e) = error {
+                return Err(e);
+            }
+            if plan.full_refresh {
+                let row = watermark_row(&job, outcome.watermark, Some(Utc::now()));
+                sink.save_watermark(row).await?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    run.finished_at = Utc::now();
+    run.fetched = counts.fetched;
+    run.inserted = counts.inserted;
+    run.updated = counts.updated;
+    run.unchanged = counts.unchanged;
+    run.restarts = counts.restarts;
+    run.api_requests = RequestStats::get(&stats.requests) as i64;
+    run.throttled_429 = RequestStats::get(&stats.throttled) as i64;
+    run.retries = RequestStats::get(&stats.retries) as i64;
+    if run.watermark_after.is_none() {
+        run.watermark_after = run.watermark_before;
+    }
+    let error = result.err();
+    match &error {
+        Some(e) => {
+            run.status = RunStatus::Failed;
+            run.error_class = Some(e.class().as_str().to_string());
+            run.error_message = Some(e.to_string());
+            bar.fail(&e.to_string());
+        }
+        None if counts.inserted + counts.updated == 0 => run.status = RunStatus::Unchanged,
+        None => run.status = RunStatus::Succeeded,
+    }
+    if error.is_none() {
+        bar.finish(counts.fetched as u64);
+    }
+    if let Err(e) = sink.append_run(run.clone()).await {
+        tracing::error!(database = %db.name, error = %e, "could not record the run row");
+    }
+    DatabaseOutcome {
+        database: db.clone(),
+        run,
+        error,
+    }
+}

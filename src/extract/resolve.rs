@@ -1,0 +1,95 @@
+//! Database → data sources, with a schema snapshot of each.
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use super::convert::sha256_hex;
+use crate::bronze::DatabaseRecord;
+use crate::config::DatabaseConfig;
+use crate::notion::ids::normalize_id;
+use crate::notion::model::plain_text;
+use crate::notion::{Client, NotionError, RequestStats};
+
+/// A data source to query, with its schema snapshot.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Data source id (the database id under 2022-06-28).
+    pub data_source_id: String,
+    /// The snapshot row for `notion_raw_databases`.
+    pub snapshot: DatabaseRecord,
+}
+
+/// Resolves a configured database to its data sources. Under 2025-09-03+ that is `GET /v1/databases/{id}`
+/// and one `GET /v1/data_sources/{id}` per source; under 2022-06-28 the database is its only source.
+pub async fn resolve_sources(
+    client: &Client,
+    db: &DatabaseConfig,
+    run_id: &str,
+    observed_at: DateTime<Utc>,
+    stats: &RequestStats,
+) -> Result<Vec<Source>, NotionError> {
+    let not_shared = |e: NotionError| {
+        if e.status == Some(404) {
+            let hint = format!(
+                "database '{}' ({}) is not shared with the integration or does not exist: open it in Notion, \
+                 ... > Connections > add the integration, or fix NOTION_{}_DB_ID",
+                db.name,
+                db.id,
+                db.name.to_ascii_uppercase()
+            );
+            e.with_hint(hint)
+        } else {
+            e
+        }
+    };
+    let database: Box<RawValue> = client
+        .get(&format!("/v1/databases/{}", db.id), &[], Some(&db.id), stats)
+        .await
+        .map_err(not_shared)?;
+    let version = client.api_version();
+    let snapshot = |data_source_id: String, raw: &RawValue| -> DatabaseRecord {
+        let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+        let schema = value.get("properties").cloned().unwrap_or(Value::Null).to_string();
+        DatabaseRecord {
+            database_id: db.id.clone(),
+            data_source_id,
+            database_name: db.name.clone(),
+            title: plain_text(value.get("title").unwrap_or(&Value::Null)),
+            schema_sha256: sha256_hex(&schema),
+            schema,
+            payload: raw.get().to_string(),
+            api_version: version.as_str().to_string(),
+            observed_at,
+            sync_run_id: run_id.to_string(),
+        }
+    };
+    if !version.has_data_sources() {
+        return Ok(vec![Source {
+            data_source_id: db.id.clone(),
+            snapshot: snapshot(db.id.clone(), &database),
+        }]);
+    }
+    let container: Value = serde_json::from_str(database.get()).unwrap_or(Value::Null);
+    let ids: Vec<String> = container
+        .get("data_sources")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.get("id").and_then(Value::as_str).and_then(normalize_id))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut sources = Vec::with_capacity(ids.len());
+    for ds in ids {
+        let raw: Box<RawValue> = client
+            .get(&format!("/v1/data_sources/{ds}"), &[], Some(&ds), stats)
+            .await
+            .map_err(not_shared)?;
+        sources.push(Source {
+            snapshot: snapshot(ds.clone(), &raw),
+            data_source_id: ds,
+        });
+    }
+    Ok(sources)
+}

@@ -1,0 +1,328 @@
+//! The HTTP client: one per token, cheap to clone, shared by every database task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use super::error::{classify, ErrorClass, NotionError};
+use super::limiter::TokenLimiter;
+use super::retry::{classify_status, Backoff, Verdict, MAX_THROTTLE_WAITS};
+use super::stats::RequestStats;
+use super::ApiVersion;
+use crate::config::Secret;
+
+/// How to reach Notion.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// API root.
+    pub base_url: Url,
+    /// Integration token.
+    pub token: Secret,
+    /// `Notion-Version`.
+    pub api_version: ApiVersion,
+    /// Request budget per minute.
+    pub requests_per_minute: u32,
+    /// Retries of a failed read.
+    pub max_retries: u32,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// First backoff ceiling (doubles per retry).
+    pub backoff_base: Duration,
+    /// Largest backoff ceiling.
+    pub backoff_cap: Duration,
+}
+
+impl ClientOptions {
+    /// Options from validated settings, with the default backoff (0.5 s doubling to 30 s); fails when no
+    /// token is configured.
+    pub fn from_settings(s: &crate::config::Settings) -> Result<Self, crate::config::ConfigError> {
+        Ok(ClientOptions {
+            base_url: s.base_url.clone(),
+            token: s.require_token()?.clone(),
+            api_version: s.api_version,
+            requests_per_minute: s.requests_per_minute,
+            max_retries: s.max_retries,
+            request_timeout: s.request_timeout,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(30),
+        })
+    }
+}
+
+/// A Notion API client. All clones share one rate limiter (the token's budget).
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    version: ApiVersion,
+    limiter: TokenLimiter,
+    backoff: Backoff,
+}
+
+/// Notion's error body.
+#[derive(Debug, Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    request_id: Option<String>,
+    #[serde(default)]
+    additional_data: Option<Value>,
+}
+
+/// One failed attempt, before the retry decision.
+struct Failure {
+    status: Option<u16>,
+    code: String,
+    message: String,
+    request_id: Option<String>,
+    verdict: Verdict,
+}
+
+impl Client {
+    /// Builds a client; fails only if the TLS stack or the token header cannot be set up.
+    pub fn new(opts: ClientOptions) -> Result<Client, NotionError> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", opts.token.expose())).map_err(|_| {
+            local_error(
+                "setup",
+                "NOTION_API_KEY contains characters not allowed in an HTTP header",
+                ErrorClass::Config,
+            )
+        })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(
+            "Notion-Version",
+            HeaderValue::from_static(opts.api_version.as_str()),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("notion-sync/", env!("CARGO_PKG_VERSION")))
+            .timeout(opts.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| local_error("setup", &format!("HTTP client: {e}"), ErrorClass::Internal))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base: opts.base_url,
+                version: opts.api_version,
+                limiter: TokenLimiter::new(opts.requests_per_minute),
+                backoff: Backoff::new(opts.backoff_base, opts.backoff_cap, opts.max_retries),
+            }),
+        })
+    }
+
+    /// The `Notion-Version` in use.
+    pub fn api_version(&self) -> ApiVersion {
+        self.inner.version
+    }
+
+    /// `GET path?query`, decoded as `T`. Retries per the policy in [`super::retry`].
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        object_id: Option<&str>,
+        stats: &RequestStats,
+    ) -> Result<T, NotionError> {
+        self.call(Method::GET, path, query, None, object_id, stats).await
+    }
+
+    /// `POST path` with a JSON body, for read-only endpoints (query, search), which are retried like GETs.
+    pub async fn post_read<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+        object_id: Option<&str>,
+        stats: &RequestStats,
+    ) -> Result<T, NotionError> {
+        self.call(Method::POST, path, &[], Some(body), object_id, stats).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        object_id: Option<&str>,
+        stats: &RequestStats,
+    ) -> Result<T, NotionError> {
+        let endpoint = format!("{method} {path}");
+        let url = self
+            .inner
+            .base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| local_error(&endpoint, &format!("bad URL: {e}"), ErrorClass::Internal))?;
+        let mut retries = 0u32;
+        let mut throttles = 0u32;
+        loop {
+            self.inner.limiter.acquire().await;
+            RequestStats::bump(&stats.requests);
+            let failure = match self.attempt::<T>(&method, &url, query, body).await {
+                Ok(value) => return Ok(value),
+                Err(f) => f,
+            };
+            let give_up = |f: Failure, hint: Option<&str>, class: ErrorClass| NotionError {
+                status: f.status,
+                code: f.code,
+                message: f.message,
+                request_id: f.request_id,
+                endpoint: endpoint.clone(),
+                object_id: object_id.map(str::to_string),
+                hint: hint.map(str::to_string),
+                class,
+            };
+            match failure.verdict {
+                Verdict::Throttled(wait) if throttles < MAX_THROTTLE_WAITS => {
+                    throttles += 1;
+                    RequestStats::bump(&stats.throttled);
+                    stats
+                        .throttle_wait_ms
+                        .fetch_add(wait.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(endpoint = %endpoint, wait_s = wait.as_secs(), status = ?failure.status,
+                        "throttled by Notion; waiting out Retry-After");
+                    self.inner.limiter.pause_for(wait);
+                }
+                Verdict::Transient | Verdict::Throttled(_) => match self.inner.backoff.delay(retries) {
+                    Some(delay) => {
+                        retries += 1;
+                        RequestStats::bump(&stats.retries);
+                        tracing::warn!(endpoint = %endpoint, status = ?failure.status, code = %failure.code,
+                            attempt = retries, delay_ms = delay.as_millis() as u64, "retrying after a transient failure");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => {
+                        let budget = self.inner.backoff.budget();
+                        return Err(give_up(
+                            failure,
+                            Some(&format!(
+                                "Notion kept failing after {budget} retries; rerun later (safe: nothing past the \
+                                 last committed batch was recorded)"
+                            )),
+                            ErrorClass::Transient,
+                        ));
+                    }
+                },
+                Verdict::Fatal => {
+                    let (class, hint) = match failure.status {
+                        Some(status) => classify(status, &failure.code),
+                        None => (ErrorClass::Internal, None),
+                    };
+                    return Err(give_up(failure, hint, class));
+                }
+            }
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        url: &Url,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<T, Failure> {
+        let mut req = self.inner.http.request(method.clone(), url.clone());
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(transport_failure)?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let request_id = header("x-notion-request-id");
+        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+        let bytes = resp.bytes().await.map_err(transport_failure)?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice::<T>(&bytes).map_err(|e| Failure {
+                status: Some(status),
+                code: "invalid_json".into(),
+                message: format!("response body could not be decoded: {e}"),
+                request_id: request_id.clone(),
+                // A cut-off or garbled body is a transport fault; a well-formed body of the wrong shape is not.
+                verdict: if e.is_eof() || e.is_syntax() { Verdict::Transient } else { Verdict::Fatal },
+            });
+        }
+        let err: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
+        let reason = err
+            .additional_data
+            .as_ref()
+            .and_then(|d| d.get("rate_limit_reason"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let verdict = if reason == "public_api_request_blocked" {
+            Verdict::Fatal
+        } else {
+            classify_status(status, retry_after, &err.code)
+        };
+        Err(Failure {
+            status: Some(status),
+            code: if err.code.is_empty() { format!("http_{status}") } else { err.code },
+            message: if err.message.is_empty() {
+                format!("HTTP {status} without a Notion error body")
+            } else {
+                err.message
+            },
+            request_id: err.request_id.or(request_id),
+            verdict,
+        })
+    }
+}
+
+fn transport_failure(e: reqwest::Error) -> Failure {
+    let code = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "transport"
+    };
+    Failure {
+        status: None,
+        code: code.into(),
+        message: error_chain(&e),
+        request_id: None,
+        verdict: Verdict::Transient,
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+fn local_error(endpoint: &str, message: &str, class: ErrorClass) -> NotionError {
+    NotionError {
+        status: None,
+        code: "local".into(),
+        message: message.into(),
+        request_id: None,
+        endpoint: endpoint.into(),
+        object_id: None,
+        hint: None,
+        class,
+    }
+}

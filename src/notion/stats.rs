@@ -1,0 +1,28 @@
+//! Request counters, kept per database so each run row reports its own traffic.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters updated by the client for every request made on behalf of one database.
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    /// HTTP requests sent (including retries).
+    pub requests: AtomicU64,
+    /// 429/529 responses waited out.
+    pub throttled: AtomicU64,
+    /// Retried failures (5xx, timeouts, dropped connections, truncated bodies).
+    pub retries: AtomicU64,
+    /// Seconds spent waiting on `Retry-After`.
+    pub throttle_wait_ms: AtomicU64,
+}
+
+impl RequestStats {
+    /// Adds one to a counter.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `notion-sync` binary against the simulator over HTTP, with the Delta tables
+//! read back from disk.
+
+mod cli;
+mod corpus;
+mod support;
+mod sync;

@@ -1,0 +1,155 @@
+//! Shared fixtures: a simulator, a temporary lake, and the binary wired to both.
+
+use std::collections::BTreeMap;
+use std::process::Output;
+
+use notion_sim::{SimConfig, SimHandle, Simulator, WorkspaceKind};
+use notion_sync::sink::delta::{DeltaSink, StoredPage};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A simulator, a lake directory and the environment that points the binary at both.
+pub struct World {
+    pub sim: SimHandle,
+    pub lake: TempDir,
+    pub env: BTreeMap<String, String>,
+}
+
+/// Configured name of a simulator database title (`Documentation` → `documentation`).
+pub fn db_name(title: &str) -> String {
+    title
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+impl World {
+    pub async fn start(workspace: WorkspaceKind) -> World {
+        Self::with_config(SimConfig { workspace, ..SimConfig::default() }).await
+    }
+
+    pub async fn with_config(cfg: SimConfig) -> World {
+        let sim = Simulator::start(cfg).await.expect("simulator starts");
+        let lake = tempfile::tempdir().expect("temp dir");
+        let mut env = BTreeMap::new();
+        env.insert("NOTION_API_KEY".into(), sim.token());
+        env.insert("NOTION_API_BASE_URL".into(), sim.base_url());
+        env.insert("LAKEHOUSE_URI".into(), lake.path().join("lake").display().to_string());
+        env.insert("NOTION_REQUESTS_PER_MINUTE".into(), "100000".into());
+        env.insert("NOTION_MAX_RETRIES".into(), "4".into());
+        env.insert("NOTION_TIMEOUT_SECONDS".into(), "10".into());
+        for db in sim.databases() {
+            env.insert(format!("NOTION_{}_DB_ID", db_name(&db.title).to_ascii_uppercase()), db.id.clone());
+        }
+        World { sim, lake, env }
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.env.insert(key.into(), value.into());
+    }
+
+    pub fn lake_uri(&self) -> String {
+        self.env["LAKEHOUSE_URI"].clone()
+    }
+
+    /// The binary with a clean environment: only what this world sets (plus PATH/HOME).
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_notion-sync"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.lake.path())
+            .current_dir(self.lake.path())
+            .envs(&self.env)
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs the binary to completion.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().await.expect("binary runs")
+    }
+
+    pub fn sink(&self) -> DeltaSink {
+        DeltaSink::new(&self.lake_uri(), "bronze").expect("sink opens")
+    }
+
+    pub async fn pages(&self) -> Vec<StoredPage> {
+        self.sink().read_pages(None).await.expect("pages table reads")
+    }
+
+    /// Database id → configured name.
+    pub fn names(&self) -> BTreeMap<String, String> {
+        self.sim.databases().into_iter().map(|d| (d.id, db_name(&d.title))).collect()
+    }
+
+    /// Query requests the simulator served (either API generation).
+    pub fn query_requests(&self) -> u64 {
+        let c = self.sim.counters();
+        c.by_endpoint.get("query_data_source").copied().unwrap_or(0)
+            + c.by_endpoint.get("query_database").copied().unwrap_or(0)
+    }
+}
+
+/// Exit code, with the output printed on mismatch.
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts bronze holds exactly the simulator's live pages (of the given databases), with envelope columns
+/// and payloads equal to the simulator's own rendering.
+pub async fn assert_bronze_matches(world: &World, api_version: &str, only: Option<&[&str]>) {
+    let dump = world.sim.state_dump(api_version);
+    let names = world.names();
+    let wanted = |db: &str| only.is_none_or(|o| o.iter().any(|n| names.get(db).is_some_and(|x| x == n)));
+    let mut expected: BTreeMap<(String, String), &Value> = BTreeMap::new();
+    for p in dump["pages"].as_array().expect("pages") {
+        let live = !p["in_trash"].as_bool().unwrap_or(false) && !p["is_archived"].as_bool().unwrap_or(false);
+        let db = p["database_id"].as_str().unwrap().to_string();
+        if live && wanted(&db) {
+            expected.insert((p["id"].as_str().unwrap().to_string(), db), p);
+        }
+    }
+    let stored = world.pages().await;
+    let mut seen = BTreeMap::new();
+    for s in &stored {
+        let key = (s.record.page_id.clone(), s.record.database_id.clone());
+        assert!(seen.insert(key.clone(), ()).is_none(), "duplicate key {key:?}");
+    }
+    let stored_keys: Vec<_> = seen.keys().cloned().collect();
+    let expected_keys: Vec<_> = expected.keys().cloned().collect();
+    assert_eq!(stored_keys.len(), expected_keys.len(), "row count");
+    assert_eq!(stored_keys, expected_keys, "page keys");
+    for s in &stored {
+        let r = &s.record;
+        let e = expected[&(r.page_id.clone(), r.database_id.clone())];
+        let page = &e["page"];
+        let payload: Value = serde_json::from_str(&r.payload).expect("payload is JSON");
+        assert_eq!(&payload, page, "payload of {}", r.page_id);
+        assert_eq!(r.data_source_id, e["data_source_id"].as_str().unwrap(), "data source of {}", r.page_id);
+        let ts = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().to_utc();
+        assert_eq!(r.last_edited_time, ts(&page["last_edited_time"]));
+        assert_eq!(r.created_time, ts(&page["created_time"]));
+        assert_eq!(r.in_trash, page["in_trash"].as_bool().unwrap_or(false));
+        assert_eq!(r.is_archived, page["is_archived"].as_bool().unwrap_or(false));
+        assert_eq!(r.url.as_deref(), page["url"].as_str());
+        assert_eq!(Some(&r.created_by), Some(&page["created_by"]["id"].as_str().map(str::to_string)));
+        let props: Value = serde_json::from_str(&r.properties).unwrap();
+        assert_eq!(props, page["properties"]);
+        assert_eq!(r.payload_sha256, notion_sync::extract::convert::sha256_hex(&r.payload));
+        assert_eq!(r.database_name, names[&r.database_id]);
+        assert!(!r.is_deleted);
+    }
+}

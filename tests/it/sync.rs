@@ -1,0 +1,219 @@
+//! The sync spine: full and incremental syncs land exactly what Notion holds.
+
+use notion_sim::{FaultKind, FaultMode, FaultPlan, FaultRule, SimConfig, WorkspaceKind};
+use notion_sync::sink::BronzeSink;
+use serde_json::Value;
+
+use crate::support::{assert_bronze_matches, assert_exit, stderr, World};
+
+async fn full_sync_matches(version: &str) {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    w.set("NOTION_VERSION", version);
+    assert_exit(&w.run(&["init-tables"]).await, 0);
+    let out = w.run(&["sync"]).await;
+    assert_exit(&out, 0);
+    assert_bronze_matches(&w, version, None).await;
+    let runs = w.sink().recent_runs(100).await.unwrap();
+    assert_eq!(runs.len(), w.sim.databases().len(), "one run row per database");
+    for r in &runs {
+        assert_eq!(r.status.as_str(), "succeeded");
+        assert_eq!(r.api_version, version);
+        assert_eq!(r.inserted, r.fetched);
+    }
+    let marks = w.sink().load_watermarks().await.unwrap();
+    assert_eq!(marks.len(), w.sim.databases().len());
+    assert!(marks.iter().all(|m| m.watermark.is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_sync_equals_simulator_2026_03_11() {
+    full_sync_matches("2026-03-11").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_sync_equals_simulator_2025_09_03() {
+    full_sync_matches("2025-09-03").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_workspace_keeps_every_property_type_and_unknown_ones_raw() {
+    let w = World::start(WorkspaceKind::Full).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    assert_bronze_matches(&w, "2026-03-11", None).await;
+    // The made-up property type survives verbatim in both JSON columns.
+    let dump = w.sim.state_dump("2026-03-11");
+    let mut unknown_types = Vec::new();
+    let known = [
+        "title", "rich_text", "number", "select", "multi_select", "status", "date", "people", "files", "checkbox",
+        "url", "email", "phone_number", "relation", "rollup", "formula", "created_time", "created_by",
+        "last_edited_time", "last_edited_by", "unique_id", "verification", "place", "button",
+    ];
+    for p in dump["pages"].as_array().unwrap() {
+        for (_, prop) in p["page"]["properties"].as_object().unwrap() {
+            let t = prop["type"].as_str().unwrap().to_string();
+            if !known.contains(&t.as_str()) {
+                unknown_types.push((p["id"].as_str().unwrap().to_string(), t));
+            }
+        }
+    }
+    assert!(!unknown_types.is_empty(), "the full workspace has a property type unknown to the connector");
+    let pages = w.pages().await;
+    for (id, t) in unknown_types {
+        let row = pages.iter().find(|p| p.record.page_id == id).expect("page stored");
+        let props: Value = serde_json::from_str(&row.record.properties).unwrap();
+        assert!(props.as_object().unwrap().values().any(|v| v["type"] == t.as_str()), "{t} kept in {id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_resync_creates_no_delta_version() {
+    let w = World::start(WorkspaceKind::Demo).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let sink = w.sink();
+    let v1 = sink.table_version("notion_raw_pages").await.unwrap();
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let v2 = sink.table_version("notion_raw_pages").await.unwrap();
+    assert_eq!(v1, v2, "re-reading unchanged pages must not commit");
+    let runs = sink.recent_runs(100).await.unwrap();
+    let n = w.sim.databases().len();
+    let second: Vec<_> = runs.iter().take(n).collect();
+    assert!(second.iter().all(|r| r.status.as_str() == "unchanged" && r.inserted == 0 && r.updated == 0), "{second:?}");
+    assert_bronze_matches(&w, "2026-03-11", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_in_the_watermark_minute_are_picked_up_with_few_requests() {
+    let w = World::with_config(SimConfig { workspace: WorkspaceKind::Large, pages: 3_000, ..SimConfig::default() }).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let marks = w.sink().load_watermarks().await.unwrap();
+    let watermark = marks[0].watermark.expect("watermark set");
+    // Edit k pages in the very minute of the stored watermark: strict `after` filters would miss them.
+    w.sim.set_clock(watermark + chrono::Duration::seconds(30));
+    let ds = &w.sim.databases()[0].data_sources[0].id;
+    let edited = w.sim.edit_pages(ds, 150);
+    assert_eq!(edited.len(), 150);
+    let before = w.query_requests();
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let queries = w.query_requests() - before;
+    assert!((2..=4).contains(&queries), "150 changed pages need ~2 query pages, not 30; got {queries}");
+    assert_bronze_matches(&w, "2026-03-11", None).await;
+    let run = &w.sink().recent_runs(1).await.unwrap()[0];
+    assert_eq!(run.updated, 150, "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_with_d_and_full_refresh_rereads_everything() {
+    let w = World::start(WorkspaceKind::Demo).await;
+    assert_exit(&w.run(&["sync", "-d", "tasks"]).await, 0);
+    assert_bronze_matches(&w, "2026-03-11", Some(&["tasks"])).await;
+    let tasks_rows = w.pages().await.len() as i64;
+    assert_exit(&w.run(&["sync", "-d", "tasks", "-d", "notes"]).await, 0);
+    assert_bronze_matches(&w, "2026-03-11", Some(&["tasks", "notes"])).await;
+    let before = w.query_requests();
+    assert_exit(&w.run(&["sync", "--full-refresh", "-d", "tasks"]).await, 0);
+    let run = &w.sink().recent_runs(1).await.unwrap()[0];
+    assert_eq!(run.database_name, "tasks");
+    assert_eq!(run.mode.as_str(), "full_refresh");
+    assert_eq!(run.fetched, tasks_rows, "full refresh re-reads every page");
+    assert_eq!(run.unchanged, tasks_rows);
+    assert!(w.query_requests() > before);
+    let marks = w.sink().load_watermarks().await.unwrap();
+    assert!(marks.iter().any(|m| m.database_name == "tasks" && m.last_full_refresh_at.is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_waited_out_without_extra_requests() {
+    let w = World::start(WorkspaceKind::Demo).await;
+    w.sim.set_faults(FaultPlan {
+        rules: vec![FaultRule {
+            endpoint: Some("query_data_source".into()),
+            kind: FaultKind::Status(429),
+            mode: FaultMode::Sequence(vec![true]),
+        }],
+    });
+    let started = std::time::Instant::now();
+    assert_exit(&w.run(&["sync", "-d", "tasks"]).await, 0);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After was honoured");
+    let c = w.sim.counters();
+    assert_eq!(c.rate_limited_429, 1);
+    let run = &w.sink().recent_runs(1).await.unwrap()[0];
+    assert_eq!(run.throttled_429, 1);
+    assert_eq!(run.retries, 0, "a 429 is a wait, not a failure");
+    // Every request the connector sent is accounted for: one extra query for the throttled one.
+    assert_eq!(run.api_requests as u64, c.total_requests);
+    assert_bronze_matches(&w, "2026-03-11", Some(&["tasks"])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried() {
+    let w = World::start(WorkspaceKind::Demo).await;
+    w.sim.set_faults(FaultPlan {
+        rules: vec![
+            FaultRule { endpoint: Some("query_data_source".into()), kind: FaultKind::Status(503), mode: FaultMode::Sequence(vec![true, true]) },
+            FaultRule { endpoint: Some("retrieve_data_source".into()), kind: FaultKind::Status(502), mode: FaultMode::Sequence(vec![true]) },
+        ],
+    });
+    assert_exit(&w.run(&["sync", "-d", "tasks"]).await, 0);
+    let run = &w.sink().recent_runs(1).await.unwrap()[0];
+    assert_eq!(run.retries, 3);
+    assert_bronze_matches(&w, "2026-03-11", Some(&["tasks"])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_exit_75_and_keep_the_watermark() {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    assert_exit(&w.run(&["sync", "-d", "tasks"]).await, 0);
+    let before = w.sink().load_watermarks().await.unwrap();
+    w.sim.advance_clock(chrono::Duration::minutes(10));
+    let ds = w.sim.databases().into_iter().find(|d| d.title == "Tasks").unwrap().data_sources[0].id.clone();
+    w.sim.edit_pages(&ds, 3);
+    w.sim.set_faults(FaultPlan {
+        rules: vec![FaultRule { endpoint: Some("query_data_source".into()), kind: FaultKind::Status(500), mode: FaultMode::Always }],
+    });
+    w.set("NOTION_MAX_RETRIES", "2");
+    let out = w.run(&["sync", "-d", "tasks"]).await;
+    assert_exit(&out, 75);
+    assert!(stderr(&out).contains("tasks"), "{}", stderr(&out));
+    assert_eq!(w.sink().load_watermarks().await.unwrap(), before, "watermark unchanged");
+    let run = &w.sink().recent_runs(1).await.unwrap()[0];
+    assert_eq!(run.status.as_str(), "failed");
+    assert_eq!(run.error_class.as_deref(), Some("transient"));
+    assert_eq!(run.retries, 2);
+    w.sim.clear_faults();
+    assert_exit(&w.run(&["sync", "-d", "tasks"]).await, 0);
+    assert_bronze_matches(&w, "2026-03-11", Some(&["tasks"])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_first_commit_then_rerun_converges() {
+    let mut w = World::with_config(SimConfig { workspace: WorkspaceKind::Large, pages: 2_000, ..SimConfig::default() }).await;
+    w.set("NOTION_SYNC_BATCH_PAGES", "100");
+    // Slow every query page down so the kill lands mid-run.
+    w.sim.set_faults(FaultPlan {
+        rules: vec![FaultRule {
+            endpoint: Some("query_data_source".into()),
+            kind: FaultKind::Delay(std::time::Duration::from_millis(150)),
+            mode: FaultMode::Always,
+        }],
+    });
+    assert_exit(&w.run(&["init-tables"]).await, 0);
+    let mut child = w.command(&["sync"]).spawn().unwrap();
+    let sink = w.sink();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let marks = sink.load_watermarks().await.unwrap_or_default();
+        if marks.iter().any(|m| m.watermark.is_some()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no batch committed within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.start_kill().unwrap(); // SIGKILL
+    let status = child.wait().await.unwrap();
+    assert!(!status.success());
+    let partial = w.pages().await.len();
+    assert!(partial > 0 && partial < 2_000, "killed mid-run with {partial} rows");
+    w.sim.clear_faults();
+    assert_exit(&w.run(&["sync"]).await, 0);
+    assert_bronze_matches(&w, "2026-03-11", None).await;
+}
