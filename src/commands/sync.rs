@@ -35,6 +35,10 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return report_sink(&e),
     };
+    // An unusable lake is a configuration error, found before any request is sent to Notion.
+    if let Err(e) = sink.check_writable().await {
+        return report_sink(&e);
+    }
     if let Err(e) = sink.init_tables().await {
         return report_sink(&e);
     }

@@ -3,6 +3,7 @@
 //! budget; each gets a run row in `notion_sync_runs` whatever happens.
 
 pub mod convert;
+pub mod hydrate;
 pub mod resolve;
 pub mod source;
 
@@ -232,6 +233,7 @@ async fn sync_database<S: BronzeSink>(
     run.api_requests = RequestStats::get(&stats.requests) as i64;
     run.throttled_429 = RequestStats::get(&stats.throttled) as i64;
     run.retries = RequestStats::get(&stats.retries) as i64;
+    run.hydration_requests = RequestStats::get(&stats.hydration_requests) as i64;
     if run.watermark_after.is_none() {
         run.watermark_after = run.watermark_before;
     }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::convert::{page_record, RowContext};
+use super::hydrate::complete_row;
 use super::{Counts, SyncError};
 use crate::bronze::{PageRecord, WatermarkRecord};
 use crate::notion::model::ListPage;
@@ -78,24 +79,86 @@ fn query_path(client: &Client, data_source_id: &str) -> String {
     }
 }
 
-fn query_body(since: Option<DateTime<Utc>>, cursor: Option<&str>) -> Value {
-    let mut body = json!({
-        "sorts": [{"timestamp": "last_edited_time", "direction": "ascending"}],
-        "page_size": 100,
-    });
-    if let Some(since) = since {
-        body["filter"] = json!({
-            "timestamp": "last_edited_time",
-            "last_edited_time": {"on_or_after": since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)},
-        });
-    }
+/// The slice of a data source one query reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Window {
+    /// `last_edited_time on_or_after bound` (everything when `None`), sorted by `last_edited_time`.
+    EditedSince(Option<DateTime<Utc>>),
+    /// Rows last edited in `minute` and created at or after `created`, sorted by `created_time`: Notion's
+    /// recommended way through a minute that holds more rows than its per-query result cap.
+    Minute {
+        minute: DateTime<Utc>,
+        created: Option<DateTime<Utc>>,
+    },
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn query_body(window: Window, cursor: Option<&str>) -> Value {
+    let mut body = match window {
+        Window::EditedSince(since) => {
+            let mut body = json!({"sorts": [{"timestamp": "last_edited_time", "direction": "ascending"}]});
+            if let Some(since) = since {
+                body["filter"] = json!({
+                    "timestamp": "last_edited_time",
+                    "last_edited_time": {"on_or_after": iso(since)},
+                });
+            }
+            body
+        }
+        Window::Minute { minute, created } => {
+            let mut and = vec![
+                json!({"timestamp": "last_edited_time", "last_edited_time": {"on_or_after": iso(minute)}}),
+                json!({"timestamp": "last_edited_time",
+                       "last_edited_time": {"before": iso(minute + ChronoDuration::minutes(1))}}),
+            ];
+            if let Some(created) = created {
+                and.push(json!({"timestamp": "created_time", "created_time": {"on_or_after": iso(created)}}));
+            }
+            json!({
+                "filter": {"and": and},
+                "sorts": [{"timestamp": "created_time", "direction": "ascending"}],
+            })
+        }
+    };
+    body["page_size"] = json!(100);
     if let Some(cursor) = cursor {
         body["start_cursor"] = json!(cursor);
     }
     body
 }
 
-/// Pages through the query; returns (pages fetched, query restarts, error).
+/// Where to go when a query ends: `Ok(None)` when the data source is done.
+fn next_window(
+    window: Window,
+    capped: bool,
+    max_edited: Option<DateTime<Utc>>,
+    max_created: Option<DateTime<Utc>>,
+) -> Result<Option<Window>, String> {
+    match (window, capped) {
+        (Window::EditedSince(_), false) => Ok(None),
+        (Window::Minute { minute, .. }, false) => {
+            Ok(Some(Window::EditedSince(Some(minute + ChronoDuration::minutes(1)))))
+        }
+        (Window::EditedSince(since), true) => match max_edited {
+            Some(seen) if Some(seen) > since => Ok(Some(Window::EditedSince(Some(seen)))),
+            Some(seen) => Ok(Some(Window::Minute { minute: seen, created: None })),
+            None => Err("Notion reported a capped query without returning rows".into()),
+        },
+        (Window::Minute { minute, created }, true) => match max_created {
+            Some(seen) if Some(seen) > created => Ok(Some(Window::Minute { minute, created: Some(seen) })),
+            _ => Err(format!(
+                "more rows than Notion's per-query result cap were both created and last edited in the same \
+                 minute ({}); Notion offers no way to page past them",
+                iso(minute)
+            )),
+        },
+    }
+}
+
+/// Pages through the queries of a data source; returns (pages fetched, query restarts, error).
 async fn fetch_pages(
     client: &Client,
     job: &SourceJob<'_>,
@@ -103,25 +166,29 @@ async fn fetch_pages(
     tx: mpsc::Sender<Vec<PageRecord>>,
 ) -> (i64, i64, Option<SyncError>) {
     let path = query_path(client, &job.ctx.data_source_id);
-    let mut since = start_at;
+    let mut window = Window::EditedSince(start_at);
     let mut cursor: Option<String> = None;
-    let mut max_seen: Option<DateTime<Utc>> = None;
+    // Greatest timestamps seen in the current window, to restart from.
+    let (mut max_edited, mut max_created): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
     let mut buffer: Vec<PageRecord> = Vec::with_capacity(job.batch_pages);
     let (mut fetched, mut restarts) = (0i64, 0i64);
     loop {
-        let body = query_body(since, cursor.as_deref());
+        let body = query_body(window, cursor.as_deref());
         let page: ListPage = match client
             .post_read(&path, &body, Some(&job.ctx.data_source_id), job.stats)
             .await
         {
             Ok(page) => page,
             Err(e) if e.is_invalid_cursor() && cursor.is_some() => {
-                // The cursor expired: start a new query at the last position seen; nothing is skipped
-                // because the lower bound is inclusive and rows are merged idempotently.
+                // The cursor expired: start the window again from the last position seen. Nothing is skipped
+                // because the bounds are inclusive and rows are merged idempotently.
                 tracing::warn!(database = %job.ctx.database_name, "query cursor rejected; restarting the query");
                 restarts += 1;
                 cursor = None;
-                since = max_seen.or(since);
+                window = match window {
+                    Window::EditedSince(since) => Window::EditedSince(max_edited.or(since)),
+                    Window::Minute { minute, created } => Window::Minute { minute, created: max_created.or(created) },
+                };
                 continue;
             }
             Err(e) => return (fetched, restarts, Some(e.into())),
@@ -132,8 +199,12 @@ async fn fetch_pages(
         );
         for raw in &page.results {
             match page_record(raw, &job.ctx) {
-                Ok(Some(row)) => {
-                    max_seen = max_seen.max(Some(row.last_edited_time));
+                Ok(Some(mut row)) => {
+                    if let Err(e) = complete_row(client, &mut row, job.stats).await {
+                        return (fetched, restarts, Some(e.into()));
+                    }
+                    max_edited = max_edited.max(Some(row.last_edited_time));
+                    max_created = max_created.max(Some(row.created_time));
                     buffer.push(row);
                     fetched += 1;
                 }
@@ -145,28 +216,24 @@ async fn fetch_pages(
         if buffer.len() >= job.batch_pages && tx.send(std::mem::take(&mut buffer)).await.is_err() {
             return (fetched, restarts, None);
         }
-        if page.is_capped() {
-            // Notion stops a query at its result cap without an error: continue with a new query bounded
-            // below by the last timestamp seen.
-            if max_seen.is_none() || max_seen == since {
-                return (
-                    fetched,
-                    restarts,
-                    Some(SyncError::Payload(format!(
-                        "more rows than Notion's per-query result cap share last_edited_time {}; \
-                         run a full refresh with a smaller lookback",
-                        max_seen.map(|t| t.to_rfc3339()).unwrap_or_default()
-                    ))),
-                );
-            }
-            restarts += 1;
-            since = max_seen;
-            cursor = None;
+        if let (true, false, Some(next)) = (page.has_more, page.is_capped(), page.next_cursor.clone()) {
+            cursor = Some(next);
             continue;
         }
-        match (page.has_more, page.next_cursor) {
-            (true, Some(next)) => cursor = Some(next),
-            _ => break,
+        // The query ended, either complete or stopped at Notion's result cap (which is not an error).
+        let capped = page.is_capped();
+        match next_window(window, capped, max_edited, max_created) {
+            Ok(Some(next)) => {
+                if capped {
+                    restarts += 1;
+                    tracing::info!(database = %job.ctx.database_name, ?next, "query reached the result cap; continuing");
+                }
+                window = next;
+                cursor = None;
+                max_created = None;
+            }
+            Ok(None) => break,
+            Err(message) => return (fetched, restarts, Some(SyncError::Payload(message))),
         }
     }
     if !buffer.is_empty() && tx.send(buffer).await.is_err() {
@@ -219,5 +286,35 @@ pub fn watermark_row(
         last_full_refresh_at: full_refresh_at.or(job.last_full_refresh_at),
         last_run_id: job.ctx.run_id.clone(),
         updated_at: Utc::now(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(m: u32) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("2026-01-05T09:{m:02}:00Z")).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_capped_query_continues_from_the_last_timestamp() {
+        let w = Window::EditedSince(Some(t(0)));
+        assert_eq!(next_window(w, true, Some(t(7)), None), Ok(Some(Window::EditedSince(Some(t(7))))));
+        assert_eq!(next_window(w, false, Some(t(7)), None), Ok(None));
+    }
+
+    #[test]
+    fn a_minute_over_the_cap_is_windowed_by_created_time() {
+        let w = Window::EditedSince(Some(t(7)));
+        let minute = next_window(w, true, Some(t(7)), Some(t(1))).unwrap().unwrap();
+        assert_eq!(minute, Window::Minute { minute: t(7), created: None });
+        let next = next_window(minute, true, Some(t(7)), Some(t(3))).unwrap().unwrap();
+        assert_eq!(next, Window::Minute { minute: t(7), created: Some(t(3)) });
+        assert!(next_window(next, true, Some(t(7)), Some(t(3))).is_err(), "no progress is an error");
+        assert_eq!(next_window(next, false, None, None), Ok(Some(Window::EditedSince(Some(t(8))))));
+        let body = query_body(next, None);
+        assert_eq!(body["sorts"][0]["timestamp"], "created_time");
+        assert_eq!(body["filter"]["and"].as_array().unwrap().len(), 3);
     }
 }

@@ -11,7 +11,9 @@ pub struct RequestStats {
     pub throttled: AtomicU64,
     /// Retried failures (5xx, timeouts, dropped connections, truncated bodies).
     pub retries: AtomicU64,
-    /// Seconds spent waiting on `Retry-After`.
+    /// Property-item requests made to complete truncated properties (also counted in `requests`).
+    pub hydration_requests: AtomicU64,
+    /// Milliseconds spent waiting on `Retry-After`.
     pub throttle_wait_ms: AtomicU64,
 }
 

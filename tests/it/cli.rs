@@ -95,3 +95,62 @@ async fn health_status_and_list_databases() {
     let out = w.run(&["health"]).await;
     assert_exit(&out, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_exits_2_naming_the_setting_before_any_request() {
+    let cases: [(&str, &str, &str); 6] = [
+        ("NOTION_TASKS_DB_ID", "not-a-database-id", "NOTION_TASKS_DB_ID"),
+        ("NOTION_REQUESTS_PER_MINUTE", "lots", "NOTION_REQUESTS_PER_MINUTE"),
+        ("NOTION_VERSION", "2021-01-01", "NOTION_VERSION"),
+        ("NOTION_API_BASE_URL", "http://api.example.com", "NOTION_API_BASE_URL"),
+        ("NOTION_SYNC_LOOKBACK", "a while", "NOTION_SYNC_LOOKBACK"),
+        ("LAKEHOUSE_URI", "/proc/version/lake", "/proc/version/lake"),
+    ];
+    for (var, value, named) in cases {
+        let mut w = World::start(WorkspaceKind::Demo).await;
+        w.set(var, value);
+        let out = w.run(&["sync"]).await;
+        assert_exit(&out, 2);
+        assert!(stderr(&out).contains(named), "{var}={value}: {}", stderr(&out));
+        assert_eq!(w.sim.counters().total_requests, 0, "{var}: no request before validation");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_never_appears_in_output_or_tables() {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    let token = w.sim.token();
+    w.set("RUST_LOG", "trace");
+    let mut outputs = Vec::new();
+    for args in [&["sync"][..], &["status"], &["status", "--json"], &["health"], &["list-databases"]] {
+        let out = w.run(args).await;
+        assert_exit(&out, 0);
+        outputs.push(out);
+    }
+    // A failing run prints errors too.
+    w.sim.set_faults(notion_sim::FaultPlan {
+        rules: vec![notion_sim::FaultRule {
+            endpoint: None,
+            kind: notion_sim::FaultKind::Status(500),
+            mode: notion_sim::FaultMode::Always,
+        }],
+    });
+    w.set("NOTION_MAX_RETRIES", "1");
+    outputs.push(w.run(&["sync", "--full-refresh"]).await);
+    for out in &outputs {
+        for stream in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(!text.contains(&token), "token leaked in output");
+        }
+    }
+    assert!(outputs.iter().any(|o| !o.stderr.is_empty()), "trace logging produced output");
+    let mut files = vec![w.lake.path().to_path_buf()];
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(!bytes.windows(token.len()).any(|win| win == token.as_bytes()), "token in {}", p.display());
+        }
+    }
+}

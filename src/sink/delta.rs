@@ -1,1 +1,0 @@
-//! The Delta Lake sink.

@@ -1,0 +1,209 @@
+//! Bronze records ↔ cells, in the column order of each [`TableSpec`](super::schema::TableSpec).
+
+use chrono::{DateTime, Utc};
+
+use super::cells::Cell;
+use crate::bronze::{DatabaseRecord, PageRecord, RunRecord, RunStatus, SyncMode, WatermarkRecord};
+
+fn s(v: &str) -> Cell {
+    Cell::Str(Some(v.to_string()))
+}
+
+fn os(v: &Option<String>) -> Cell {
+    Cell::Str(v.clone())
+}
+
+fn t(v: DateTime<Utc>) -> Cell {
+    Cell::Ts(Some(v))
+}
+
+/// A page row as stored, with the column the sink owns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPage {
+    /// The row.
+    pub record: PageRecord,
+    /// When the page first reached bronze.
+    pub first_synced_at: DateTime<Utc>,
+}
+
+/// Cells of a page row (`first_synced_at` = `synced_at` for inserts; the MERGE keeps the stored one).
+pub fn page_cells(r: &PageRecord) -> Vec<Cell> {
+    vec![
+        s(&r.page_id),
+        s(&r.database_id),
+        s(&r.data_source_id),
+        s(&r.database_name),
+        t(r.created_time),
+        t(r.last_edited_time),
+        os(&r.created_by),
+        os(&r.last_edited_by),
+        Cell::Bool(Some(r.in_trash)),
+        Cell::Bool(Some(r.is_archived)),
+        Cell::Bool(Some(r.is_deleted)),
+        Cell::Ts(r.deleted_at),
+        os(&r.url),
+        os(&r.public_url),
+        s(&r.title),
+        s(&r.properties),
+        s(&r.payload),
+        s(&r.payload_sha256),
+        s(&r.api_version),
+        t(r.synced_at),
+        t(r.synced_at),
+        s(&r.sync_run_id),
+    ]
+}
+
+/// A page row from its cells.
+pub fn page_from(c: &[Cell]) -> StoredPage {
+    StoredPage {
+        record: PageRecord {
+            page_id: c[0].text(),
+            database_id: c[1].text(),
+            data_source_id: c[2].text(),
+            database_name: c[3].text(),
+            created_time: c[4].ts().unwrap_or_default(),
+            last_edited_time: c[5].ts().unwrap_or_default(),
+            created_by: c[6].opt_text(),
+            last_edited_by: c[7].opt_text(),
+            in_trash: c[8].flag(),
+            is_archived: c[9].flag(),
+            is_deleted: c[10].flag(),
+            deleted_at: c[11].ts(),
+            url: c[12].opt_text(),
+            public_url: c[13].opt_text(),
+            title: c[14].text(),
+            properties: c[15].text(),
+            payload: c[16].text(),
+            payload_sha256: c[17].text(),
+            api_version: c[18].text(),
+            synced_at: c[20].ts().unwrap_or_default(),
+            sync_run_id: c[21].text(),
+        },
+        first_synced_at: c[19].ts().unwrap_or_default(),
+    }
+}
+
+/// Cells of a schema snapshot.
+pub fn database_cells(r: &DatabaseRecord) -> Vec<Cell> {
+    vec![
+        s(&r.database_id),
+        s(&r.data_source_id),
+        s(&r.database_name),
+        s(&r.title),
+        s(&r.schema),
+        s(&r.payload),
+        s(&r.schema_sha256),
+        s(&r.api_version),
+        t(r.observed_at),
+        s(&r.sync_run_id),
+    ]
+}
+
+/// A schema snapshot from its cells.
+pub fn database_from(c: &[Cell]) -> DatabaseRecord {
+    DatabaseRecord {
+        database_id: c[0].text(),
+        data_source_id: c[1].text(),
+        database_name: c[2].text(),
+        title: c[3].text(),
+        schema: c[4].text(),
+        payload: c[5].text(),
+        schema_sha256: c[6].text(),
+        api_version: c[7].text(),
+        observed_at: c[8].ts().unwrap_or_default(),
+        sync_run_id: c[9].text(),
+    }
+}
+
+/// Cells of a watermark row.
+pub fn watermark_cells(r: &WatermarkRecord) -> Vec<Cell> {
+    vec![
+        s(&r.database_id),
+        s(&r.data_source_id),
+        s(&r.database_name),
+        Cell::Ts(r.watermark),
+        Cell::Ts(r.last_full_refresh_at),
+        s(&r.last_run_id),
+        t(r.updated_at),
+    ]
+}
+
+/// A watermark row from its cells.
+pub fn watermark_from(c: &[Cell]) -> WatermarkRecord {
+    WatermarkRecord {
+        database_id: c[0].text(),
+        data_source_id: c[1].text(),
+        database_name: c[2].text(),
+        watermark: c[3].ts(),
+        last_full_refresh_at: c[4].ts(),
+        last_run_id: c[5].text(),
+        updated_at: c[6].ts().unwrap_or_default(),
+    }
+}
+
+/// Cells of a run row.
+pub fn run_cells(r: &RunRecord) -> Vec<Cell> {
+    let n = |v: i64| Cell::I64(Some(v));
+    vec![
+        s(&r.run_id),
+        s(&r.database_name),
+        s(&r.database_id),
+        t(r.started_at),
+        t(r.finished_at),
+        s(r.status.as_str()),
+        s(r.mode.as_str()),
+        n(r.fetched),
+        n(r.inserted),
+        n(r.updated),
+        n(r.unchanged),
+        n(r.soft_deleted),
+        n(r.hydration_requests),
+        n(r.api_requests),
+        n(r.throttled_429),
+        n(r.retries),
+        n(r.restarts),
+        Cell::Ts(r.watermark_before),
+        Cell::Ts(r.watermark_after),
+        os(&r.error_class),
+        os(&r.error_message),
+        s(&r.tool_version),
+        s(&r.api_version),
+    ]
+}
+
+/// A run row from its cells.
+pub fn run_from(c: &[Cell]) -> RunRecord {
+    RunRecord {
+        run_id: c[0].text(),
+        database_name: c[1].text(),
+        database_id: c[2].text(),
+        started_at: c[3].ts().unwrap_or_default(),
+        finished_at: c[4].ts().unwrap_or_default(),
+        status: match c[5].text().as_str() {
+            "succeeded" => RunStatus::Succeeded,
+            "unchanged" => RunStatus::Unchanged,
+            _ => RunStatus::Failed,
+        },
+        mode: match c[6].text().as_str() {
+            "full_refresh" => SyncMode::FullRefresh,
+            _ => SyncMode::Incremental,
+        },
+        fetched: c[7].int(),
+        inserted: c[8].int(),
+        updated: c[9].int(),
+        unchanged: c[10].int(),
+        soft_deleted: c[11].int(),
+        hydration_requests: c[12].int(),
+        api_requests: c[13].int(),
+        throttled_429: c[14].int(),
+        retries: c[15].int(),
+        restarts: c[16].int(),
+        watermark_before: c[17].ts(),
+        watermark_after: c[18].ts(),
+        error_class: c[19].opt_text(),
+        error_message: c[20].opt_text(),
+        tool_version: c[21].text(),
+        api_version: c[22].text(),
+    }
+}

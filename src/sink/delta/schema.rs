@@ -1,0 +1,196 @@
+//! Column specifications of the bronze tables, from which both the Arrow and the Delta schemas derive.
+
+use std::sync::Arc;
+
+use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
+use deltalake::kernel::{DataType, PrimitiveType, StructField};
+
+/// A column's type. Timestamps are microseconds in UTC (Delta `timestamp`, never `timestamp_ntz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// UTF-8 text.
+    Str,
+    /// Timestamp with time zone (UTC), microseconds.
+    Ts,
+    /// Boolean.
+    Bool,
+    /// 64-bit signed integer.
+    I64,
+}
+
+/// One column.
+#[derive(Debug, Clone, Copy)]
+pub struct Col {
+    /// Column name.
+    pub name: &'static str,
+    /// Type.
+    pub kind: Kind,
+    /// Whether nulls are allowed.
+    pub nullable: bool,
+}
+
+const fn c(name: &'static str, kind: Kind, nullable: bool) -> Col {
+    Col { name, kind, nullable }
+}
+
+/// A bronze table.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    /// Table name.
+    pub name: &'static str,
+    /// Columns in order.
+    pub columns: &'static [Col],
+    /// Partition column, if any.
+    pub partition: Option<&'static str>,
+    /// Table comment.
+    pub comment: &'static str,
+}
+
+use Kind::{Bool, Str, Ts, I64};
+
+/// `notion_raw_pages`.
+pub const PAGES: TableSpec = TableSpec {
+    name: super::super::tables::PAGES,
+    columns: &[
+        c("page_id", Str, false),
+        c("database_id", Str, false),
+        c("data_source_id", Str, false),
+        c("database_name", Str, false),
+        c("created_time", Ts, false),
+        c("last_edited_time", Ts, false),
+        c("created_by", Str, true),
+        c("last_edited_by", Str, true),
+        c("in_trash", Bool, false),
+        c("is_archived", Bool, false),
+        c("is_deleted", Bool, false),
+        c("deleted_at", Ts, true),
+        c("url", Str, true),
+        c("public_url", Str, true),
+        c("title", Str, false),
+        c("properties", Str, false),
+        c("payload", Str, false),
+        c("payload_sha256", Str, false),
+        c("api_version", Str, false),
+        c("first_synced_at", Ts, false),
+        c("synced_at", Ts, false),
+        c("sync_run_id", Str, false),
+    ],
+    partition: Some("database_id"),
+    comment: "Current state of every Notion page, one row per (page_id, database_id)",
+};
+
+/// `notion_raw_databases`.
+pub const DATABASES: TableSpec = TableSpec {
+    name: super::super::tables::DATABASES,
+    columns: &[
+        c("database_id", Str, false),
+        c("data_source_id", Str, false),
+        c("database_name", Str, false),
+        c("title", Str, false),
+        c("schema", Str, false),
+        c("payload", Str, false),
+        c("schema_sha256", Str, false),
+        c("api_version", Str, false),
+        c("observed_at", Ts, false),
+        c("sync_run_id", Str, false),
+    ],
+    partition: None,
+    comment: "Schema snapshots of Notion data sources, one row per distinct schema",
+};
+
+/// `notion_sync_watermarks`.
+pub const WATERMARKS: TableSpec = TableSpec {
+    name: super::super::tables::WATERMARKS,
+    columns: &[
+        c("database_id", Str, false),
+        c("data_source_id", Str, false),
+        c("database_name", Str, false),
+        c("watermark", Ts, true),
+        c("last_full_refresh_at", Ts, true),
+        c("last_run_id", Str, false),
+        c("updated_at", Ts, false),
+    ],
+    partition: None,
+    comment: "Max committed last_edited_time per Notion data source",
+};
+
+/// `notion_sync_runs`.
+pub const RUNS: TableSpec = TableSpec {
+    name: super::super::tables::RUNS,
+    columns: &[
+        c("run_id", Str, false),
+        c("database_name", Str, false),
+        c("database_id", Str, false),
+        c("started_at", Ts, false),
+        c("finished_at", Ts, false),
+        c("status", Str, false),
+        c("mode", Str, false),
+        c("fetched", I64, false),
+        c("inserted", I64, false),
+        c("updated", I64, false),
+        c("unchanged", I64, false),
+        c("soft_deleted", I64, false),
+        c("hydration_requests", I64, false),
+        c("api_requests", I64, false),
+        c("throttled_429", I64, false),
+        c("retries", I64, false),
+        c("restarts", I64, false),
+        c("watermark_before", Ts, true),
+        c("watermark_after", Ts, true),
+        c("error_class", Str, true),
+        c("error_message", Str, true),
+        c("tool_version", Str, false),
+        c("api_version", Str, false),
+    ],
+    partition: None,
+    comment: "Audit trail: one row per database per notion-sync run",
+};
+
+/// Every table, in creation order.
+pub const ALL: [TableSpec; 4] = [PAGES, DATABASES, WATERMARKS, RUNS];
+
+impl Kind {
+    /// The Arrow type written.
+    pub fn arrow(self) -> ArrowType {
+        match self {
+            Str => ArrowType::Utf8,
+            Ts => ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Bool => ArrowType::Boolean,
+            I64 => ArrowType::Int64,
+        }
+    }
+
+    fn delta(self) -> DataType {
+        DataType::Primitive(match self {
+            Str => PrimitiveType::String,
+            Ts => PrimitiveType::Timestamp,
+            Bool => PrimitiveType::Boolean,
+            I64 => PrimitiveType::Long,
+        })
+    }
+}
+
+impl TableSpec {
+    /// The Arrow schema of batches written to this table.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(c.name, c.kind.arrow(), c.nullable))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// The Delta columns.
+    pub fn delta_fields(&self) -> Vec<StructField> {
+        self.columns
+            .iter()
+            .map(|c| StructField::new(c.name, c.kind.delta(), c.nullable))
+            .collect()
+    }
+
+    /// Column names.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.columns.iter().map(|c| c.name).collect()
+    }
+}
