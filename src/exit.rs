@@ -55,7 +55,10 @@ mod tests {
     fn outcome_codes() {
         assert_eq!(for_outcomes(2, &[]), OK);
         assert_eq!(for_outcomes(2, &[ErrorClass::Auth]), AUTH);
-        assert_eq!(for_outcomes(2, &[ErrorClass::Transient, ErrorClass::Transient]), TRANSIENT);
+        assert_eq!(
+            for_outcomes(2, &[ErrorClass::Transient, ErrorClass::Transient]),
+            TRANSIENT
+        );
         assert_eq!(for_outcomes(2, &[ErrorClass::Internal]), PARTIAL);
         assert_eq!(for_outcomes(1, &[ErrorClass::Internal]), INTERNAL);
     }

@@ -10,11 +10,18 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { notion_sync::exit::USAGE } else { notion_sync::exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                notion_sync::exit::USAGE
+            } else {
+                notion_sync::exit::OK
+            });
         }
     };
     notion_sync::logging::init(cli.log_format, &cli.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

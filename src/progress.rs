@@ -60,7 +60,8 @@ impl DbProgress {
 
     /// Requests sent and 429s waited out so far.
     pub fn requests(&self, requests: u64, throttled: u64) {
-        self.bar.set_message(format!("{requests} requests, {throttled} throttled"));
+        self.bar
+            .set_message(format!("{requests} requests, {throttled} throttled"));
     }
 
     /// Done.

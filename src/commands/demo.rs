@@ -11,8 +11,8 @@ use crate::exit;
 use crate::extract::SyncPlan;
 use crate::notion::{ApiVersion, Client, ClientOptions};
 use crate::progress::Progress;
-use crate::sink::delta::DeltaSink;
 use crate::sink::BronzeSink;
+use crate::sink::delta::DeltaSink;
 
 /// Starts the simulator, runs a full sync, edits a few pages, runs an incremental sync and explains.
 pub async fn run(args: &DemoArgs) -> u8 {
@@ -34,7 +34,10 @@ pub async fn run(args: &DemoArgs) -> u8 {
         .databases()
         .into_iter()
         .map(|d| DatabaseConfig {
-            name: d.title.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            name: d
+                .title
+                .to_ascii_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
             id: d.id,
         })
         .collect();
@@ -63,7 +66,11 @@ pub async fn run(args: &DemoArgs) -> u8 {
         Err(e) => return report_sink(&e),
     };
     match sink.init_tables().await {
-        Ok(created) => println!("init-tables: created {} table(s) under {}/bronze", created.len(), args.lake),
+        Ok(created) => println!(
+            "init-tables: created {} table(s) under {}/bronze",
+            created.len(),
+            args.lake
+        ),
         Err(e) => return report_sink(&e),
     }
     let plan = |full_refresh: bool| SyncPlan {
@@ -85,8 +92,13 @@ pub async fn run(args: &DemoArgs) -> u8 {
         .into_iter()
         .find(|d| d.title.eq_ignore_ascii_case("tasks"))
         .and_then(|d| d.data_sources.into_iter().next());
-    let edited = tasks_ds.map(|ds| sim.edit_pages(&ds.id, 5)).unwrap_or_default();
-    println!("\n2. Edited {} pages in Tasks; incremental sync:", edited.len());
+    let edited = tasks_ds
+        .map(|ds| sim.edit_pages(&ds.id, 5))
+        .unwrap_or_default();
+    println!(
+        "\n2. Edited {} pages in Tasks; incremental sync:",
+        edited.len()
+    );
     let second = run_sync(&client, &sink, &plan(false), &Progress::auto()).await;
     print_summary(&second);
     let failed = first.iter().chain(&second).any(|o| o.error.is_some());
@@ -96,8 +108,14 @@ pub async fn run(args: &DemoArgs) -> u8 {
     );
     println!("\nLook at the tables:");
     println!("  LAKEHOUSE_URI={} notion-sync status", args.lake);
-    println!("  python -c \"import deltalake; print(deltalake.DeltaTable('{}/bronze/notion_raw_pages').to_pandas()[['database_name','title','last_edited_time']])\"", args.lake);
-    println!("  duckdb -c \"SELECT database_name, count(*) FROM delta_scan('{}/bronze/notion_raw_pages') GROUP BY 1\"", args.lake);
+    println!(
+        "  python -c \"import deltalake; print(deltalake.DeltaTable('{}/bronze/notion_raw_pages').to_pandas()[['database_name','title','last_edited_time']])\"",
+        args.lake
+    );
+    println!(
+        "  duckdb -c \"SELECT database_name, count(*) FROM delta_scan('{}/bronze/notion_raw_pages') GROUP BY 1\"",
+        args.lake
+    );
     sim.shutdown().await;
     if failed { exit::PARTIAL } else { exit::OK }
 }

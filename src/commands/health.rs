@@ -35,13 +35,25 @@ pub async fn run(settings: &Settings) -> u8 {
     let token_ok = me.is_ok();
     report(
         "token".into(),
-        me.map(|v| format!("authenticated as {}", v.get("name").and_then(Value::as_str).unwrap_or("the integration")))
-            .map_err(|e| (e.class, e.to_string())),
+        me.map(|v| {
+            format!(
+                "authenticated as {}",
+                v.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the integration")
+            )
+        })
+        .map_err(|e| (e.class, e.to_string())),
     );
     if token_ok {
         for db in &settings.databases {
             let r = client
-                .get::<Value>(&format!("/v1/databases/{}", db.id), &[], Some(&db.id), &stats)
+                .get::<Value>(
+                    &format!("/v1/databases/{}", db.id),
+                    &[],
+                    Some(&db.id),
+                    &stats,
+                )
                 .await;
             report(
                 format!("database '{}'", db.name),

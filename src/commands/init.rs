@@ -3,7 +3,7 @@
 use super::{open_sink, report_sink};
 use crate::config::Settings;
 use crate::exit;
-use crate::sink::{tables, BronzeSink};
+use crate::sink::{BronzeSink, tables};
 
 /// Creates the missing bronze tables and says which exist.
 pub async fn run(settings: &Settings) -> u8 {
@@ -14,8 +14,16 @@ pub async fn run(settings: &Settings) -> u8 {
     match sink.init_tables().await {
         Ok(created) => {
             for name in tables::ALL {
-                let state = if created.iter().any(|c| c == name) { "created" } else { "exists" };
-                println!("{}/{}/{name}: {state}", settings.lakehouse_uri.trim_end_matches('/'), settings.bronze_schema);
+                let state = if created.iter().any(|c| c == name) {
+                    "created"
+                } else {
+                    "exists"
+                };
+                println!(
+                    "{}/{}/{name}: {state}",
+                    settings.lakehouse_uri.trim_end_matches('/'),
+                    settings.bronze_schema
+                );
             }
             exit::OK
         }

@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{report_config, table};
 use crate::config::Settings;
 use crate::exit;
 use crate::notion::ids::normalize_id;
-use crate::notion::model::{plain_text, ListPage};
+use crate::notion::model::{ListPage, plain_text};
 use crate::notion::{Client, ClientOptions, RequestStats};
 
 /// Most search pages read (100 results each).
@@ -33,23 +33,41 @@ pub async fn run(settings: &Settings) -> u8 {
     };
     let mut rows = Vec::new();
     for db in &settings.databases {
-        let state = if visible.contains_key(&db.id) { "configured" } else { "configured, NOT visible to the token" };
+        let state = if visible.contains_key(&db.id) {
+            "configured"
+        } else {
+            "configured, NOT visible to the token"
+        };
         let title = visible.get(&db.id).cloned().unwrap_or_default();
         rows.push(vec![db.name.clone(), db.id.clone(), title, state.into()]);
     }
     for (id, title) in &visible {
         if !settings.databases.iter().any(|d| &d.id == id) {
-            rows.push(vec!["-".into(), id.clone(), title.clone(), "visible, not configured".into()]);
+            rows.push(vec![
+                "-".into(),
+                id.clone(),
+                title.clone(),
+                "visible, not configured".into(),
+            ]);
         }
     }
-    print!("{}", table::render(&["name", "database_id", "title", "state"], &rows));
+    print!(
+        "{}",
+        table::render(&["name", "database_id", "title", "state"], &rows)
+    );
     exit::OK
 }
 
 /// Database id → title of every database the token can find through search.
-async fn search_databases(client: &Client) -> Result<BTreeMap<String, String>, crate::notion::NotionError> {
+async fn search_databases(
+    client: &Client,
+) -> Result<BTreeMap<String, String>, crate::notion::NotionError> {
     let stats = RequestStats::default();
-    let value = if client.api_version().has_data_sources() { "data_source" } else { "database" };
+    let value = if client.api_version().has_data_sources() {
+        "data_source"
+    } else {
+        "database"
+    };
     let mut found = BTreeMap::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_SEARCH_PAGES {
@@ -59,14 +77,18 @@ async fn search_databases(client: &Client) -> Result<BTreeMap<String, String>, c
         }
         let page: ListPage = client.post_read("/v1/search", &body, None, &stats).await?;
         for raw in &page.results {
-            let Ok(v) = serde_json::from_str::<Value>(raw.get()) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(raw.get()) else {
+                continue;
+            };
             let id = if value == "data_source" {
                 v.pointer("/parent/database_id").and_then(Value::as_str)
             } else {
                 v.get("id").and_then(Value::as_str)
             };
             if let Some(id) = id.and_then(normalize_id) {
-                found.entry(id).or_insert_with(|| plain_text(v.get("title").unwrap_or(&Value::Null)));
+                found
+                    .entry(id)
+                    .or_insert_with(|| plain_text(v.get("title").unwrap_or(&Value::Null)));
             }
         }
         match (page.has_more, page.next_cursor) {

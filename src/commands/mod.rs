@@ -13,8 +13,8 @@ use std::path::Path;
 use crate::cli::{Cli, Command};
 use crate::config::{ConfigError, EnvVars, FileConfig, Settings};
 use crate::exit;
-use crate::sink::delta::DeltaSink;
 use crate::sink::SinkError;
+use crate::sink::delta::DeltaSink;
 
 pub use sync::{print_summary, run_sync};
 
@@ -62,13 +62,17 @@ pub fn load_settings(cli: &Cli) -> Result<Settings, ConfigError> {
             ConfigError::new("--env-file", format!("cannot load {}: {e}", path.display()))
         })?;
     }
-    let env = EnvVars::from_process()
-        .map_err(|e| ConfigError::new("environment", e.to_string()))?;
+    let env =
+        EnvVars::from_process().map_err(|e| ConfigError::new("environment", e.to_string()))?;
     let file_path = cli
         .config
         .clone()
         .or_else(|| env.notion_sync_config.clone().map(Into::into))
-        .or_else(|| Path::new("notion-sync.toml").exists().then(|| "notion-sync.toml".into()));
+        .or_else(|| {
+            Path::new("notion-sync.toml")
+                .exists()
+                .then(|| "notion-sync.toml".into())
+        });
     let file = match file_path {
         Some(path) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::SecondsFormat;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{open_sink, report_sink, table};
 use crate::cli::StatusArgs;
@@ -33,7 +33,9 @@ pub async fn run(settings: &Settings, args: &StatusArgs) -> u8 {
     for db in &settings.databases {
         names.insert(db.id.clone(), db.name.clone());
     }
-    let ts = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+    let ts = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    };
     let mut report: Vec<Value> = Vec::new();
     for (id, name) in &names {
         let wm = watermarks.iter().filter(|w| &w.database_id == id);
@@ -58,7 +60,10 @@ pub async fn run(settings: &Settings, args: &StatusArgs) -> u8 {
         }));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&Value::Array(report)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Value::Array(report)).unwrap_or_default()
+        );
         return exit::OK;
     }
     let cell = |v: &Value| match v {
@@ -81,7 +86,17 @@ pub async fn run(settings: &Settings, args: &StatusArgs) -> u8 {
         .collect();
     print!(
         "{}",
-        table::render(&["database", "watermark", "last run", "finished", "rows", "deleted"], &rows)
+        table::render(
+            &[
+                "database",
+                "watermark",
+                "last run",
+                "finished",
+                "rows",
+                "deleted"
+            ],
+            &rows
+        )
     );
     exit::OK
 }

@@ -6,7 +6,7 @@ use super::{open_sink, report_config, report_sink, table};
 use crate::cli::SyncArgs;
 use crate::config::{ConfigError, Settings};
 use crate::exit;
-use crate::extract::{sync_all, DatabaseOutcome, SyncPlan};
+use crate::extract::{DatabaseOutcome, SyncPlan, sync_all};
 use crate::notion::{Client, ClientOptions};
 use crate::progress::Progress;
 use crate::sink::BronzeSink;
@@ -69,13 +69,18 @@ pub async fn run_sync<S: BronzeSink>(
     for o in &outcomes {
         let r = &o.run;
         match &o.error {
-            None => tracing::info!(database = %o.database.name, status = r.status.as_str(), fetched = r.fetched,
+            None => {
+                tracing::info!(database = %o.database.name, status = r.status.as_str(), fetched = r.fetched,
                 inserted = r.inserted, updated = r.updated, unchanged = r.unchanged, api_requests = r.api_requests,
-                throttled_429 = r.throttled_429, retries = r.retries, "database synced"),
+                throttled_429 = r.throttled_429, retries = r.retries, "database synced")
+            }
             Some(e) => {
                 tracing::error!(database = %o.database.name, error_class = e.class().as_str(), error = %e,
                     "database failed");
-                eprintln!("error: database '{}' ({}): {e}", o.database.name, o.database.id);
+                eprintln!(
+                    "error: database '{}' ({}): {e}",
+                    o.database.name, o.database.id
+                );
             }
         }
     }
@@ -116,7 +121,18 @@ pub fn print_summary(outcomes: &[DatabaseOutcome]) {
     print!(
         "{}",
         table::render(
-            &["database", "status", "fetched", "inserted", "updated", "unchanged", "requests", "429s", "retries", "watermark"],
+            &[
+                "database",
+                "status",
+                "fetched",
+                "inserted",
+                "updated",
+                "unchanged",
+                "requests",
+                "429s",
+                "retries",
+                "watermark"
+            ],
             &rows
         )
     );

@@ -56,7 +56,9 @@ pub struct EnvVars {
 
 impl EnvVars {
     /// Decodes the variables from `(name, value)` pairs (e.g. `std::env::vars()`); unrelated ones are ignored.
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Self, envy::Error> {
+    pub fn from_pairs(
+        pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, envy::Error> {
         let pairs: Vec<(String, String)> = pairs
             .into_iter()
             .filter(|(_, v)| !v.trim().is_empty())

@@ -31,6 +31,7 @@ pub struct FileDatabase {
 impl FileConfig {
     /// Parses the file text; `path` only names the file in errors.
     pub fn parse(text: &str, path: &str) -> Result<FileConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::new(path, format!("invalid configuration file: {e}")))
+        toml::from_str(text)
+            .map_err(|e| ConfigError::new(path, format!("invalid configuration file: {e}")))
     }
 }

@@ -17,8 +17,8 @@ pub use env::{ENV_VARS, EnvVars};
 pub use file::FileConfig;
 pub use secret::Secret;
 
-use crate::notion::ids::normalize_id;
 use crate::notion::ApiVersion;
+use crate::notion::ids::normalize_id;
 
 /// A configuration problem, naming the variable, file key or flag to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,8 +100,13 @@ impl Settings {
                 )
             })?,
         };
-        let requests_per_minute =
-            parse_number(env.notion_requests_per_minute.as_deref(), "NOTION_REQUESTS_PER_MINUTE", 180, 1, 100_000)? as u32;
+        let requests_per_minute = parse_number(
+            env.notion_requests_per_minute.as_deref(),
+            "NOTION_REQUESTS_PER_MINUTE",
+            180,
+            1,
+            100_000,
+        )? as u32;
         let databases = collect_databases(env, file)?;
         let lakehouse_uri = env
             .lakehouse_uri
@@ -131,11 +136,34 @@ impl Settings {
                 )
             })?,
         };
-        let batch_pages = parse_number(env.notion_sync_batch_pages.as_deref(), "NOTION_SYNC_BATCH_PAGES", 1000, 1, 1_000_000)? as usize;
-        let max_retries = parse_number(env.notion_max_retries.as_deref(), "NOTION_MAX_RETRIES", 8, 0, 100)? as u32;
-        let request_timeout =
-            Duration::from_secs(parse_number(env.notion_timeout_seconds.as_deref(), "NOTION_TIMEOUT_SECONDS", 60, 1, 3600)?);
-        let concurrency = parse_number(env.notion_sync_concurrency.as_deref(), "NOTION_SYNC_CONCURRENCY", 4, 1, 64)? as usize;
+        let batch_pages = parse_number(
+            env.notion_sync_batch_pages.as_deref(),
+            "NOTION_SYNC_BATCH_PAGES",
+            1000,
+            1,
+            1_000_000,
+        )? as usize;
+        let max_retries = parse_number(
+            env.notion_max_retries.as_deref(),
+            "NOTION_MAX_RETRIES",
+            8,
+            0,
+            100,
+        )? as u32;
+        let request_timeout = Duration::from_secs(parse_number(
+            env.notion_timeout_seconds.as_deref(),
+            "NOTION_TIMEOUT_SECONDS",
+            60,
+            1,
+            3600,
+        )?);
+        let concurrency = parse_number(
+            env.notion_sync_concurrency.as_deref(),
+            "NOTION_SYNC_CONCURRENCY",
+            4,
+            1,
+            64,
+        )? as usize;
         Ok(Settings {
             token,
             base_url,
@@ -164,7 +192,10 @@ impl Settings {
 
     /// The configured databases named in `selected` (all when empty); an unknown name is a usage error that
     /// lists the configured ones.
-    pub fn select_databases(&self, selected: &[String]) -> Result<Vec<DatabaseConfig>, ConfigError> {
+    pub fn select_databases(
+        &self,
+        selected: &[String],
+    ) -> Result<Vec<DatabaseConfig>, ConfigError> {
         if selected.is_empty() {
             return Ok(self.databases.clone());
         }
@@ -204,7 +235,10 @@ fn resolve_token(
     env: &EnvVars,
     read_file: &dyn Fn(&str) -> std::io::Result<String>,
 ) -> Result<Option<Secret>, ConfigError> {
-    let token = match (env.notion_api_key.as_deref(), env.notion_api_key_file.as_deref()) {
+    let token = match (
+        env.notion_api_key.as_deref(),
+        env.notion_api_key_file.as_deref(),
+    ) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(
                 "NOTION_API_KEY",
@@ -272,12 +306,21 @@ pub fn parse_base_url(value: Option<&str>) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn parse_number(raw: Option<&str>, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+fn parse_number(
+    raw: Option<&str>,
+    name: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
     let Some(raw) = raw else {
         return Ok(default);
     };
     let n: u64 = raw.trim().parse().map_err(|_| {
-        ConfigError::new(name, format!("{raw:?} is not a whole number between {min} and {max}"))
+        ConfigError::new(
+            name,
+            format!("{raw:?} is not a whole number between {min} and {max}"),
+        )
     })?;
     if n < min || n > max {
         return Err(ConfigError::new(
@@ -302,7 +345,10 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-fn collect_databases(env: &EnvVars, file: Option<&FileConfig>) -> Result<Vec<DatabaseConfig>, ConfigError> {
+fn collect_databases(
+    env: &EnvVars,
+    file: Option<&FileConfig>,
+) -> Result<Vec<DatabaseConfig>, ConfigError> {
     let mut by_name: BTreeMap<String, (String, String)> = BTreeMap::new();
     if let Some(file) = file {
         for (name, db) in &file.databases {

@@ -53,11 +53,25 @@ fn token_file_is_read_and_trimmed() {
 
 #[test]
 fn plain_http_only_on_loopback() {
-    for ok in ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2", "https://example.com"] {
+    for ok in [
+        "http://127.0.0.1:8080",
+        "http://localhost:1",
+        "http://[::1]:2",
+        "https://example.com",
+    ] {
         assert!(parse_base_url(Some(ok)).is_ok(), "{ok}");
     }
-    for bad in ["http://example.com", "ftp://127.0.0.1", "not a url", "https://u:p@api.notion.com"] {
-        assert_eq!(parse_base_url(Some(bad)).unwrap_err().setting, "NOTION_API_BASE_URL", "{bad}");
+    for bad in [
+        "http://example.com",
+        "ftp://127.0.0.1",
+        "not a url",
+        "https://u:p@api.notion.com",
+    ] {
+        assert_eq!(
+            parse_base_url(Some(bad)).unwrap_err().setting,
+            "NOTION_API_BASE_URL",
+            "{bad}"
+        );
     }
 }
 
@@ -91,9 +105,16 @@ fn file_and_env_databases_merge_env_wins() {
         "notion-sync.toml",
     )
     .unwrap();
-    let e = env(&[("NOTION_API_KEY", "t"), ("NOTION_TASKS_DB_ID", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]);
+    let e = env(&[
+        ("NOTION_API_KEY", "t"),
+        ("NOTION_TASKS_DB_ID", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+    ]);
     let s = Settings::from_sources(&e, Some(&file), &no_file).unwrap();
-    let names: Vec<_> = s.databases.iter().map(|d| (d.name.as_str(), d.id.as_str())).collect();
+    let names: Vec<_> = s
+        .databases
+        .iter()
+        .map(|d| (d.name.as_str(), d.id.as_str()))
+        .collect();
     assert_eq!(
         names,
         vec![
@@ -114,19 +135,29 @@ fn unknown_selection_lists_configured_names() {
 
 #[test]
 fn env_var_list_matches_the_struct() {
-    let all = EnvVars::from_pairs(ENV_VARS.iter().map(|k| (k.to_string(), "x".to_string()))).unwrap();
+    let all =
+        EnvVars::from_pairs(ENV_VARS.iter().map(|k| (k.to_string(), "x".to_string()))).unwrap();
     let value = serde_json::to_value(&all).unwrap();
-    let mut fields: Vec<String> = value.as_object().unwrap().keys().map(|k| k.to_uppercase()).collect();
+    let mut fields: Vec<String> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.to_uppercase())
+        .collect();
     fields.sort();
     let mut listed: Vec<String> = ENV_VARS.iter().map(|s| s.to_string()).collect();
     listed.sort();
     assert_eq!(fields, listed);
-    assert!(value.as_object().unwrap().values().all(|v| v == "x"), "every listed variable decodes");
+    assert!(
+        value.as_object().unwrap().values().all(|v| v == "x"),
+        "every listed variable decodes"
+    );
 }
 
 #[test]
 fn env_example_documents_every_variable() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
     let documented: Vec<&str> = text
         .lines()
         .map(|l| l.trim_start_matches('#').trim())

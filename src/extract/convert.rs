@@ -5,9 +5,9 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::bronze::PageRecord;
-use crate::notion::ids::normalize_id;
-use crate::notion::model::{title_of, PageEnvelope};
 use crate::notion::ApiVersion;
+use crate::notion::ids::normalize_id;
+use crate::notion::model::{PageEnvelope, title_of};
 
 /// Lineage stamped on every row read from one data source in one run.
 #[derive(Debug, Clone)]
@@ -106,14 +106,23 @@ mod tests {
         assert_eq!(row.payload, text);
         assert_eq!(row.payload_sha256, sha256_hex(text));
         assert!(row.properties.contains("hologram"));
-        assert_eq!(row.last_edited_time.to_rfc3339(), "2026-01-02T11:03:00+00:00");
+        assert_eq!(
+            row.last_edited_time.to_rfc3339(),
+            "2026-01-02T11:03:00+00:00"
+        );
     }
 
     #[test]
     fn missing_last_edited_time_names_the_page() {
-        let raw = RawValue::from_string(r#"{"object":"page","id":"195de9221179449fab8075a27c979105"}"#.into()).unwrap();
+        let raw = RawValue::from_string(
+            r#"{"object":"page","id":"195de9221179449fab8075a27c979105"}"#.into(),
+        )
+        .unwrap();
         let err = page_record(&raw, &ctx()).unwrap_err();
-        assert!(err.contains("195de922-1179-449f-ab80-75a27c979105"), "{err}");
+        assert!(
+            err.contains("195de922-1179-449f-ab80-75a27c979105"),
+            "{err}"
+        );
     }
 
     #[test]

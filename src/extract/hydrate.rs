@@ -4,7 +4,7 @@
 //! list or a title/rich_text's inline mentions stop at 25. The property-item endpoint returns the full value,
 //! paginated. Only properties that may be truncated are fetched, so a page with short lists costs nothing.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::convert::sha256_hex;
 use crate::bronze::PageRecord;
@@ -31,10 +31,15 @@ pub fn truncated_properties(properties: &Value) -> Vec<(String, String, String)>
         let kind = prop.get("type").and_then(Value::as_str).unwrap_or("");
         let items = prop.get(kind).and_then(Value::as_array);
         let truncated = match kind {
-            "relation" => prop.get("has_more").and_then(Value::as_bool).unwrap_or(false),
+            "relation" => prop
+                .get("has_more")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             "people" => items.is_some_and(|a| a.len() >= TRUNCATION_LIMIT),
             "title" | "rich_text" => items.is_some_and(|a| {
-                a.iter().filter(|t| t.get("type").and_then(Value::as_str) == Some("mention")).count()
+                a.iter()
+                    .filter(|t| t.get("type").and_then(Value::as_str) == Some("mention"))
+                    .count()
                     >= TRUNCATION_LIMIT
             }),
             _ => false,
@@ -90,10 +95,10 @@ pub async fn complete_row(
     let done = hydrate_page(client, &row.page_id, &mut page, stats).await?;
     if !done.is_empty() {
         let properties = page.get("properties").cloned().unwrap_or(Value::Null);
-        if let Some(title) = properties
-            .as_object()
-            .and_then(|m| m.values().find(|p| p.get("type").and_then(Value::as_str) == Some("title")))
-        {
+        if let Some(title) = properties.as_object().and_then(|m| {
+            m.values()
+                .find(|p| p.get("type").and_then(Value::as_str) == Some("title"))
+        }) {
             row.title = crate::notion::model::plain_text(&title["title"]);
         }
         row.properties = properties.to_string();
@@ -140,8 +145,12 @@ mod tests {
 
     #[test]
     fn only_truncated_properties_are_selected() {
-        let people: Vec<Value> = (0..25).map(|i| json!({"object":"user","id":format!("u{i}")})).collect();
-        let mentions: Vec<Value> = (0..25).map(|_| json!({"type":"mention","mention":{}})).collect();
+        let people: Vec<Value> = (0..25)
+            .map(|i| json!({"object":"user","id":format!("u{i}")}))
+            .collect();
+        let mentions: Vec<Value> = (0..25)
+            .map(|_| json!({"type":"mention","mention":{}}))
+            .collect();
         let props = json!({
             "Rel": {"id":"r%3A", "type":"relation", "relation":[{"id":"a"}], "has_more": true},
             "Short": {"id":"s", "type":"relation", "relation":[], "has_more": false},
@@ -150,10 +159,15 @@ mod tests {
             "Few": {"id":"f", "type":"people", "people": [{"object":"user","id":"x"}]},
             "Odd": {"id":"o", "type":"hologram", "hologram": {"has_more": true}}
         });
-        let mut got: Vec<_> = truncated_properties(&props).into_iter().map(|t| t.0).collect();
+        let mut got: Vec<_> = truncated_properties(&props)
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
         got.sort();
         assert_eq!(got, vec!["Name", "Rel", "Who"]);
         assert!(may_be_truncated(&props.to_string()));
-        assert!(!may_be_truncated(r#"{"Few":{"type":"people","people":[]}}"#));
+        assert!(!may_be_truncated(
+            r#"{"Few":{"type":"people","people":[]}}"#
+        ));
     }
 }

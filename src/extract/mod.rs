@@ -18,7 +18,7 @@ use crate::notion::{ApiVersion, Client, ErrorClass, NotionError, RequestStats};
 use crate::progress::Progress;
 use crate::sink::{BronzeSink, SinkError};
 use convert::RowContext;
-use source::{sync_source, watermark_row, SourceJob};
+use source::{SourceJob, sync_source, watermark_row};
 
 /// Why a database's sync stopped.
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +40,12 @@ impl SyncError {
         match self {
             SyncError::Notion(e) => e.class,
             SyncError::Sink(SinkError::Location { .. }) => ErrorClass::Config,
-            SyncError::Sink(SinkError::Conflict { .. } | SinkError::Transient { .. }) => ErrorClass::Transient,
-            SyncError::Sink(SinkError::Internal { .. }) | SyncError::Payload(_) => ErrorClass::Internal,
+            SyncError::Sink(SinkError::Conflict { .. } | SinkError::Transient { .. }) => {
+                ErrorClass::Transient
+            }
+            SyncError::Sink(SinkError::Internal { .. }) | SyncError::Payload(_) => {
+                ErrorClass::Internal
+            }
         }
     }
 }
@@ -106,7 +110,8 @@ pub async fn sync_all<S: BronzeSink>(
     plan: &SyncPlan,
     progress: &Progress,
 ) -> Vec<DatabaseOutcome> {
-    let watermarks: HashMap<(String, String), WatermarkRecord> = match sink.load_watermarks().await {
+    let watermarks: HashMap<(String, String), WatermarkRecord> = match sink.load_watermarks().await
+    {
         Ok(rows) => rows
             .into_iter()
             .map(|w| ((w.database_id.clone(), w.data_source_id.clone()), w))
@@ -128,7 +133,12 @@ pub async fn sync_all<S: BronzeSink>(
         .await
 }
 
-fn failed_before_start(db: &DatabaseConfig, plan: &SyncPlan, v: ApiVersion, message: &str) -> DatabaseOutcome {
+fn failed_before_start(
+    db: &DatabaseConfig,
+    plan: &SyncPlan,
+    v: ApiVersion,
+    message: &str,
+) -> DatabaseOutcome {
     let now = Utc::now();
     let mut run = empty_run(db, plan, v, now);
     run.status = RunStatus::Failed;
@@ -144,7 +154,12 @@ fn failed_before_start(db: &DatabaseConfig, plan: &SyncPlan, v: ApiVersion, mess
     }
 }
 
-fn empty_run(db: &DatabaseConfig, plan: &SyncPlan, v: ApiVersion, started_at: DateTime<Utc>) -> RunRecord {
+fn empty_run(
+    db: &DatabaseConfig,
+    plan: &SyncPlan,
+    v: ApiVersion,
+    started_at: DateTime<Utc>,
+) -> RunRecord {
     RunRecord {
         run_id: plan.run_id.clone(),
         database_name: db.name.clone(),
@@ -152,7 +167,11 @@ fn empty_run(db: &DatabaseConfig, plan: &SyncPlan, v: ApiVersion, started_at: Da
         started_at,
         finished_at: started_at,
         status: RunStatus::Succeeded,
-        mode: if plan.full_refresh { SyncMode::FullRefresh } else { SyncMode::Incremental },
+        mode: if plan.full_refresh {
+            SyncMode::FullRefresh
+        } else {
+            SyncMode::Incremental
+        },
         fetched: 0,
         inserted: 0,
         updated: 0,
@@ -187,8 +206,10 @@ async fn sync_database<S: BronzeSink>(
     let mut counts = Counts::default();
     let stored = |ds: &str| watermarks.get(&(db.id.clone(), ds.to_string()));
     let result: Result<(), SyncError> = async {
-        let sources = resolve::resolve_sources(client, db, &plan.run_id, started_at, &stats).await?;
-        sink.record_schemas(sources.iter().map(|s| s.snapshot.clone()).collect()).await?;
+        let sources =
+            resolve::resolve_sources(client, db, &plan.run_id, started_at, &stats).await?;
+        sink.record_schemas(sources.iter().map(|s| s.snapshot.clone()).collect())
+            .await?;
         for src in &sources {
             let previous = stored(&src.data_source_id);
             let before = previous.and_then(|w| w.watermark);

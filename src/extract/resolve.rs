@@ -1,8 +1,8 @@
 //! Database → data sources, with a schema snapshot of each.
 
 use chrono::{DateTime, Utc};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::convert::sha256_hex;
 use crate::bronze::DatabaseRecord;
@@ -44,13 +44,22 @@ pub async fn resolve_sources(
         }
     };
     let database: Box<RawValue> = client
-        .get(&format!("/v1/databases/{}", db.id), &[], Some(&db.id), stats)
+        .get(
+            &format!("/v1/databases/{}", db.id),
+            &[],
+            Some(&db.id),
+            stats,
+        )
         .await
         .map_err(not_shared)?;
     let version = client.api_version();
     let snapshot = |data_source_id: String, raw: &RawValue| -> DatabaseRecord {
         let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-        let schema = value.get("properties").cloned().unwrap_or(Value::Null).to_string();
+        let schema = value
+            .get("properties")
+            .cloned()
+            .unwrap_or(Value::Null)
+            .to_string();
         DatabaseRecord {
             database_id: db.id.clone(),
             data_source_id,

@@ -6,10 +6,10 @@
 //! so a crash at any point re-reads at most the uncommitted tail (the merge makes that re-read a no-op).
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::convert::{page_record, RowContext};
+use super::convert::{RowContext, page_record};
 use super::hydrate::complete_row;
 use super::{Counts, SyncError};
 use crate::bronze::{PageRecord, WatermarkRecord};
@@ -99,7 +99,8 @@ fn iso(t: DateTime<Utc>) -> String {
 fn query_body(window: Window, cursor: Option<&str>) -> Value {
     let mut body = match window {
         Window::EditedSince(since) => {
-            let mut body = json!({"sorts": [{"timestamp": "last_edited_time", "direction": "ascending"}]});
+            let mut body =
+                json!({"sorts": [{"timestamp": "last_edited_time", "direction": "ascending"}]});
             if let Some(since) = since {
                 body["filter"] = json!({
                     "timestamp": "last_edited_time",
@@ -139,16 +140,22 @@ fn next_window(
 ) -> Result<Option<Window>, String> {
     match (window, capped) {
         (Window::EditedSince(_), false) => Ok(None),
-        (Window::Minute { minute, .. }, false) => {
-            Ok(Some(Window::EditedSince(Some(minute + ChronoDuration::minutes(1)))))
-        }
+        (Window::Minute { minute, .. }, false) => Ok(Some(Window::EditedSince(Some(
+            minute + ChronoDuration::minutes(1),
+        )))),
         (Window::EditedSince(since), true) => match max_edited {
             Some(seen) if Some(seen) > since => Ok(Some(Window::EditedSince(Some(seen)))),
-            Some(seen) => Ok(Some(Window::Minute { minute: seen, created: None })),
+            Some(seen) => Ok(Some(Window::Minute {
+                minute: seen,
+                created: None,
+            })),
             None => Err("Notion reported a capped query without returning rows".into()),
         },
         (Window::Minute { minute, created }, true) => match max_created {
-            Some(seen) if Some(seen) > created => Ok(Some(Window::Minute { minute, created: Some(seen) })),
+            Some(seen) if Some(seen) > created => Ok(Some(Window::Minute {
+                minute,
+                created: Some(seen),
+            })),
             _ => Err(format!(
                 "more rows than Notion's per-query result cap were both created and last edited in the same \
                  minute ({}); Notion offers no way to page past them",
@@ -169,7 +176,8 @@ async fn fetch_pages(
     let mut window = Window::EditedSince(start_at);
     let mut cursor: Option<String> = None;
     // Greatest timestamps seen in the current window, to restart from.
-    let (mut max_edited, mut max_created): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
+    let (mut max_edited, mut max_created): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+        (None, None);
     let mut buffer: Vec<PageRecord> = Vec::with_capacity(job.batch_pages);
     let (mut fetched, mut restarts) = (0i64, 0i64);
     loop {
@@ -187,7 +195,10 @@ async fn fetch_pages(
                 cursor = None;
                 window = match window {
                     Window::EditedSince(since) => Window::EditedSince(max_edited.or(since)),
-                    Window::Minute { minute, created } => Window::Minute { minute, created: max_created.or(created) },
+                    Window::Minute { minute, created } => Window::Minute {
+                        minute,
+                        created: max_created.or(created),
+                    },
                 };
                 continue;
             }
@@ -216,7 +227,9 @@ async fn fetch_pages(
         if buffer.len() >= job.batch_pages && tx.send(std::mem::take(&mut buffer)).await.is_err() {
             return (fetched, restarts, None);
         }
-        if let (true, false, Some(next)) = (page.has_more, page.is_capped(), page.next_cursor.clone()) {
+        if let (true, false, Some(next)) =
+            (page.has_more, page.is_capped(), page.next_cursor.clone())
+        {
             cursor = Some(next);
             continue;
         }
@@ -264,7 +277,10 @@ async fn write_batches<S: BronzeSink>(
         let advanced = outcome.watermark.max(batch_max);
         if advanced != outcome.watermark {
             outcome.watermark = advanced;
-            if let Err(e) = sink.save_watermark(watermark_row(job, advanced, None)).await {
+            if let Err(e) = sink
+                .save_watermark(watermark_row(job, advanced, None))
+                .await
+            {
                 return (outcome, Some(e.into()));
             }
         }
@@ -294,25 +310,52 @@ mod tests {
     use super::*;
 
     fn t(m: u32) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(&format!("2026-01-05T09:{m:02}:00Z")).unwrap().to_utc()
+        DateTime::parse_from_rfc3339(&format!("2026-01-05T09:{m:02}:00Z"))
+            .unwrap()
+            .to_utc()
     }
 
     #[test]
     fn a_capped_query_continues_from_the_last_timestamp() {
         let w = Window::EditedSince(Some(t(0)));
-        assert_eq!(next_window(w, true, Some(t(7)), None), Ok(Some(Window::EditedSince(Some(t(7))))));
+        assert_eq!(
+            next_window(w, true, Some(t(7)), None),
+            Ok(Some(Window::EditedSince(Some(t(7)))))
+        );
         assert_eq!(next_window(w, false, Some(t(7)), None), Ok(None));
     }
 
     #[test]
     fn a_minute_over_the_cap_is_windowed_by_created_time() {
         let w = Window::EditedSince(Some(t(7)));
-        let minute = next_window(w, true, Some(t(7)), Some(t(1))).unwrap().unwrap();
-        assert_eq!(minute, Window::Minute { minute: t(7), created: None });
-        let next = next_window(minute, true, Some(t(7)), Some(t(3))).unwrap().unwrap();
-        assert_eq!(next, Window::Minute { minute: t(7), created: Some(t(3)) });
-        assert!(next_window(next, true, Some(t(7)), Some(t(3))).is_err(), "no progress is an error");
-        assert_eq!(next_window(next, false, None, None), Ok(Some(Window::EditedSince(Some(t(8))))));
+        let minute = next_window(w, true, Some(t(7)), Some(t(1)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            minute,
+            Window::Minute {
+                minute: t(7),
+                created: None
+            }
+        );
+        let next = next_window(minute, true, Some(t(7)), Some(t(3)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            next,
+            Window::Minute {
+                minute: t(7),
+                created: Some(t(3))
+            }
+        );
+        assert!(
+            next_window(next, true, Some(t(7)), Some(t(3))).is_err(),
+            "no progress is an error"
+        );
+        assert_eq!(
+            next_window(next, false, None, None),
+            Ok(Some(Window::EditedSince(Some(t(8)))))
+        );
         let body = query_body(next, None);
         assert_eq!(body["sorts"][0]["timestamp"], "created_time");
         assert_eq!(body["filter"]["and"].as_array().unwrap().len(), 3);

@@ -3,18 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::Method;
-use serde::de::DeserializeOwned;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use super::error::{classify, ErrorClass, NotionError};
-use super::limiter::TokenLimiter;
-use super::retry::{classify_status, Backoff, Verdict, MAX_THROTTLE_WAITS};
-use super::stats::RequestStats;
 use super::ApiVersion;
+use super::error::{ErrorClass, NotionError, classify};
+use super::limiter::TokenLimiter;
+use super::retry::{Backoff, MAX_THROTTLE_WAITS, Verdict, classify_status};
+use super::stats::RequestStats;
 use crate::config::Secret;
 
 /// How to reach Notion.
@@ -95,13 +95,14 @@ struct Failure {
 impl Client {
     /// Builds a client; fails only if the TLS stack or the token header cannot be set up.
     pub fn new(opts: ClientOptions) -> Result<Client, NotionError> {
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", opts.token.expose())).map_err(|_| {
-            local_error(
-                "setup",
-                "NOTION_API_KEY contains characters not allowed in an HTTP header",
-                ErrorClass::Config,
-            )
-        })?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", opts.token.expose())).map_err(|_| {
+                local_error(
+                    "setup",
+                    "NOTION_API_KEY contains characters not allowed in an HTTP header",
+                    ErrorClass::Config,
+                )
+            })?;
         auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, auth);
@@ -115,7 +116,9 @@ impl Client {
             .timeout(opts.request_timeout)
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| local_error("setup", &format!("HTTP client: {e}"), ErrorClass::Internal))?;
+            .map_err(|e| {
+                local_error("setup", &format!("HTTP client: {e}"), ErrorClass::Internal)
+            })?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -140,7 +143,8 @@ impl Client {
         object_id: Option<&str>,
         stats: &RequestStats,
     ) -> Result<T, NotionError> {
-        self.call(Method::GET, path, query, None, object_id, stats).await
+        self.call(Method::GET, path, query, None, object_id, stats)
+            .await
     }
 
     /// `POST path` with a JSON body, for read-only endpoints (query, search), which are retried like GETs.
@@ -151,7 +155,8 @@ impl Client {
         object_id: Option<&str>,
         stats: &RequestStats,
     ) -> Result<T, NotionError> {
-        self.call(Method::POST, path, &[], Some(body), object_id, stats).await
+        self.call(Method::POST, path, &[], Some(body), object_id, stats)
+            .await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -192,33 +197,36 @@ impl Client {
                 Verdict::Throttled(wait) if throttles < MAX_THROTTLE_WAITS => {
                     throttles += 1;
                     RequestStats::bump(&stats.throttled);
-                    stats
-                        .throttle_wait_ms
-                        .fetch_add(wait.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+                    stats.throttle_wait_ms.fetch_add(
+                        wait.as_millis() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     tracing::info!(endpoint = %endpoint, wait_s = wait.as_secs(), status = ?failure.status,
                         "throttled by Notion; waiting out Retry-After");
                     self.inner.limiter.pause_for(wait);
                 }
-                Verdict::Transient | Verdict::Throttled(_) => match self.inner.backoff.delay(retries) {
-                    Some(delay) => {
-                        retries += 1;
-                        RequestStats::bump(&stats.retries);
-                        tracing::warn!(endpoint = %endpoint, status = ?failure.status, code = %failure.code,
+                Verdict::Transient | Verdict::Throttled(_) => {
+                    match self.inner.backoff.delay(retries) {
+                        Some(delay) => {
+                            retries += 1;
+                            RequestStats::bump(&stats.retries);
+                            tracing::warn!(endpoint = %endpoint, status = ?failure.status, code = %failure.code,
                             attempt = retries, delay_ms = delay.as_millis() as u64, "retrying after a transient failure");
-                        tokio::time::sleep(delay).await;
-                    }
-                    None => {
-                        let budget = self.inner.backoff.budget();
-                        return Err(give_up(
-                            failure,
-                            Some(&format!(
-                                "Notion kept failing after {budget} retries; rerun later (safe: nothing past the \
+                            tokio::time::sleep(delay).await;
+                        }
+                        None => {
+                            let budget = self.inner.backoff.budget();
+                            return Err(give_up(
+                                failure,
+                                Some(&format!(
+                                    "Notion kept failing after {budget} retries; rerun later (safe: nothing past the \
                                  last committed batch was recorded)"
-                            )),
-                            ErrorClass::Transient,
-                        ));
+                                )),
+                                ErrorClass::Transient,
+                            ));
+                        }
                     }
-                },
+                }
                 Verdict::Fatal => {
                     let (class, hint) = match failure.status {
                         Some(status) => classify(status, &failure.code),
@@ -246,7 +254,12 @@ impl Client {
         }
         let resp = req.send().await.map_err(transport_failure)?;
         let status = resp.status().as_u16();
-        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let request_id = header("x-notion-request-id");
         let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
         let bytes = resp.bytes().await.map_err(transport_failure)?;
@@ -257,7 +270,11 @@ impl Client {
                 message: format!("response body could not be decoded: {e}"),
                 request_id: request_id.clone(),
                 // A cut-off or garbled body is a transport fault; a well-formed body of the wrong shape is not.
-                verdict: if e.is_eof() || e.is_syntax() { Verdict::Transient } else { Verdict::Fatal },
+                verdict: if e.is_eof() || e.is_syntax() {
+                    Verdict::Transient
+                } else {
+                    Verdict::Fatal
+                },
             });
         }
         let err: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -274,7 +291,11 @@ impl Client {
         };
         Err(Failure {
             status: Some(status),
-            code: if err.code.is_empty() { format!("http_{status}") } else { err.code },
+            code: if err.code.is_empty() {
+                format!("http_{status}")
+            } else {
+                err.code
+            },
             message: if err.message.is_empty() {
                 format!("HTTP {status} without a Notion error body")
             } else {

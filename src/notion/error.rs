@@ -92,20 +92,29 @@ pub fn classify(status: u16, code: &str) -> (ErrorClass, Option<&'static str>) {
     match (status, code) {
         (401, _) => (
             ErrorClass::Auth,
-            Some("the token in NOTION_API_KEY is invalid or revoked; create a new integration secret"),
+            Some(
+                "the token in NOTION_API_KEY is invalid or revoked; create a new integration secret",
+            ),
         ),
         (403, _) => (
             ErrorClass::Auth,
-            Some("the integration lacks a capability (read content) or the workspace blocked the request"),
+            Some(
+                "the integration lacks a capability (read content) or the workspace blocked the request",
+            ),
         ),
         (404, _) => (
             ErrorClass::Auth,
-            Some("the object does not exist or is not shared with the integration: open it in Notion, \
-                  ... > Connections > add the integration"),
+            Some(
+                "the object does not exist or is not shared with the integration: open it in Notion, \
+                  ... > Connections > add the integration",
+            ),
         ),
         (429, "rate_limited") | (529, _) | (409, _) => (ErrorClass::Transient, None),
         (500..=599, _) => (ErrorClass::Transient, None),
-        (429, _) => (ErrorClass::Auth, Some("Notion blocked requests from this integration")),
+        (429, _) => (
+            ErrorClass::Auth,
+            Some("Notion blocked requests from this integration"),
+        ),
         _ => (ErrorClass::Internal, None),
     }
 }

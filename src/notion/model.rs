@@ -56,7 +56,9 @@ pub struct UserRef {
 /// The envelope fields of a page object; properties stay raw.
 #[derive(Debug, Deserialize)]
 pub struct PageEnvelope {
-    /// `page` (query results on wikis may also hold `data_source` objects).
+    /// `page` (query results on wikis may also hold `data_source` objects; some lists hold objects
+    /// without this field).
+    #[serde(default)]
     pub object: String,
     /// Page id.
     pub id: String,
@@ -113,7 +115,8 @@ struct PlainText {
 
 /// Plain text of the page's `title` property ("" when there is none).
 pub fn title_of(properties: &RawValue) -> String {
-    let Ok(map) = serde_json::from_str::<std::collections::HashMap<String, PropertyHead>>(properties.get())
+    let Ok(map) =
+        serde_json::from_str::<std::collections::HashMap<String, PropertyHead>>(properties.get())
     else {
         return String::new();
     };
@@ -156,7 +159,10 @@ mod tests {
         let body = r#"{"object":"list","results":[{"object":"page","id":"a",  "x" : 1}],"next_cursor":null,"has_more":false,
                        "request_status":{"type":"incomplete","incomplete_reason":"query_result_limit_reached"}}"#;
         let page: ListPage = serde_json::from_str(body).unwrap();
-        assert_eq!(page.results[0].get(), r#"{"object":"page","id":"a",  "x" : 1}"#);
+        assert_eq!(
+            page.results[0].get(),
+            r#"{"object":"page","id":"a",  "x" : 1}"#
+        );
         assert!(page.is_capped());
     }
 }

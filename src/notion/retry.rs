@@ -28,7 +28,9 @@ pub const MAX_THROTTLE_WAITS: u32 = 30;
 /// Classifies an HTTP status (and `Retry-After` seconds, when given) for an idempotent read.
 pub fn classify_status(status: u16, retry_after: Option<u64>, code: &str) -> Verdict {
     match status {
-        429 if code == "rate_limited" || code.is_empty() => Verdict::Throttled(throttle_wait(retry_after)),
+        429 if code == "rate_limited" || code.is_empty() => {
+            Verdict::Throttled(throttle_wait(retry_after))
+        }
         529 => Verdict::Throttled(throttle_wait(retry_after)),
         500 | 502 | 503 | 504 | 409 => Verdict::Transient,
         _ => Verdict::Fatal,
@@ -76,9 +78,18 @@ mod tests {
 
     #[test]
     fn statuses_classify() {
-        assert_eq!(classify_status(429, Some(3), "rate_limited"), Verdict::Throttled(Duration::from_secs(3)));
-        assert_eq!(classify_status(529, None, "service_overload"), Verdict::Throttled(Duration::from_secs(1)));
-        assert_eq!(classify_status(429, Some(9999), ""), Verdict::Throttled(MAX_RETRY_AFTER));
+        assert_eq!(
+            classify_status(429, Some(3), "rate_limited"),
+            Verdict::Throttled(Duration::from_secs(3))
+        );
+        assert_eq!(
+            classify_status(529, None, "service_overload"),
+            Verdict::Throttled(Duration::from_secs(1))
+        );
+        assert_eq!(
+            classify_status(429, Some(9999), ""),
+            Verdict::Throttled(MAX_RETRY_AFTER)
+        );
         for s in [500, 502, 503, 504] {
             assert_eq!(classify_status(s, None, ""), Verdict::Transient);
         }

@@ -2,7 +2,7 @@
 
 use notion_sim::WorkspaceKind;
 
-use crate::support::{assert_exit, stderr, World};
+use crate::support::{World, assert_exit, stderr};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_database_name_exits_2_listing_configured_ones() {
@@ -10,8 +10,15 @@ async fn unknown_database_name_exits_2_listing_configured_ones() {
     let out = w.run(&["sync", "-d", "nope"]).await;
     assert_exit(&out, 2);
     let err = stderr(&out);
-    assert!(err.contains("nope") && err.contains("tasks") && err.contains("sprints"), "{err}");
-    assert_eq!(w.sim.counters().total_requests, 0, "usage errors send no request");
+    assert!(
+        err.contains("nope") && err.contains("tasks") && err.contains("sprints"),
+        "{err}"
+    );
+    assert_eq!(
+        w.sim.counters().total_requests,
+        0,
+        "usage errors send no request"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,7 +29,10 @@ async fn bad_token_exits_3_naming_the_variable() {
     assert_exit(&out, 3);
     let err = stderr(&out);
     assert!(err.contains("NOTION_API_KEY"), "{err}");
-    assert!(!err.contains("ntn_wrong_token_value"), "token leaked: {err}");
+    assert!(
+        !err.contains("ntn_wrong_token_value"),
+        "token leaked: {err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,7 +42,10 @@ async fn unshared_database_exits_3_naming_it_and_the_fix() {
     let out = w.run(&["sync", "-d", "secret"]).await;
     assert_exit(&out, 3);
     let err = stderr(&out);
-    assert!(err.contains("secret") && err.contains("01234567-89ab-cdef-0123-456789abcdef"), "{err}");
+    assert!(
+        err.contains("secret") && err.contains("01234567-89ab-cdef-0123-456789abcdef"),
+        "{err}"
+    );
     assert!(err.contains("Connections"), "the fix is named: {err}");
 }
 
@@ -50,7 +63,12 @@ async fn init_tables_twice_changes_nothing() {
     let w = World::start(WorkspaceKind::Demo).await;
     let first = w.run(&["init-tables"]).await;
     assert_exit(&first, 0);
-    assert_eq!(String::from_utf8_lossy(&first.stdout).matches("created").count(), 4);
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout)
+            .matches("created")
+            .count(),
+        4
+    );
     let sink = w.sink();
     let mut versions = Vec::new();
     for t in notion_sync::sink::tables::ALL {
@@ -58,7 +76,12 @@ async fn init_tables_twice_changes_nothing() {
     }
     let second = w.run(&["init-tables"]).await;
     assert_exit(&second, 0);
-    assert_eq!(String::from_utf8_lossy(&second.stdout).matches("exists").count(), 4);
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout)
+            .matches("exists")
+            .count(),
+        4
+    );
     for (t, v) in notion_sync::sink::tables::ALL.iter().zip(versions) {
         assert_eq!(sink.table_version(t).await.unwrap(), v, "{t}");
     }
@@ -69,27 +92,48 @@ async fn health_status_and_list_databases() {
     let mut w = World::start(WorkspaceKind::Demo).await;
     let out = w.run(&["health"]).await;
     assert_exit(&out, 0);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).matches("ok ").count(), 2 + w.sim.databases().len());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).matches("ok ").count(),
+        2 + w.sim.databases().len()
+    );
 
     assert_exit(&w.run(&["sync"]).await, 0);
     let out = w.run(&["status", "--json"]).await;
     assert_exit(&out, 0);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let tasks = status.as_array().unwrap().iter().find(|d| d["database_name"] == "tasks").unwrap();
+    let tasks = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["database_name"] == "tasks")
+        .unwrap();
     let dump = w.sim.state_dump("2026-03-11");
     let tasks_id = tasks["database_id"].as_str().unwrap();
-    let live = dump["pages"].as_array().unwrap().iter()
-        .filter(|p| p["database_id"] == tasks_id && p["in_trash"] == false && p["is_archived"] == false).count();
+    let live = dump["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["database_id"] == tasks_id && p["in_trash"] == false && p["is_archived"] == false
+        })
+        .count();
     assert_eq!(tasks["rows_live"], live as u64);
     assert_eq!(tasks["last_run"]["status"], "succeeded");
     assert!(tasks["watermark"].is_string());
 
-    w.env.retain(|k, _| !(k.ends_with("_DB_ID") && k != "NOTION_TASKS_DB_ID"));
+    w.env
+        .retain(|k, _| !(k.ends_with("_DB_ID") && k != "NOTION_TASKS_DB_ID"));
     let out = w.run(&["list-databases"]).await;
     assert_exit(&out, 0);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("tasks") && text.contains("configured"), "{text}");
-    assert!(text.contains("Sprints") && text.contains("visible, not configured"), "{text}");
+    assert!(
+        text.contains("tasks") && text.contains("configured"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Sprints") && text.contains("visible, not configured"),
+        "{text}"
+    );
 
     w.set("NOTION_API_KEY", "bad");
     let out = w.run(&["health"]).await;
@@ -99,10 +143,22 @@ async fn health_status_and_list_databases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_exits_2_naming_the_setting_before_any_request() {
     let cases: [(&str, &str, &str); 6] = [
-        ("NOTION_TASKS_DB_ID", "not-a-database-id", "NOTION_TASKS_DB_ID"),
-        ("NOTION_REQUESTS_PER_MINUTE", "lots", "NOTION_REQUESTS_PER_MINUTE"),
+        (
+            "NOTION_TASKS_DB_ID",
+            "not-a-database-id",
+            "NOTION_TASKS_DB_ID",
+        ),
+        (
+            "NOTION_REQUESTS_PER_MINUTE",
+            "lots",
+            "NOTION_REQUESTS_PER_MINUTE",
+        ),
         ("NOTION_VERSION", "2021-01-01", "NOTION_VERSION"),
-        ("NOTION_API_BASE_URL", "http://api.example.com", "NOTION_API_BASE_URL"),
+        (
+            "NOTION_API_BASE_URL",
+            "http://api.example.com",
+            "NOTION_API_BASE_URL",
+        ),
         ("NOTION_SYNC_LOOKBACK", "a while", "NOTION_SYNC_LOOKBACK"),
         ("LAKEHOUSE_URI", "/proc/version/lake", "/proc/version/lake"),
     ];
@@ -111,8 +167,16 @@ async fn bad_configuration_exits_2_naming_the_setting_before_any_request() {
         w.set(var, value);
         let out = w.run(&["sync"]).await;
         assert_exit(&out, 2);
-        assert!(stderr(&out).contains(named), "{var}={value}: {}", stderr(&out));
-        assert_eq!(w.sim.counters().total_requests, 0, "{var}: no request before validation");
+        assert!(
+            stderr(&out).contains(named),
+            "{var}={value}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            w.sim.counters().total_requests,
+            0,
+            "{var}: no request before validation"
+        );
     }
 }
 
@@ -122,7 +186,13 @@ async fn the_token_never_appears_in_output_or_tables() {
     let token = w.sim.token();
     w.set("RUST_LOG", "trace");
     let mut outputs = Vec::new();
-    for args in [&["sync"][..], &["status"], &["status", "--json"], &["health"], &["list-databases"]] {
+    for args in [
+        &["sync"][..],
+        &["status"],
+        &["status", "--json"],
+        &["health"],
+        &["list-databases"],
+    ] {
         let out = w.run(args).await;
         assert_exit(&out, 0);
         outputs.push(out);
@@ -143,14 +213,23 @@ async fn the_token_never_appears_in_output_or_tables() {
             assert!(!text.contains(&token), "token leaked in output");
         }
     }
-    assert!(outputs.iter().any(|o| !o.stderr.is_empty()), "trace logging produced output");
+    assert!(
+        outputs.iter().any(|o| !o.stderr.is_empty()),
+        "trace logging produced output"
+    );
     let mut files = vec![w.lake.path().to_path_buf()];
     while let Some(p) = files.pop() {
         if p.is_dir() {
             files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
         } else {
             let bytes = std::fs::read(&p).unwrap();
-            assert!(!bytes.windows(token.len()).any(|win| win == token.as_bytes()), "token in {}", p.display());
+            assert!(
+                !bytes
+                    .windows(token.len())
+                    .any(|win| win == token.as_bytes()),
+                "token in {}",
+                p.display()
+            );
         }
     }
 }

@@ -26,7 +26,11 @@ pub fn db_name(title: &str) -> String {
 
 impl World {
     pub async fn start(workspace: WorkspaceKind) -> World {
-        Self::with_config(SimConfig { workspace, ..SimConfig::default() }).await
+        Self::with_config(SimConfig {
+            workspace,
+            ..SimConfig::default()
+        })
+        .await
     }
 
     pub async fn with_config(cfg: SimConfig) -> World {
@@ -35,12 +39,18 @@ impl World {
         let mut env = BTreeMap::new();
         env.insert("NOTION_API_KEY".into(), sim.token());
         env.insert("NOTION_API_BASE_URL".into(), sim.base_url());
-        env.insert("LAKEHOUSE_URI".into(), lake.path().join("lake").display().to_string());
+        env.insert(
+            "LAKEHOUSE_URI".into(),
+            lake.path().join("lake").display().to_string(),
+        );
         env.insert("NOTION_REQUESTS_PER_MINUTE".into(), "100000".into());
         env.insert("NOTION_MAX_RETRIES".into(), "4".into());
         env.insert("NOTION_TIMEOUT_SECONDS".into(), "10".into());
         for db in sim.databases() {
-            env.insert(format!("NOTION_{}_DB_ID", db_name(&db.title).to_ascii_uppercase()), db.id.clone());
+            env.insert(
+                format!("NOTION_{}_DB_ID", db_name(&db.title).to_ascii_uppercase()),
+                db.id.clone(),
+            );
         }
         World { sim, lake, env }
     }
@@ -76,12 +86,19 @@ impl World {
     }
 
     pub async fn pages(&self) -> Vec<StoredPage> {
-        self.sink().read_pages(None).await.expect("pages table reads")
+        self.sink()
+            .read_pages(None)
+            .await
+            .expect("pages table reads")
     }
 
     /// Database id → configured name.
     pub fn names(&self) -> BTreeMap<String, String> {
-        self.sim.databases().into_iter().map(|d| (d.id, db_name(&d.title))).collect()
+        self.sim
+            .databases()
+            .into_iter()
+            .map(|d| (d.id, db_name(&d.title)))
+            .collect()
     }
 
     /// Query requests the simulator served (either API generation).
@@ -109,14 +126,16 @@ pub fn stderr(out: &Output) -> String {
 }
 
 /// Asserts bronze holds exactly the simulator's live pages (of the given databases), with envelope columns
-/// and payloads equal to the simulator's own rendering.
+/// and payloads equal to the simulator's own (untruncated) rendering.
 pub async fn assert_bronze_matches(world: &World, api_version: &str, only: Option<&[&str]>) {
     let dump = world.sim.state_dump(api_version);
     let names = world.names();
-    let wanted = |db: &str| only.is_none_or(|o| o.iter().any(|n| names.get(db).is_some_and(|x| x == n)));
+    let wanted =
+        |db: &str| only.is_none_or(|o| o.iter().any(|n| names.get(db).is_some_and(|x| x == n)));
     let mut expected: BTreeMap<(String, String), &Value> = BTreeMap::new();
     for p in dump["pages"].as_array().expect("pages") {
-        let live = !p["in_trash"].as_bool().unwrap_or(false) && !p["is_archived"].as_bool().unwrap_or(false);
+        let live = !p["in_trash"].as_bool().unwrap_or(false)
+            && !p["is_archived"].as_bool().unwrap_or(false);
         let db = p["database_id"].as_str().unwrap().to_string();
         if live && wanted(&db) {
             expected.insert((p["id"].as_str().unwrap().to_string(), db), p);
@@ -126,7 +145,10 @@ pub async fn assert_bronze_matches(world: &World, api_version: &str, only: Optio
     let mut seen = BTreeMap::new();
     for s in &stored {
         let key = (s.record.page_id.clone(), s.record.database_id.clone());
-        assert!(seen.insert(key.clone(), ()).is_none(), "duplicate key {key:?}");
+        assert!(
+            seen.insert(key.clone(), ()).is_none(),
+            "duplicate key {key:?}"
+        );
     }
     let stored_keys: Vec<_> = seen.keys().cloned().collect();
     let expected_keys: Vec<_> = expected.keys().cloned().collect();
@@ -135,20 +157,43 @@ pub async fn assert_bronze_matches(world: &World, api_version: &str, only: Optio
     for s in &stored {
         let r = &s.record;
         let e = expected[&(r.page_id.clone(), r.database_id.clone())];
-        let page = &e["page"];
+        // Truncated properties are completed through the property-item endpoint, so bronze holds the
+        // untruncated page; every other page is stored exactly as served.
+        let page = &e["page_full"];
         let payload: Value = serde_json::from_str(&r.payload).expect("payload is JSON");
         assert_eq!(&payload, page, "payload of {}", r.page_id);
-        assert_eq!(r.data_source_id, e["data_source_id"].as_str().unwrap(), "data source of {}", r.page_id);
-        let ts = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().to_utc();
+        if e["page"] == e["page_full"] {
+            assert_eq!(payload, e["page"], "untruncated pages are stored as served");
+        }
+        assert_eq!(
+            r.data_source_id,
+            e["data_source_id"].as_str().unwrap(),
+            "data source of {}",
+            r.page_id
+        );
+        let ts = |v: &Value| {
+            chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+                .unwrap()
+                .to_utc()
+        };
         assert_eq!(r.last_edited_time, ts(&page["last_edited_time"]));
         assert_eq!(r.created_time, ts(&page["created_time"]));
         assert_eq!(r.in_trash, page["in_trash"].as_bool().unwrap_or(false));
-        assert_eq!(r.is_archived, page["is_archived"].as_bool().unwrap_or(false));
+        assert_eq!(
+            r.is_archived,
+            page["is_archived"].as_bool().unwrap_or(false)
+        );
         assert_eq!(r.url.as_deref(), page["url"].as_str());
-        assert_eq!(Some(&r.created_by), Some(&page["created_by"]["id"].as_str().map(str::to_string)));
+        assert_eq!(
+            Some(&r.created_by),
+            Some(&page["created_by"]["id"].as_str().map(str::to_string))
+        );
         let props: Value = serde_json::from_str(&r.properties).unwrap();
         assert_eq!(props, page["properties"]);
-        assert_eq!(r.payload_sha256, notion_sync::extract::convert::sha256_hex(&r.payload));
+        assert_eq!(
+            r.payload_sha256,
+            notion_sync::extract::convert::sha256_hex(&r.payload)
+        );
         assert_eq!(r.database_name, names[&r.database_id]);
         assert!(!r.is_deleted);
     }

@@ -4,7 +4,7 @@ use notion_sim::{FaultKind, FaultMode, FaultPlan, FaultRule, SimConfig, Workspac
 use notion_sync::sink::BronzeSink;
 use serde_json::Value;
 
-use crate::support::{assert_bronze_matches, assert_exit, stderr, World};
+use crate::support::{World, assert_bronze_matches, assert_exit, stderr};
 
 async fn full_sync_matches(version: &str) {
     let mut w = World::start(WorkspaceKind::Demo).await;
@@ -14,7 +14,11 @@ async fn full_sync_matches(version: &str) {
     assert_exit(&out, 0);
     assert_bronze_matches(&w, version, None).await;
     let runs = w.sink().recent_runs(100).await.unwrap();
-    assert_eq!(runs.len(), w.sim.databases().len(), "one run row per database");
+    assert_eq!(
+        runs.len(),
+        w.sim.databases().len(),
+        "one run row per database"
+    );
     for r in &runs {
         assert_eq!(r.status.as_str(), "succeeded");
         assert_eq!(r.api_version, version);
@@ -44,9 +48,30 @@ async fn full_workspace_keeps_every_property_type_and_unknown_ones_raw() {
     let dump = w.sim.state_dump("2026-03-11");
     let mut unknown_types = Vec::new();
     let known = [
-        "title", "rich_text", "number", "select", "multi_select", "status", "date", "people", "files", "checkbox",
-        "url", "email", "phone_number", "relation", "rollup", "formula", "created_time", "created_by",
-        "last_edited_time", "last_edited_by", "unique_id", "verification", "place", "button",
+        "title",
+        "rich_text",
+        "number",
+        "select",
+        "multi_select",
+        "status",
+        "date",
+        "people",
+        "files",
+        "checkbox",
+        "url",
+        "email",
+        "phone_number",
+        "relation",
+        "rollup",
+        "formula",
+        "created_time",
+        "created_by",
+        "last_edited_time",
+        "last_edited_by",
+        "unique_id",
+        "verification",
+        "place",
+        "button",
     ];
     for p in dump["pages"].as_array().unwrap() {
         for (_, prop) in p["page"]["properties"].as_object().unwrap() {
@@ -56,12 +81,25 @@ async fn full_workspace_keeps_every_property_type_and_unknown_ones_raw() {
             }
         }
     }
-    assert!(!unknown_types.is_empty(), "the full workspace has a property type unknown to the connector");
+    assert!(
+        !unknown_types.is_empty(),
+        "the full workspace has a property type unknown to the connector"
+    );
     let pages = w.pages().await;
     for (id, t) in unknown_types {
-        let row = pages.iter().find(|p| p.record.page_id == id).expect("page stored");
+        let row = pages
+            .iter()
+            .find(|p| p.record.page_id == id)
+            .expect("page stored");
         let props: Value = serde_json::from_str(&row.record.properties).unwrap();
-        assert!(props.as_object().unwrap().values().any(|v| v["type"] == t.as_str()), "{t} kept in {id}");
+        assert!(
+            props
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|v| v["type"] == t.as_str()),
+            "{t} kept in {id}"
+        );
     }
 }
 
@@ -77,13 +115,23 @@ async fn unchanged_resync_creates_no_delta_version() {
     let runs = sink.recent_runs(100).await.unwrap();
     let n = w.sim.databases().len();
     let second: Vec<_> = runs.iter().take(n).collect();
-    assert!(second.iter().all(|r| r.status.as_str() == "unchanged" && r.inserted == 0 && r.updated == 0), "{second:?}");
+    assert!(
+        second
+            .iter()
+            .all(|r| r.status.as_str() == "unchanged" && r.inserted == 0 && r.updated == 0),
+        "{second:?}"
+    );
     assert_bronze_matches(&w, "2026-03-11", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_in_the_watermark_minute_are_picked_up_with_few_requests() {
-    let w = World::with_config(SimConfig { workspace: WorkspaceKind::Large, pages: 3_000, ..SimConfig::default() }).await;
+    let w = World::with_config(SimConfig {
+        workspace: WorkspaceKind::Large,
+        pages: 3_000,
+        ..SimConfig::default()
+    })
+    .await;
     assert_exit(&w.run(&["sync"]).await, 0);
     let marks = w.sink().load_watermarks().await.unwrap();
     let watermark = marks[0].watermark.expect("watermark set");
@@ -95,7 +143,10 @@ async fn edits_in_the_watermark_minute_are_picked_up_with_few_requests() {
     let before = w.query_requests();
     assert_exit(&w.run(&["sync"]).await, 0);
     let queries = w.query_requests() - before;
-    assert!((2..=4).contains(&queries), "150 changed pages need ~2 query pages, not 30; got {queries}");
+    assert!(
+        (2..=4).contains(&queries),
+        "150 changed pages need ~2 query pages, not 30; got {queries}"
+    );
     assert_bronze_matches(&w, "2026-03-11", None).await;
     let run = &w.sink().recent_runs(1).await.unwrap()[0];
     assert_eq!(run.updated, 150, "{run:?}");
@@ -118,7 +169,11 @@ async fn select_with_d_and_full_refresh_rereads_everything() {
     assert_eq!(run.unchanged, tasks_rows);
     assert!(w.query_requests() > before);
     let marks = w.sink().load_watermarks().await.unwrap();
-    assert!(marks.iter().any(|m| m.database_name == "tasks" && m.last_full_refresh_at.is_some()));
+    assert!(
+        marks
+            .iter()
+            .any(|m| m.database_name == "tasks" && m.last_full_refresh_at.is_some())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,7 +188,10 @@ async fn throttling_is_waited_out_without_extra_requests() {
     });
     let started = std::time::Instant::now();
     assert_exit(&w.run(&["sync", "-d", "tasks"]).await, 0);
-    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After was honoured");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
     let c = w.sim.counters();
     assert_eq!(c.rate_limited_429, 1);
     let run = &w.sink().recent_runs(1).await.unwrap()[0];
@@ -149,8 +207,16 @@ async fn server_errors_are_retried() {
     let w = World::start(WorkspaceKind::Demo).await;
     w.sim.set_faults(FaultPlan {
         rules: vec![
-            FaultRule { endpoint: Some("query_data_source".into()), kind: FaultKind::Status(503), mode: FaultMode::Sequence(vec![true, true]) },
-            FaultRule { endpoint: Some("retrieve_data_source".into()), kind: FaultKind::Status(502), mode: FaultMode::Sequence(vec![true]) },
+            FaultRule {
+                endpoint: Some("query_data_source".into()),
+                kind: FaultKind::Status(503),
+                mode: FaultMode::Sequence(vec![true, true]),
+            },
+            FaultRule {
+                endpoint: Some("retrieve_data_source".into()),
+                kind: FaultKind::Status(502),
+                mode: FaultMode::Sequence(vec![true]),
+            },
         ],
     });
     assert_exit(&w.run(&["sync", "-d", "tasks"]).await, 0);
@@ -165,16 +231,32 @@ async fn exhausted_retries_exit_75_and_keep_the_watermark() {
     assert_exit(&w.run(&["sync", "-d", "tasks"]).await, 0);
     let before = w.sink().load_watermarks().await.unwrap();
     w.sim.advance_clock(chrono::Duration::minutes(10));
-    let ds = w.sim.databases().into_iter().find(|d| d.title == "Tasks").unwrap().data_sources[0].id.clone();
+    let ds = w
+        .sim
+        .databases()
+        .into_iter()
+        .find(|d| d.title == "Tasks")
+        .unwrap()
+        .data_sources[0]
+        .id
+        .clone();
     w.sim.edit_pages(&ds, 3);
     w.sim.set_faults(FaultPlan {
-        rules: vec![FaultRule { endpoint: Some("query_data_source".into()), kind: FaultKind::Status(500), mode: FaultMode::Always }],
+        rules: vec![FaultRule {
+            endpoint: Some("query_data_source".into()),
+            kind: FaultKind::Status(500),
+            mode: FaultMode::Always,
+        }],
     });
     w.set("NOTION_MAX_RETRIES", "2");
     let out = w.run(&["sync", "-d", "tasks"]).await;
     assert_exit(&out, 75);
     assert!(stderr(&out).contains("tasks"), "{}", stderr(&out));
-    assert_eq!(w.sink().load_watermarks().await.unwrap(), before, "watermark unchanged");
+    assert_eq!(
+        w.sink().load_watermarks().await.unwrap(),
+        before,
+        "watermark unchanged"
+    );
     let run = &w.sink().recent_runs(1).await.unwrap()[0];
     assert_eq!(run.status.as_str(), "failed");
     assert_eq!(run.error_class.as_deref(), Some("transient"));
@@ -186,7 +268,12 @@ async fn exhausted_retries_exit_75_and_keep_the_watermark() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_first_commit_then_rerun_converges() {
-    let mut w = World::with_config(SimConfig { workspace: WorkspaceKind::Large, pages: 2_000, ..SimConfig::default() }).await;
+    let mut w = World::with_config(SimConfig {
+        workspace: WorkspaceKind::Large,
+        pages: 2_000,
+        ..SimConfig::default()
+    })
+    .await;
     w.set("NOTION_SYNC_BATCH_PAGES", "100");
     // Slow every query page down so the kill lands mid-run.
     w.sim.set_faults(FaultPlan {
@@ -205,14 +292,20 @@ async fn killed_after_first_commit_then_rerun_converges() {
         if marks.iter().any(|m| m.watermark.is_some()) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no batch committed within 60 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no batch committed within 60 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     child.start_kill().unwrap(); // SIGKILL
     let status = child.wait().await.unwrap();
     assert!(!status.success());
     let partial = w.pages().await.len();
-    assert!(partial > 0 && partial < 2_000, "killed mid-run with {partial} rows");
+    assert!(
+        partial > 0 && partial < 2_000,
+        "killed mid-run with {partial} rows"
+    );
     w.sim.clear_faults();
     assert_exit(&w.run(&["sync"]).await, 0);
     assert_bronze_matches(&w, "2026-03-11", None).await;

@@ -79,9 +79,11 @@ pub fn to_batch(spec: &TableSpec, rows: &[Vec<Cell>]) -> Result<RecordBatch, Str
                 }))
                 .with_timezone("UTC"),
             ),
-            Kind::Bool => Arc::new(BooleanArray::from_iter(rows.iter().map(|r| match cell(r) {
-                Some(Cell::Bool(b)) => b,
-                _ => None,
+            Kind::Bool => Arc::new(BooleanArray::from_iter(rows.iter().map(|r| {
+                match cell(r) {
+                    Some(Cell::Bool(b)) => b,
+                    _ => None,
+                }
             }))),
             Kind::I64 => Arc::new(Int64Array::from_iter(rows.iter().map(|r| match cell(r) {
                 Some(Cell::I64(n)) => n,
@@ -123,7 +125,10 @@ pub fn from_batches(
             let raw = batch
                 .column_by_name(col.name)
                 .ok_or_else(|| format!("{} scan lacks column {}", spec.name, col.name))?;
-            cols.push(cast(raw, &col.kind.arrow()).map_err(|e| format!("{}.{}: {e}", spec.name, col.name))?);
+            cols.push(
+                cast(raw, &col.kind.arrow())
+                    .map_err(|e| format!("{}.{}: {e}", spec.name, col.name))?,
+            );
         }
         for row in 0..batch.num_rows() {
             let mut out = Vec::with_capacity(wanted.len());
@@ -145,11 +150,18 @@ pub fn from_batches(
                             .unwrap_or_default();
                         DateTime::from_timestamp_micros(micros).unwrap_or_default()
                     })),
-                    Kind::Bool => Cell::Bool(
-                        (!null).then(|| array.as_any().downcast_ref::<BooleanArray>().is_some_and(|a| a.value(row))),
-                    ),
+                    Kind::Bool => Cell::Bool((!null).then(|| {
+                        array
+                            .as_any()
+                            .downcast_ref::<BooleanArray>()
+                            .is_some_and(|a| a.value(row))
+                    })),
                     Kind::I64 => Cell::I64((!null).then(|| {
-                        array.as_any().downcast_ref::<Int64Array>().map(|a| a.value(row)).unwrap_or_default()
+                        array
+                            .as_any()
+                            .downcast_ref::<Int64Array>()
+                            .map(|a| a.value(row))
+                            .unwrap_or_default()
                     })),
                 });
             }

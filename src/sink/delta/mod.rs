@@ -25,7 +25,7 @@ use url::Url;
 
 use super::{BronzeSink, PageCounts, SinkError, UpsertStats};
 use crate::bronze::{DatabaseRecord, PageRecord, RunRecord, WatermarkRecord};
-use cells::{from_batches, to_batch, Cell};
+use cells::{Cell, from_batches, to_batch};
 pub use records::StoredPage;
 use schema::TableSpec;
 
@@ -62,7 +62,10 @@ impl DeltaSink {
     /// A sink for tables under `<lake_uri>/<schema>/`; `lake_uri` is a local path or a URL (`file://`,
     /// `s3://`, `abfss://`, `gs://`, `memory://`). Nothing is touched until the first operation.
     pub fn new(lake_uri: &str, schema: &str) -> Result<Self, SinkError> {
-        let location = |reason: String| SinkError::Location { uri: lake_uri.to_string(), reason };
+        let location = |reason: String| SinkError::Location {
+            uri: lake_uri.to_string(),
+            reason,
+        };
         let root = if let Some(path) = lake_uri.strip_prefix("file://") {
             Root::Local(std::path::PathBuf::from(path).join(schema))
         } else if lake_uri.contains("://") {
@@ -87,15 +90,21 @@ impl DeltaSink {
     }
 
     fn table_url(&self, table: &str) -> Result<Url, SinkError> {
-        let location = |reason: String| SinkError::Location { uri: self.uri.clone(), reason };
+        let location = |reason: String| SinkError::Location {
+            uri: self.uri.clone(),
+            reason,
+        };
         match &self.root {
             Root::Local(dir) => {
                 let path = dir.join(table);
                 std::fs::create_dir_all(&path)
                     .map_err(|e| location(format!("cannot create {}: {e}", path.display())))?;
-                Url::from_directory_path(&path).map_err(|_| location(format!("bad path {}", path.display())))
+                Url::from_directory_path(&path)
+                    .map_err(|_| location(format!("bad path {}", path.display())))
             }
-            Root::Remote(root) => Url::parse(&format!("{root}/{table}")).map_err(|e| location(e.to_string())),
+            Root::Remote(root) => {
+                Url::parse(&format!("{root}/{table}")).map_err(|e| location(e.to_string()))
+            }
         }
     }
 
@@ -129,8 +138,13 @@ impl DeltaSink {
         table
             .update_datafusion_session(&ctx.state())
             .map_err(|e| map_err(spec.name, e))?;
-        let provider = table.table_provider().await.map_err(|e| internal(spec.name, e))?;
-        let names: Vec<&str> = columns.map(<[&str]>::to_vec).unwrap_or_else(|| spec.names());
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| internal(spec.name, e))?;
+        let names: Vec<&str> = columns
+            .map(<[&str]>::to_vec)
+            .unwrap_or_else(|| spec.names());
         let batches = ctx
             .read_table(provider)
             .and_then(|df| df.select_columns(&names))
@@ -141,12 +155,21 @@ impl DeltaSink {
         from_batches(spec, columns, &batches).map_err(|e| internal(spec.name, e))
     }
 
-    async fn scan(&self, spec: &TableSpec, columns: Option<&[&str]>) -> Result<Vec<Vec<Cell>>, SinkError> {
+    async fn scan(
+        &self,
+        spec: &TableSpec,
+        columns: Option<&[&str]>,
+    ) -> Result<Vec<Vec<Cell>>, SinkError> {
         let table = self.open(spec).await?;
         self.scan_table(table, spec, columns).await
     }
 
-    async fn append(&self, spec: &TableSpec, rows: &[Vec<Cell>], operation: &str) -> Result<(), SinkError> {
+    async fn append(
+        &self,
+        spec: &TableSpec,
+        rows: &[Vec<Cell>],
+        operation: &str,
+    ) -> Result<(), SinkError> {
         let batch = to_batch(spec, rows).map_err(|e| internal(spec.name, e))?;
         let table = self.open(spec).await?;
         table
@@ -205,12 +228,21 @@ impl DeltaSink {
             match builder.await {
                 Ok((table, _metrics)) => return Ok(table.version()),
                 Err(e) if is_conflict(&e) && attempt < COMMIT_ATTEMPTS => {
-                    tracing::warn!(table = spec.name, attempt, "concurrent commit; retrying the merge");
-                    tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt) + fastrand::u64(0..100)))
-                        .await;
+                    tracing::warn!(
+                        table = spec.name,
+                        attempt,
+                        "concurrent commit; retrying the merge"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        50 * u64::from(attempt) + fastrand::u64(0..100),
+                    ))
+                    .await;
                 }
                 Err(e) if is_conflict(&e) => {
-                    return Err(SinkError::Conflict { table: spec.name.into(), reason: e.to_string() });
+                    return Err(SinkError::Conflict {
+                        table: spec.name.into(),
+                        reason: e.to_string(),
+                    });
                 }
                 Err(e) => return Err(map_err(spec.name, e)),
             }
@@ -218,7 +250,13 @@ impl DeltaSink {
     }
 
     async fn load_index(&self) -> Result<KeyIndex, SinkError> {
-        let cols = ["page_id", "database_id", "payload_sha256", "last_edited_time", "is_deleted"];
+        let cols = [
+            "page_id",
+            "database_id",
+            "payload_sha256",
+            "last_edited_time",
+            "is_deleted",
+        ];
         let rows = self.scan(&schema::PAGES, Some(&cols)).await?;
         let mut index: KeyIndex = HashMap::new();
         for r in rows {
@@ -239,7 +277,10 @@ impl DeltaSink {
         let spec = &schema::PAGES;
         let mut table = self.open(spec).await?;
         if let Some(v) = version {
-            table.load_version(v).await.map_err(|e| map_err(spec.name, e))?;
+            table
+                .load_version(v)
+                .await
+                .map_err(|e| map_err(spec.name, e))?;
         }
         let rows = self.scan_table(table, spec, None).await?;
         Ok(rows.iter().map(|r| records::page_from(r)).collect())
@@ -283,7 +324,10 @@ impl BronzeSink for DeltaSink {
     async fn check_writable(&self) -> Result<(), SinkError> {
         match &self.root {
             Root::Local(dir) => {
-                let location = |reason: String| SinkError::Location { uri: self.uri.clone(), reason };
+                let location = |reason: String| SinkError::Location {
+                    uri: self.uri.clone(),
+                    reason,
+                };
                 std::fs::create_dir_all(dir)
                     .map_err(|e| location(format!("cannot create {}: {e}", dir.display())))?;
                 let probe = dir.join(format!(".notion-sync-probe-{}", uuid::Uuid::new_v4()));
@@ -313,13 +357,19 @@ impl BronzeSink for DeltaSink {
         if guard.is_none() {
             *guard = Some(self.load_index().await?);
         }
-        let index = guard.as_mut().ok_or_else(|| internal(schema::PAGES.name, "index"))?;
+        let index = guard
+            .as_mut()
+            .ok_or_else(|| internal(schema::PAGES.name, "index"))?;
         let mut stats = UpsertStats::default();
         let mut changed: Vec<PageRecord> = Vec::new();
         for row in latest.into_values() {
-            match index.get(&row.database_id).and_then(|m| m.get(&row.page_id)) {
-                Some(k) if row.last_edited_time.timestamp_micros() < k.edited_micros
-                    || (k.hash == row.payload_sha256 && !k.deleted && !row.is_deleted) => {}
+            match index
+                .get(&row.database_id)
+                .and_then(|m| m.get(&row.page_id))
+            {
+                Some(k)
+                    if row.last_edited_time.timestamp_micros() < k.edited_micros
+                        || (k.hash == row.payload_sha256 && !k.deleted && !row.is_deleted) => {}
                 Some(_) => {
                     stats.updated += 1;
                     changed.push(row);
@@ -340,9 +390,17 @@ impl BronzeSink for DeltaSink {
         let databases: HashSet<&str> = changed.iter().map(|r| r.database_id.as_str()).collect();
         let on = format!(
             "t.database_id = s.database_id AND t.page_id = s.page_id AND t.database_id IN ({})",
-            databases.iter().map(|d| sql_str(d)).collect::<Vec<_>>().join(", ")
+            databases
+                .iter()
+                .map(|d| sql_str(d))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        let update: Vec<&str> = spec.names().into_iter().filter(|c| *c != "first_synced_at").collect();
+        let update: Vec<&str> = spec
+            .names()
+            .into_iter()
+            .filter(|c| *c != "first_synced_at")
+            .collect();
         let result = self
             .merge(
                 spec,
@@ -396,20 +454,25 @@ impl BronzeSink for DeltaSink {
         if new.is_empty() {
             return Ok(0);
         }
-        self.append(spec, &new, "notion-sync.record_schemas").await?;
+        self.append(spec, &new, "notion-sync.record_schemas")
+            .await?;
         Ok(new.len() as u64)
     }
 
     async fn load_watermarks(&self) -> Result<Vec<WatermarkRecord>, SinkError> {
         let rows = self.scan(&schema::WATERMARKS, None).await?;
-        let mut out: Vec<WatermarkRecord> = rows.iter().map(|r| records::watermark_from(r)).collect();
-        out.sort_by(|a, b| (&a.database_id, &a.data_source_id).cmp(&(&b.database_id, &b.data_source_id)));
+        let mut out: Vec<WatermarkRecord> =
+            rows.iter().map(|r| records::watermark_from(r)).collect();
+        out.sort_by(|a, b| {
+            (&a.database_id, &a.data_source_id).cmp(&(&b.database_id, &b.data_source_id))
+        });
         Ok(out)
     }
 
     async fn save_watermark(&self, row: WatermarkRecord) -> Result<(), SinkError> {
         let spec = &schema::WATERMARKS;
-        let batch = to_batch(spec, &[records::watermark_cells(&row)]).map_err(|e| internal(spec.name, e))?;
+        let batch = to_batch(spec, &[records::watermark_cells(&row)])
+            .map_err(|e| internal(spec.name, e))?;
         let update: Vec<&str> = spec.names();
         self.merge(
             spec,
@@ -424,19 +487,30 @@ impl BronzeSink for DeltaSink {
     }
 
     async fn append_run(&self, row: RunRecord) -> Result<(), SinkError> {
-        self.append(&schema::RUNS, &[records::run_cells(&row)], "notion-sync.append_run").await
+        self.append(
+            &schema::RUNS,
+            &[records::run_cells(&row)],
+            "notion-sync.append_run",
+        )
+        .await
     }
 
     async fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, SinkError> {
         let rows = self.scan(&schema::RUNS, None).await?;
         let mut runs: Vec<RunRecord> = rows.iter().map(|r| records::run_from(r)).collect();
-        runs.sort_by(|a, b| b.finished_at.cmp(&a.finished_at).then(b.started_at.cmp(&a.started_at)));
+        runs.sort_by(|a, b| {
+            b.finished_at
+                .cmp(&a.finished_at)
+                .then(b.started_at.cmp(&a.started_at))
+        });
         runs.truncate(limit);
         Ok(runs)
     }
 
     async fn page_counts(&self) -> Result<HashMap<String, PageCounts>, SinkError> {
-        let rows = self.scan(&schema::PAGES, Some(&["database_id", "is_deleted"])).await?;
+        let rows = self
+            .scan(&schema::PAGES, Some(&["database_id", "is_deleted"]))
+            .await?;
         let mut counts: HashMap<String, PageCounts> = HashMap::new();
         for r in rows {
             let c = counts.entry(r[0].text()).or_default();
@@ -459,7 +533,9 @@ impl BronzeSink for DeltaSink {
         if guard.is_none() {
             *guard = Some(self.load_index().await?);
         }
-        let index = guard.as_mut().ok_or_else(|| internal(schema::PAGES.name, "index"))?;
+        let index = guard
+            .as_mut()
+            .ok_or_else(|| internal(schema::PAGES.name, "index"))?;
         let Some(pages) = index.get_mut(database_id) else {
             return Ok((0, 0));
         };
@@ -473,12 +549,23 @@ impl BronzeSink for DeltaSink {
         if flips.is_empty() {
             return Ok((0, 0));
         }
-        let batch = flag_batch(database_id, &flips, at).map_err(|e| internal(schema::PAGES.name, e))?;
+        let batch =
+            flag_batch(database_id, &flips, at).map_err(|e| internal(schema::PAGES.name, e))?;
         let on = format!(
             "t.database_id = s.database_id AND t.page_id = s.page_id AND t.database_id = {}",
             sql_str(database_id)
         );
-        if let Err(e) = self.merge(&schema::PAGES, batch, &on, None, &["is_deleted", "deleted_at"], false).await {
+        if let Err(e) = self
+            .merge(
+                &schema::PAGES,
+                batch,
+                &on,
+                None,
+                &["is_deleted", "deleted_at"],
+                false,
+            )
+            .await
+        {
             *guard = None;
             return Err(e);
         }
@@ -498,18 +585,30 @@ impl BronzeSink for DeltaSink {
 }
 
 /// A batch of `(page_id, database_id, is_deleted, deleted_at)` for flag updates.
-fn flag_batch(database_id: &str, flips: &[(String, bool)], at: DateTime<Utc>) -> Result<RecordBatch, String> {
+fn flag_batch(
+    database_id: &str,
+    flips: &[(String, bool)],
+    at: DateTime<Utc>,
+) -> Result<RecordBatch, String> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("page_id", ArrowType::Utf8, false),
         Field::new("database_id", ArrowType::Utf8, false),
         Field::new("is_deleted", ArrowType::Boolean, false),
-        Field::new("deleted_at", ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new(
+            "deleted_at",
+            ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
     ]));
     RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(StringArray::from_iter_values(flips.iter().map(|f| f.0.as_str()))),
-            Arc::new(StringArray::from_iter_values(flips.iter().map(|_| database_id))),
+            Arc::new(StringArray::from_iter_values(
+                flips.iter().map(|f| f.0.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                flips.iter().map(|_| database_id),
+            )),
             Arc::new(BooleanArray::from_iter(flips.iter().map(|f| Some(f.1)))),
             Arc::new(
                 TimestampMicrosecondArray::from_iter(
@@ -529,7 +628,10 @@ fn sql_str(s: &str) -> String {
 fn commit_props(operation: &str) -> CommitProperties {
     CommitProperties::default().with_metadata([
         ("operation_source".to_string(), serde_json::json!(operation)),
-        ("engine".to_string(), serde_json::json!(concat!("notion-sync/", env!("CARGO_PKG_VERSION")))),
+        (
+            "engine".to_string(),
+            serde_json::json!(concat!("notion-sync/", env!("CARGO_PKG_VERSION"))),
+        ),
     ])
 }
 
@@ -538,26 +640,40 @@ fn is_conflict(e: &DeltaTableError) -> bool {
         e,
         DeltaTableError::VersionAlreadyExists(_)
             | DeltaTableError::Transaction {
-                source: TransactionError::CommitConflict(_) | TransactionError::VersionAlreadyExists(_)
+                source: TransactionError::CommitConflict(_)
+                    | TransactionError::VersionAlreadyExists(_)
             }
     )
 }
 
 fn internal(table: &str, e: impl std::fmt::Display) -> SinkError {
-    SinkError::Internal { table: table.to_string(), reason: e.to_string() }
+    SinkError::Internal {
+        table: table.to_string(),
+        reason: e.to_string(),
+    }
 }
 
 fn map_err(table: &str, e: DeltaTableError) -> SinkError {
     let reason = e.to_string();
     match e {
-        DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. } => {
-            SinkError::Transient { table: table.to_string(), reason }
-        }
-        e if is_conflict(&e) => SinkError::Conflict { table: table.to_string(), reason },
-        DeltaTableError::Transaction { source: TransactionError::ObjectStore { .. } } => {
-            SinkError::Transient { table: table.to_string(), reason }
-        }
-        _ => SinkError::Internal { table: table.to_string(), reason },
+        DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. } => SinkError::Transient {
+            table: table.to_string(),
+            reason,
+        },
+        e if is_conflict(&e) => SinkError::Conflict {
+            table: table.to_string(),
+            reason,
+        },
+        DeltaTableError::Transaction {
+            source: TransactionError::ObjectStore { .. },
+        } => SinkError::Transient {
+            table: table.to_string(),
+            reason,
+        },
+        _ => SinkError::Internal {
+            table: table.to_string(),
+            reason,
+        },
     }
 }
 

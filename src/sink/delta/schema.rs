@@ -30,7 +30,11 @@ pub struct Col {
 }
 
 const fn c(name: &'static str, kind: Kind, nullable: bool) -> Col {
-    Col { name, kind, nullable }
+    Col {
+        name,
+        kind,
+        nullable,
+    }
 }
 
 /// A bronze table.
@@ -46,7 +50,7 @@ pub struct TableSpec {
     pub comment: &'static str,
 }
 
-use Kind::{Bool, Str, Ts, I64};
+use Kind::{Bool, I64, Str, Ts};
 
 /// `notion_raw_pages`.
 pub const PAGES: TableSpec = TableSpec {

@@ -2,7 +2,9 @@ use super::*;
 use crate::bronze::{RunStatus, SyncMode};
 
 fn ts(min: u32) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&format!("2026-01-05T09:{min:02}:00Z")).unwrap().to_utc()
+    DateTime::parse_from_rfc3339(&format!("2026-01-05T09:{min:02}:00Z"))
+        .unwrap()
+        .to_utc()
 }
 
 fn page(id: &str, db: &str, edited: u32, body: &str) -> PageRecord {
@@ -40,7 +42,13 @@ async fn sink() -> (tempfile::TempDir, DeltaSink) {
 }
 
 async fn stored(sink: &DeltaSink) -> Vec<PageRecord> {
-    let mut rows: Vec<_> = sink.read_pages(None).await.unwrap().into_iter().map(|p| p.record).collect();
+    let mut rows: Vec<_> = sink
+        .read_pages(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.record)
+        .collect();
     rows.sort_by(|a, b| (&a.database_id, &a.page_id).cmp(&(&b.database_id, &b.page_id)));
     rows
 }
@@ -48,9 +56,11 @@ async fn stored(sink: &DeltaSink) -> Vec<PageRecord> {
 #[tokio::test]
 async fn init_is_idempotent_and_tables_use_utc_timestamps() {
     let (_dir, sink) = sink().await;
-    let versions: Vec<_> = futures::future::join_all(schema::ALL.iter().map(|s| sink.table_version(s.name))).await;
+    let versions: Vec<_> =
+        futures::future::join_all(schema::ALL.iter().map(|s| sink.table_version(s.name))).await;
     assert!(sink.init_tables().await.unwrap().is_empty());
-    let again: Vec<_> = futures::future::join_all(schema::ALL.iter().map(|s| sink.table_version(s.name))).await;
+    let again: Vec<_> =
+        futures::future::join_all(schema::ALL.iter().map(|s| sink.table_version(s.name))).await;
     assert_eq!(format!("{versions:?}"), format!("{again:?}"));
     let table = sink.open(&schema::PAGES).await.unwrap();
     let schema = table.snapshot().unwrap().schema();
@@ -61,7 +71,11 @@ async fn init_is_idempotent_and_tables_use_utc_timestamps() {
 #[tokio::test]
 async fn upsert_inserts_updates_and_skips_unchanged() {
     let (_dir, sink) = sink().await;
-    let rows = vec![page("a", "db1", 1, "x"), page("b", "db1", 2, "y"), page("c", "db2", 3, "z")];
+    let rows = vec![
+        page("a", "db1", 1, "x"),
+        page("b", "db1", 2, "y"),
+        page("c", "db2", 3, "z"),
+    ];
     let s = sink.upsert_pages(rows.clone()).await.unwrap();
     assert_eq!((s.inserted, s.updated, s.unchanged), (3, 0, 0));
     assert_eq!(stored(&sink).await, rows);
@@ -70,7 +84,10 @@ async fn upsert_inserts_updates_and_skips_unchanged() {
     // Identical re-read: nothing committed, even from a fresh process (index reloaded from the table).
     let fresh = DeltaSink::new(&sink.uri, "bronze").unwrap();
     let s = fresh.upsert_pages(rows.clone()).await.unwrap();
-    assert_eq!((s.inserted, s.updated, s.unchanged, s.committed_version), (0, 0, 3, None));
+    assert_eq!(
+        (s.inserted, s.updated, s.unchanged, s.committed_version),
+        (0, 0, 3, None)
+    );
     assert_eq!(fresh.table_version("notion_raw_pages").await.unwrap(), v);
 
     // A newer edit updates; first_synced_at is kept.
@@ -84,7 +101,10 @@ async fn upsert_inserts_updates_and_skips_unchanged() {
     assert_eq!(a.first_synced_at, ts(30));
 
     // An older read never overwrites a newer row.
-    let s = fresh.upsert_pages(vec![page("a", "db1", 4, "stale")]).await.unwrap();
+    let s = fresh
+        .upsert_pages(vec![page("a", "db1", 4, "stale")])
+        .await
+        .unwrap();
     assert_eq!(s.unchanged, 1);
     assert_eq!(stored(&fresh).await[0].payload, newer.payload);
 }
@@ -93,7 +113,11 @@ async fn upsert_inserts_updates_and_skips_unchanged() {
 async fn duplicate_keys_in_a_batch_keep_the_newest() {
     let (_dir, sink) = sink().await;
     let s = sink
-        .upsert_pages(vec![page("a", "db1", 2, "new"), page("a", "db1", 1, "old"), page("a", "db2", 1, "other")])
+        .upsert_pages(vec![
+            page("a", "db1", 2, "new"),
+            page("a", "db1", 1, "old"),
+            page("a", "db2", 1, "other"),
+        ])
         .await
         .unwrap();
     assert_eq!(s.inserted, 2);
@@ -161,39 +185,92 @@ async fn watermarks_runs_schemas_and_counts_round_trip() {
         observed_at: ts(1),
         sync_run_id: "r1".into(),
     };
-    assert_eq!(sink.record_schemas(vec![snap.clone(), snap.clone()]).await.unwrap(), 1);
+    assert_eq!(
+        sink.record_schemas(vec![snap.clone(), snap.clone()])
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(sink.record_schemas(vec![snap.clone()]).await.unwrap(), 0);
     assert_eq!(sink.read_schemas().await.unwrap(), vec![snap]);
 
-    sink.upsert_pages(vec![page("a", "db1", 1, "x"), page("b", "db1", 1, "y")]).await.unwrap();
+    sink.upsert_pages(vec![page("a", "db1", 1, "x"), page("b", "db1", 1, "y")])
+        .await
+        .unwrap();
     let counts = sink.page_counts().await.unwrap();
-    assert_eq!(counts["db1"], PageCounts { live: 2, deleted: 0 });
+    assert_eq!(
+        counts["db1"],
+        PageCounts {
+            live: 2,
+            deleted: 0
+        }
+    );
 }
 
 #[tokio::test]
 async fn soft_delete_flags_and_a_reappearing_page_is_restored() {
     let (_dir, sink) = sink().await;
-    sink.upsert_pages(vec![page("a", "db1", 1, "x"), page("b", "db1", 1, "y"), page("c", "db2", 1, "z")])
-        .await
-        .unwrap();
+    sink.upsert_pages(vec![
+        page("a", "db1", 1, "x"),
+        page("b", "db1", 1, "y"),
+        page("c", "db2", 1, "z"),
+    ])
+    .await
+    .unwrap();
     let seen: HashSet<String> = ["a".to_string()].into();
-    assert_eq!(sink.mark_deleted_except("db1", &seen, ts(50)).await.unwrap(), (1, 0));
-    assert_eq!(sink.mark_deleted_except("db1", &seen, ts(51)).await.unwrap(), (0, 0), "idempotent");
+    assert_eq!(
+        sink.mark_deleted_except("db1", &seen, ts(50))
+            .await
+            .unwrap(),
+        (1, 0)
+    );
+    assert_eq!(
+        sink.mark_deleted_except("db1", &seen, ts(51))
+            .await
+            .unwrap(),
+        (0, 0),
+        "idempotent"
+    );
     let rows = stored(&sink).await;
     let b = rows.iter().find(|r| r.page_id == "b").unwrap();
     assert!(b.is_deleted);
     assert_eq!(b.deleted_at, Some(ts(50)));
-    assert!(!rows.iter().find(|r| r.page_id == "c").unwrap().is_deleted, "other databases untouched");
-    assert_eq!(sink.page_counts().await.unwrap()["db1"], PageCounts { live: 1, deleted: 1 });
+    assert!(
+        !rows.iter().find(|r| r.page_id == "c").unwrap().is_deleted,
+        "other databases untouched"
+    );
+    assert_eq!(
+        sink.page_counts().await.unwrap()["db1"],
+        PageCounts {
+            live: 1,
+            deleted: 1
+        }
+    );
     // The same payload read again un-deletes the row.
-    let s = sink.upsert_pages(vec![page("b", "db1", 1, "y")]).await.unwrap();
+    let s = sink
+        .upsert_pages(vec![page("b", "db1", 1, "y")])
+        .await
+        .unwrap();
     assert_eq!(s.updated, 1);
-    assert!(!stored(&sink).await.iter().find(|r| r.page_id == "b").unwrap().is_deleted);
+    assert!(
+        !stored(&sink)
+            .await
+            .iter()
+            .find(|r| r.page_id == "b")
+            .unwrap()
+            .is_deleted
+    );
 }
 
 #[tokio::test]
 async fn an_unusable_location_is_a_location_error() {
     let sink = DeltaSink::new("/proc/version/lake", "bronze").unwrap();
-    assert!(matches!(sink.check_writable().await, Err(SinkError::Location { .. })));
-    assert!(matches!(sink.init_tables().await, Err(SinkError::Location { .. })));
+    assert!(matches!(
+        sink.check_writable().await,
+        Err(SinkError::Location { .. })
+    ));
+    assert!(matches!(
+        sink.init_tables().await,
+        Err(SinkError::Location { .. })
+    ));
 }

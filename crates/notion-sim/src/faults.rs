@@ -1,0 +1,103 @@
+//! Fault injection: which requests fail, and how.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rng::Rng;
+
+/// What an injected fault does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer with this status and Notion's error body (429 and 529 carry `Retry-After: 1`).
+    Status(u16),
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// Send the headers and half the body, then close the connection.
+    DropConnection,
+    /// Send half the JSON body as a complete response.
+    TruncatedBody,
+    /// Reject the request's `start_cursor` (only requests that carry one).
+    InvalidCursor,
+}
+
+/// When a rule fires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultMode {
+    /// On each matching request with this probability (seeded).
+    Probability(f64),
+    /// Per matching request, in order: `true` fires; after the list, never.
+    Sequence(Vec<bool>),
+    /// Every matching request.
+    Always,
+}
+
+/// One rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRule {
+    /// Endpoint name (`query_data_source`, ...); `None` matches all.
+    pub endpoint: Option<String>,
+    /// The fault.
+    pub kind: FaultKind,
+    /// When.
+    pub mode: FaultMode,
+}
+
+/// All rules; the first that fires wins.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultPlan {
+    /// Rules in order.
+    pub rules: Vec<FaultRule>,
+}
+
+/// A plan with its progress through sequences.
+#[derive(Debug)]
+pub struct FaultState {
+    plan: FaultPlan,
+    positions: Vec<usize>,
+    rng: Rng,
+}
+
+impl FaultState {
+    /// No faults.
+    pub fn new(seed: u64) -> Self {
+        FaultState {
+            plan: FaultPlan::default(),
+            positions: Vec::new(),
+            rng: Rng::new(seed ^ 0xFA17),
+        }
+    }
+
+    /// Replaces the plan.
+    pub fn set(&mut self, plan: FaultPlan) {
+        self.positions = vec![0; plan.rules.len()];
+        self.plan = plan;
+    }
+
+    /// The fault for this request, if any.
+    pub fn pick(&mut self, endpoint: &str, has_cursor: bool) -> Option<FaultKind> {
+        for (i, rule) in self.plan.rules.iter().enumerate() {
+            if rule.endpoint.as_deref().is_some_and(|e| e != endpoint) {
+                continue;
+            }
+            if rule.kind == FaultKind::InvalidCursor && !has_cursor {
+                continue;
+            }
+            let fire = match &rule.mode {
+                FaultMode::Always => true,
+                FaultMode::Probability(p) => self.rng.unit() < *p,
+                FaultMode::Sequence(seq) => {
+                    let pos = self.positions[i];
+                    self.positions[i] += 1;
+                    seq.get(pos).copied().unwrap_or(false)
+                }
+            };
+            if fire {
+                return Some(rule.kind.clone());
+            }
+        }
+        None
+    }
+}

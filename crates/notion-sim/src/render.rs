@@ -1,0 +1,343 @@
+//! JSON rendering of objects exactly as the API serves them, per `Notion-Version`.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::Version;
+use crate::model::{Computed, DataSource, Database, Page, User, Workspace, iso};
+
+/// Items kept per property in page objects.
+pub const TRUNCATE_AT: usize = 25;
+
+/// A rich-text array with plain text.
+pub fn text(content: &str) -> Value {
+    json!([rich_text_item(content)])
+}
+
+/// One rich-text item.
+pub fn rich_text_item(content: &str) -> Value {
+    json!({
+        "type": "text",
+        "text": {"content": content, "link": null},
+        "annotations": {"bold": false, "italic": false, "strikethrough": false, "underline": false, "code": false, "color": "default"},
+        "plain_text": content,
+        "href": null
+    })
+}
+
+/// A page-mention rich-text item.
+pub fn mention_item(page_id: &str, label: &str) -> Value {
+    json!({
+        "type": "mention",
+        "mention": {"type": "page", "page": {"id": page_id}},
+        "annotations": {"bold": false, "italic": false, "strikethrough": false, "underline": false, "code": false, "color": "default"},
+        "plain_text": label,
+        "href": format!("https://www.notion.so/{}", page_id.replace('-', ""))
+    })
+}
+
+/// A full user object.
+pub fn user(u: &User) -> Value {
+    match &u.email {
+        Some(email) => {
+            json!({"object": "user", "id": u.id, "name": u.name, "avatar_url": null, "type": "person", "person": {"email": email}})
+        }
+        None => {
+            json!({"object": "user", "id": u.id, "name": u.name, "avatar_url": null, "type": "bot", "bot": {}})
+        }
+    }
+}
+
+fn partial_user(id: &str) -> Value {
+    json!({"object": "user", "id": id})
+}
+
+fn slug(title: &str) -> String {
+    let s: String = title
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    s.split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The page URL Notion shows.
+pub fn page_url(title: &str, id: &str) -> String {
+    let hex = id.replace('-', "");
+    let slug = slug(title);
+    if slug.is_empty() {
+        format!("https://www.notion.so/{hex}")
+    } else {
+        format!("https://www.notion.so/{slug}-{hex}")
+    }
+}
+
+/// Evaluates a computed property on a page.
+fn computed_value(ws: &Workspace, page: &Page, computed: &Computed) -> Value {
+    match computed {
+        Computed::Roi { value, effort } => {
+            let v = page.values.get(value).and_then(Value::as_f64);
+            let e = page.values.get(effort).and_then(Value::as_f64);
+            let n = match (v, e) {
+                (Some(v), Some(e)) if e != 0.0 => Some(((v / (e * 400.0)) * 10.0).round() / 10.0),
+                _ => None,
+            };
+            json!({"type": "number", "number": n})
+        }
+        Computed::Fixed(v) => v.clone(),
+        Computed::Rollup {
+            relation,
+            target,
+            function,
+        } => {
+            let ids: Vec<&str> = page
+                .values
+                .get(relation)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|r| r["id"].as_str()).collect())
+                .unwrap_or_default();
+            let n = if function == "count" {
+                json!(ids.len())
+            } else {
+                let sum: f64 = ids
+                    .iter()
+                    .filter_map(|id| ws.pages.get(*id))
+                    .filter_map(|p| p.values.get(target).and_then(Value::as_f64))
+                    .sum();
+                json!(sum)
+            };
+            json!({"type": "number", "number": n, "function": function})
+        }
+    }
+}
+
+/// Renders one property value; `full` disables the 25-item truncation.
+fn property_value(
+    ws: &Workspace,
+    page: &Page,
+    ds: &DataSource,
+    name: &str,
+    full: bool,
+) -> Option<Value> {
+    let prop = ds.props.iter().find(|p| p.name == name)?;
+    let mut out = Map::new();
+    out.insert("id".into(), json!(prop.id));
+    out.insert("type".into(), json!(prop.kind));
+    let value = match prop.kind.as_str() {
+        "formula" | "rollup" => prop
+            .computed
+            .as_ref()
+            .map(|c| computed_value(ws, page, c))
+            .unwrap_or(Value::Null),
+        "created_time" => json!(iso(page.created)),
+        "last_edited_time" => json!(iso(page.edited)),
+        "created_by" => ws
+            .users
+            .iter()
+            .find(|u| u.id == page.created_by)
+            .map(user)
+            .unwrap_or_else(|| partial_user(&page.created_by)),
+        "last_edited_by" => ws
+            .users
+            .iter()
+            .find(|u| u.id == page.edited_by)
+            .map(user)
+            .unwrap_or_else(|| partial_user(&page.edited_by)),
+        "button" => json!({}),
+        _ => page
+            .values
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| empty_value(&prop.kind)),
+    };
+    let value = if full {
+        value
+    } else {
+        truncate(&prop.kind, value)
+    };
+    if prop.kind == "relation" {
+        let len = page
+            .values
+            .get(name)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        out.insert("relation".into(), value);
+        out.insert("has_more".into(), json!(!full && len > TRUNCATE_AT));
+    } else {
+        out.insert(prop.kind.clone(), value);
+    }
+    Some(Value::Object(out))
+}
+
+/// The value of a property never set on a page.
+pub fn empty_value(kind: &str) -> Value {
+    match kind {
+        "title" | "rich_text" | "multi_select" | "people" | "files" | "relation" => json!([]),
+        "checkbox" => json!(false),
+        _ => Value::Null,
+    }
+}
+
+fn truncate(kind: &str, value: Value) -> Value {
+    match (kind, value) {
+        ("relation" | "people", Value::Array(mut a)) => {
+            a.truncate(TRUNCATE_AT);
+            Value::Array(a)
+        }
+        ("title" | "rich_text", Value::Array(a)) => {
+            let mut mentions = 0;
+            let kept = a
+                .into_iter()
+                .filter(|item| {
+                    if item["type"] == "mention" {
+                        mentions += 1;
+                        mentions <= TRUNCATE_AT
+                    } else {
+                        true
+                    }
+                })
+                .collect();
+            Value::Array(kept)
+        }
+        (_, v) => v,
+    }
+}
+
+/// Renders a page object; `full` gives untruncated values.
+pub fn page(ws: &Workspace, page: &Page, version: Version, full: bool) -> Value {
+    let Some(ds) = ws.sources.get(&page.data_source_id) else {
+        return Value::Null;
+    };
+    let mut props = Map::new();
+    for p in &ds.props {
+        if let Some(v) = property_value(ws, page, ds, &p.name, full) {
+            props.insert(p.name.clone(), v);
+        }
+    }
+    let parent = if version.has_data_sources() {
+        json!({"type": "data_source_id", "data_source_id": ds.id, "database_id": ds.database_id})
+    } else {
+        json!({"type": "database_id", "database_id": ds.database_id})
+    };
+    let mut out = json!({
+        "object": "page",
+        "id": page.id,
+        "created_time": iso(page.created),
+        "last_edited_time": iso(page.edited),
+        "created_by": partial_user(&page.created_by),
+        "last_edited_by": partial_user(&page.edited_by),
+        "cover": null,
+        "icon": null,
+        "parent": parent,
+        "in_trash": page.in_trash,
+        "is_archived": page.is_archived,
+        "is_locked": false,
+        "properties": props,
+        "url": page_url(&page.title(ds), &page.id),
+        "public_url": null,
+    });
+    if version < Version::V2026_03_11 {
+        out["archived"] = json!(page.in_trash);
+    }
+    out
+}
+
+/// The schema `properties` object of a data source.
+pub fn schema(ds: &DataSource) -> Value {
+    let mut props = Map::new();
+    for p in &ds.props {
+        props.insert(
+            p.name.clone(),
+            json!({"id": p.id, "name": p.name, "description": "", "type": p.kind, p.kind.clone(): p.config}),
+        );
+    }
+    Value::Object(props)
+}
+
+fn title_rt(title: &str) -> Value {
+    text(title)
+}
+
+fn timestamps(created: DateTime<Utc>, edited: DateTime<Utc>, bot: &str) -> Value {
+    json!({
+        "created_time": iso(created),
+        "last_edited_time": iso(edited),
+        "created_by": partial_user(bot),
+        "last_edited_by": partial_user(bot),
+    })
+}
+
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    base
+}
+
+/// A data source object (2025-09-03+).
+pub fn data_source(ws: &Workspace, ds: &DataSource, version: Version) -> Value {
+    let db = ws.databases.get(&ds.database_id);
+    let mut out = json!({
+        "object": "data_source",
+        "id": ds.id,
+        "title": title_rt(&ds.name),
+        "description": [],
+        "parent": {"type": "database_id", "database_id": ds.database_id},
+        "database_parent": {"type": "workspace", "workspace": true},
+        "is_inline": false,
+        "in_trash": false,
+        "properties": schema(ds),
+        "icon": null,
+        "cover": null,
+        "url": page_url(db.map_or("", |d| d.title.as_str()), &ds.database_id),
+        "public_url": null,
+    });
+    out = merge(out, timestamps(ds.created, ds.edited, &ws.bot_id()));
+    if version < Version::V2026_03_11 {
+        out["archived"] = json!(false);
+    }
+    out
+}
+
+/// A database object: a container (2025-09-03+) or a table with its schema (2022-06-28).
+pub fn database(ws: &Workspace, db: &Database, version: Version) -> Value {
+    let edited = db
+        .sources
+        .iter()
+        .filter_map(|s| ws.sources.get(s))
+        .map(|s| s.edited)
+        .max()
+        .unwrap_or(db.created);
+    let mut out = json!({
+        "object": "database",
+        "id": db.id,
+        "title": title_rt(&db.title),
+        "description": [],
+        "parent": {"type": "workspace", "workspace": true},
+        "is_inline": false,
+        "in_trash": false,
+        "is_locked": false,
+        "icon": null,
+        "cover": null,
+        "url": page_url(&db.title, &db.id),
+        "public_url": null,
+    });
+    out = merge(out, timestamps(db.created, edited, &ws.bot_id()));
+    if version.has_data_sources() {
+        let sources: Vec<Value> = db
+            .sources
+            .iter()
+            .filter_map(|s| ws.sources.get(s))
+            .map(|s| json!({"id": s.id, "name": s.name}))
+            .collect();
+        out["data_sources"] = json!(sources);
+    } else if let Some(ds) = db.sources.first().and_then(|s| ws.sources.get(s)) {
+        out["properties"] = schema(ds);
+    }
+    if version < Version::V2026_03_11 {
+        out["archived"] = json!(false);
+    }
+    out
+}
