@@ -19,6 +19,10 @@ fn reply(status: StatusCode, body: Value) -> Response {
     r
 }
 
+fn nid(s: &str) -> String {
+    crate::server::norm_id(s).unwrap_or_else(|| s.to_string())
+}
+
 fn ok(body: Value) -> Response {
     reply(StatusCode::OK, body)
 }
@@ -88,7 +92,7 @@ pub fn handle(shared: &Shared, method: &Method, uri: &Uri, body: &Bytes) -> Resp
             flag(true)
         }
         ("POST", ["pages", "create"]) => {
-            let ds = body["data_source_id"].as_str().unwrap_or_default();
+            let ds = &nid(body["data_source_id"].as_str().unwrap_or_default());
             let n = body["count"].as_u64().unwrap_or(1) as usize;
             ok(json!({"ids": shared.create_pages(ds, n)}))
         }
@@ -97,27 +101,32 @@ pub fn handle(shared: &Shared, method: &Method, uri: &Uri, body: &Bytes) -> Resp
                 Some(ids) => ids
                     .iter()
                     .filter_map(Value::as_str)
+                    .map(nid)
                     .filter(|id| shared.edit_page(id))
-                    .map(str::to_string)
                     .collect(),
                 None => shared.edit_pages(
-                    body["data_source_id"].as_str().unwrap_or_default(),
+                    &nid(body["data_source_id"].as_str().unwrap_or_default()),
                     body["count"].as_u64().unwrap_or(1) as usize,
                 ),
             };
             ok(json!({"ids": ids}))
         }
-        ("POST", ["pages", id, action]) => match *action {
-            "trash" => flag(shared.set_flags(id, Some(true), None)),
-            "archive" => flag(shared.set_flags(id, None, Some(true))),
-            "restore" => flag(shared.set_flags(id, Some(false), Some(false))),
-            "purge" => flag(shared.purge(id)),
-            "move" => {
-                flag(shared.move_page(id, body["data_source_id"].as_str().unwrap_or_default()))
+        ("POST", ["pages", id, action]) => {
+            let id = &nid(id);
+            match *action {
+                "trash" => flag(shared.set_flags(id, Some(true), None)),
+                "archive" => flag(shared.set_flags(id, None, Some(true))),
+                "restore" => flag(shared.set_flags(id, Some(false), Some(false))),
+                "purge" => flag(shared.purge(id)),
+                "move" => flag(shared.move_page(
+                    id,
+                    &nid(body["data_source_id"].as_str().unwrap_or_default()),
+                )),
+                _ => bad("unknown page action"),
             }
-            _ => bad("unknown page action"),
-        },
+        }
         ("POST", ["schema", ds, action]) => {
+            let ds = &nid(ds);
             let name = body["name"].as_str().unwrap_or_default();
             match *action {
                 "add" => flag(shared.add_property(ds, name, body["schema"].clone())),

@@ -101,3 +101,40 @@ impl FaultState {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_are_consumed_per_matching_request() {
+        let mut s = FaultState::new(1);
+        s.set(FaultPlan {
+            rules: vec![FaultRule {
+                endpoint: Some("search".into()),
+                kind: FaultKind::Status(503),
+                mode: FaultMode::Sequence(vec![false, true]),
+            }],
+        });
+        assert_eq!(s.pick("list_users", false), None);
+        assert_eq!(s.pick("search", false), None);
+        assert_eq!(s.pick("search", false), Some(FaultKind::Status(503)));
+        assert_eq!(s.pick("search", false), None);
+    }
+
+    #[test]
+    fn plans_round_trip_through_json() {
+        let plan = FaultPlan {
+            rules: vec![FaultRule {
+                endpoint: None,
+                kind: FaultKind::Delay(Duration::from_millis(5)),
+                mode: FaultMode::Probability(0.5),
+            }],
+        };
+        let text = serde_json::to_string(&plan).expect("serialises");
+        assert_eq!(
+            serde_json::from_str::<FaultPlan>(&text).expect("parses"),
+            plan
+        );
+    }
+}

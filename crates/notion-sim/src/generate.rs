@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::WorkspaceKind;
 use crate::model::{
-    Computed, DataSource, Database, Page, PropSchema, User, Workspace, floor_minute, iso,
+    Block, Comment, Computed, DataSource, Database, Page, PropSchema, User, Workspace,
+    floor_minute, iso,
 };
 use crate::render::{mention_item, rich_text_item, text};
 use crate::rng::Rng;
@@ -155,6 +156,64 @@ impl Gen {
         id
     }
 
+    /// Appends a block with simple text content under a page or block; returns its id.
+    fn block(&mut self, parent: &str, parent_is_page: bool, kind: &str, content: &str) -> String {
+        let id = self.rng.id();
+        let payload = match kind {
+            "divider" => json!({}),
+            "child_page" => json!({"title": content}),
+            "heading_1" | "heading_2" | "heading_3" => {
+                json!({"rich_text": text(content), "is_toggleable": false, "color": "default"})
+            }
+            "to_do" => json!({"rich_text": text(content), "checked": false, "color": "default"}),
+            "code" => json!({"caption": [], "rich_text": text(content), "language": "rust"}),
+            _ => json!({"rich_text": text(content), "color": "default"}),
+        };
+        let (created, by) = match self.ws.pages.get(parent) {
+            Some(p) => (p.created, p.created_by.clone()),
+            None => self
+                .ws
+                .blocks
+                .get(parent)
+                .map(|b| (b.created, b.by.clone()))
+                .unwrap_or((self.now, String::new())),
+        };
+        self.ws.blocks.insert(
+            id.clone(),
+            Block {
+                id: id.clone(),
+                parent: parent.into(),
+                parent_is_page,
+                kind: kind.into(),
+                payload,
+                created,
+                edited: created,
+                by,
+            },
+        );
+        self.ws
+            .children
+            .entry(parent.into())
+            .or_default()
+            .push(id.clone());
+        id
+    }
+
+    /// Adds a comment on a page.
+    fn comment(&mut self, page: &str, by: &str, content: &str) {
+        let id = self.rng.id();
+        let discussion = self.rng.id();
+        let created = self.ws.pages.get(page).map_or(self.now, |p| p.edited);
+        self.ws.comments.push(Comment {
+            id,
+            page: page.into(),
+            discussion,
+            text: content.into(),
+            by: by.into(),
+            created,
+        });
+    }
+
     fn option_value(&mut self, config: &Value) -> Value {
         let options = config["options"].as_array().cloned().unwrap_or_default();
         if options.is_empty() {
@@ -199,6 +258,24 @@ impl Gen {
             self.set_relation(&to, to_prop, &sources);
         }
     }
+}
+
+/// Adds Notion's three status groups (To-do, In progress, Complete), one option each in order.
+fn with_groups(mut cfg: Value, rng: &mut Rng) -> Value {
+    let ids: Vec<Value> = cfg["options"]
+        .as_array()
+        .map(|o| o.iter().map(|o| o["id"].clone()).collect())
+        .unwrap_or_default();
+    let groups: Vec<Value> = [("To-do", "gray"), ("In progress", "blue"), ("Complete", "green")]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, color))| {
+            let option_ids: Vec<Value> = ids.get(i).cloned().into_iter().collect();
+            json!({"id": rng.id()[..8].to_string(), "name": name, "color": color, "option_ids": option_ids})
+        })
+        .collect();
+    cfg["groups"] = Value::Array(groups);
+    cfg
 }
 
 fn relation_config(target_ds: &str, target_db: &str, synced: &str) -> Value {
@@ -250,7 +327,7 @@ pub fn workspace(kind: WorkspaceKind, seed: u64, pages: usize, now: DateTime<Utc
         email: None,
     });
     match kind {
-        WorkspaceKind::Large => large(&mut g, pages.max(1)),
+        WorkspaceKind::Large => large(&mut g, if pages == 0 { 10_000 } else { pages }),
         WorkspaceKind::Demo => {
             demo(&mut g, pages);
         }
@@ -275,17 +352,15 @@ fn large(g: &mut Gen, n: usize) {
     for i in 0..n {
         let mut v = BTreeMap::new();
         let title = format!("Item {i:07} {}", g.words(2));
-        v.insert("Name".into(), text(&title));
-        v.insert("Status".into(), g.option_value(&status));
+        v.insert("Name".into(), Value::String(title));
+        let status_name = g.option_value(&status)["name"].clone();
+        v.insert("Status".into(), status_name);
         v.insert("Score".into(), json!(g.rng.below(1000)));
         v.insert("Done".into(), json!(g.rng.below(2) == 1));
         let day = (g.now - Duration::days(g.rng.below(365) as i64))
             .format("%Y-%m-%d")
             .to_string();
-        v.insert(
-            "Updated".into(),
-            json!({"start": day, "end": null, "time_zone": null}),
-        );
+        v.insert("Updated".into(), Value::String(day));
         g.page(&ids[0], 365, v);
     }
 }
@@ -304,6 +379,7 @@ fn demo(g: &mut Gen, scale: usize) -> (String, String, Vec<String>) {
         "options": [opt("Not started", "default", &mut g.rng), opt("In progress", "blue", &mut g.rng), opt("Done", "green", &mut g.rng)],
         "groups": []
     });
+    let status_cfg = with_groups(status_cfg, &mut g.rng);
     // Ids first, so relations can name their targets.
     let docs_props = vec![
         g.prop("Name", "title", json!({})),
@@ -509,6 +585,26 @@ fn demo(g: &mut Gen, scale: usize) -> (String, String, Vec<String>) {
         .map(|(i, n)| (n.clone(), vec![task_ids[(i * 7) % task_ids.len()].clone()]))
         .collect();
     g.link(&note_links, "Tasks", "Notes");
+    // Page content and comments on the documentation pages.
+    for (i, doc) in doc_ids.iter().enumerate() {
+        let n = 2 + g.rng.below(4) as usize;
+        for j in 0..n {
+            let kind = ["heading_2", "paragraph", "bulleted_list_item", "to_do"][j % 4];
+            let words = g.words(6);
+            let b = g.block(doc, true, kind, &words);
+            if i == 0 && j == 0 {
+                // Three levels of toggles under the first heading.
+                let t1 = g.block(&b, false, "toggle", "Details");
+                let t2 = g.block(&t1, false, "toggle", "More details");
+                g.block(&t2, false, "paragraph", "Deepest level");
+            }
+        }
+        if i % 3 == 0 {
+            let by = g.ws.users[i % 5].id.clone();
+            let words = g.words(2);
+            g.comment(doc, &by, &format!("Please review {words}"));
+        }
+    }
     (tasks, tasks_db, task_ids)
 }
 
@@ -528,6 +624,7 @@ fn full(g: &mut Gen, tasks: &(String, String, Vec<String>)) {
     let select = g.select(&["One", "Two", "Three"]);
     let multi = g.select(&["x", "y", "z"]);
     let status = json!({"options": [opt("Todo", "default", &mut g.rng), opt("Doing", "blue", &mut g.rng), opt("Done", "green", &mut g.rng)], "groups": []});
+    let status = with_groups(status, &mut g.rng);
     let mut props = vec![
         g.prop("Name", "title", json!({})),
         g.prop("Text", "rich_text", json!({})),
@@ -644,8 +741,21 @@ fn full(g: &mut Gen, tasks: &(String, String, Vec<String>)) {
             "Hologram".into(),
             json!({"beam": "coherent", "intensity": i}),
         );
-        g.page(&every[0], 30, v);
+        let page = g.page(&every[0], 30, v);
+        if i == 0 {
+            // Wide and deep content: 120 top-level blocks and a four-level chain.
+            for k in 0..120 {
+                g.block(&page, true, "paragraph", &format!("Paragraph {k}"));
+            }
+            let l1 = g.block(&page, true, "toggle", "Level 1");
+            let l2 = g.block(&l1, false, "toggle", "Level 2");
+            let l3 = g.block(&l2, false, "toggle", "Level 3");
+            g.block(&l3, false, "code", "fn main() {}");
+            g.block(&page, true, "divider", "");
+            g.block(&page, true, "child_page", "A sub-page");
+        }
     }
+    g.ws.next_unique.insert(every[0].clone(), 21);
     let stage = g.select(&["Idea", "Build", "Ship"]);
     let mk = |g: &mut Gen| {
         vec![
@@ -666,4 +776,72 @@ fn full(g: &mut Gen, tasks: &(String, String, Vec<String>)) {
             g.page(d, 60, v);
         }
     }
+}
+
+/// Plausible values for every writable property of a data source (relations left empty).
+pub fn sample_values(
+    ws: &mut Workspace,
+    ds_id: &str,
+    rng: &mut Rng,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let Some(ds) = ws.sources.get(ds_id).cloned() else {
+        return out;
+    };
+    let people: Vec<User> = ws
+        .users
+        .iter()
+        .filter(|u| u.email.is_some())
+        .cloned()
+        .collect();
+    let words = |rng: &mut Rng, n: usize| -> String {
+        let w: Vec<&str> = (0..n).map(|_| *rng.pick(WORDS)).collect();
+        let mut s = w.join(" ");
+        if let Some(first) = s.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        s
+    };
+    let pick_option = |rng: &mut Rng, cfg: &Value| -> Value {
+        match cfg["options"].as_array() {
+            Some(o) if !o.is_empty() => {
+                let o = rng.pick(o);
+                json!({"id": o["id"], "name": o["name"], "color": o["color"]})
+            }
+            _ => Value::Null,
+        }
+    };
+    for p in &ds.props {
+        let v = match p.kind.as_str() {
+            "title" => Value::String(words(rng, 3)),
+            "rich_text" => Value::String(words(rng, 8)),
+            "number" => json!(rng.below(1000)),
+            "select" | "status" => pick_option(rng, &p.config),
+            "multi_select" => {
+                let o = pick_option(rng, &p.config);
+                if o.is_null() { json!([]) } else { json!([o]) }
+            }
+            "date" => {
+                let d = (now + Duration::days(rng.below(60) as i64 - 30))
+                    .format("%Y-%m-%d")
+                    .to_string();
+                json!({"start": d, "end": null, "time_zone": null})
+            }
+            "people" if !people.is_empty() => json!([crate::render::user(rng.pick(&people))]),
+            "checkbox" => json!(rng.below(2) == 1),
+            "url" => json!(format!("https://example.com/{}", rng.below(100_000))),
+            "email" => json!(format!("user{}@example.com", rng.below(1000))),
+            "phone_number" => json!(format!("+1 555 {:04}", rng.below(10_000))),
+            "unique_id" => {
+                let n = ws.next_unique.entry(ds.id.clone()).or_insert(1);
+                let v = json!({"prefix": p.config.get("prefix").cloned().unwrap_or(Value::Null), "number": *n});
+                *n += 1;
+                v
+            }
+            _ => continue,
+        };
+        out.insert(p.name.clone(), v);
+    }
+    out
 }

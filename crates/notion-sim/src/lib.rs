@@ -9,12 +9,16 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod cache;
+mod errors;
 mod faults;
 mod generate;
 mod model;
 mod query;
 mod render;
 mod rng;
+mod routes;
+mod schema;
 mod server;
 mod state;
 mod writes;
@@ -111,7 +115,7 @@ impl Default for SimConfig {
 }
 
 /// API versions served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Version {
     /// Databases are tables.
     V2022_06_28,
@@ -202,6 +206,11 @@ impl fmt::Display for WorkspaceKind {
     }
 }
 
+/// Normalises an id given by a caller (dashes optional); unknown shapes pass through.
+fn nid(s: &str) -> String {
+    server::norm_id(s).unwrap_or_else(|| s.to_string())
+}
+
 /// Starts simulators.
 pub struct Simulator;
 
@@ -219,6 +228,8 @@ impl Simulator {
             port: cfg.port,
             source,
         })?;
+        let base_url = format!("http://{addr}");
+        shared.set_base_url(&base_url);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = server::router(shared.clone());
         let task = tokio::spawn(async move {
@@ -230,7 +241,7 @@ impl Simulator {
         });
         Ok(SimHandle {
             shared,
-            base_url: format!("http://{addr}"),
+            base_url,
             stop: Arc::new(std::sync::Mutex::new(Some((tx, task)))),
         })
     }
@@ -298,42 +309,42 @@ impl SimHandle {
 
     /// Creates `n` pages in a data source; returns their ids.
     pub fn create_pages(&self, data_source_id: &str, n: usize) -> Vec<String> {
-        self.shared.create_pages(data_source_id, n)
+        self.shared.create_pages(&nid(data_source_id), n)
     }
 
     /// Edits `k` distinct random live pages of a data source; returns their ids.
     pub fn edit_pages(&self, data_source_id: &str, k: usize) -> Vec<String> {
-        self.shared.edit_pages(data_source_id, k)
+        self.shared.edit_pages(&nid(data_source_id), k)
     }
 
     /// Edits one page.
     pub fn edit_page(&self, page_id: &str) -> bool {
-        self.shared.edit_page(page_id)
+        self.shared.edit_page(&nid(page_id))
     }
 
     /// Moves a page to the trash.
     pub fn trash_page(&self, id: &str) -> bool {
-        self.shared.set_flags(id, Some(true), None)
+        self.shared.set_flags(&nid(id), Some(true), None)
     }
 
     /// Archives a page.
     pub fn archive_page(&self, id: &str) -> bool {
-        self.shared.set_flags(id, None, Some(true))
+        self.shared.set_flags(&nid(id), None, Some(true))
     }
 
     /// Restores a page from trash and archive.
     pub fn restore_page(&self, id: &str) -> bool {
-        self.shared.set_flags(id, Some(false), Some(false))
+        self.shared.set_flags(&nid(id), Some(false), Some(false))
     }
 
     /// Deletes a page for good.
     pub fn purge_page(&self, id: &str) -> bool {
-        self.shared.purge(id)
+        self.shared.purge(&nid(id))
     }
 
     /// Moves a page to another data source (values of properties the target lacks are dropped).
     pub fn move_page(&self, id: &str, to_data_source_id: &str) -> bool {
-        self.shared.move_page(id, to_data_source_id)
+        self.shared.move_page(&nid(id), &nid(to_data_source_id))
     }
 
     /// Adds a property (schema entry with `type` and its config, e.g. `{"type":"number","number":{}}`).
@@ -343,17 +354,17 @@ impl SimHandle {
         name: &str,
         schema: serde_json::Value,
     ) -> bool {
-        self.shared.add_property(data_source_id, name, schema)
+        self.shared.add_property(&nid(data_source_id), name, schema)
     }
 
     /// Renames a property (its id stays).
     pub fn rename_property(&self, data_source_id: &str, old: &str, new: &str) -> bool {
-        self.shared.rename_property(data_source_id, old, new)
+        self.shared.rename_property(&nid(data_source_id), old, new)
     }
 
     /// Removes a property.
     pub fn remove_property(&self, data_source_id: &str, name: &str) -> bool {
-        self.shared.remove_property(data_source_id, name)
+        self.shared.remove_property(&nid(data_source_id), name)
     }
 
     /// Installs a fault plan (replacing the previous one).

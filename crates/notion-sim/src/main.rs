@@ -19,8 +19,8 @@ struct Args {
     /// Workspace: demo, full or large.
     #[arg(long, default_value = "demo")]
     workspace: WorkspaceKind,
-    /// Rows of the large workspace.
-    #[arg(long, default_value_t = 10_000)]
+    /// Rows of the large workspace (0 = 10,000); a scale hint for demo and full.
+    #[arg(long, default_value_t = 0)]
     pages: usize,
     /// Request budget per token per minute (0 = unlimited).
     #[arg(long, default_value_t = 180)]
@@ -61,7 +61,30 @@ async fn main() -> std::process::ExitCode {
     }
     let _ = out.flush();
     drop(out);
-    let _ = tokio::signal::ctrl_c().await;
+    wait_for_stop().await;
     sim.shutdown().await;
     std::process::ExitCode::SUCCESS
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

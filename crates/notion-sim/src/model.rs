@@ -104,7 +104,8 @@ pub struct Page {
     /// Archived.
     pub is_archived: bool,
     /// Stored property values by property name: the type-specific inner value (`title` → rich-text
-    /// array, `relation` → array of `{id}`, `number` → number, ...). Computed ones are absent.
+    /// array or a bare string for plain text, `relation` → array of `{id}`, `number` → number, ...).
+    /// Computed ones are absent.
     pub values: BTreeMap<String, Value>,
 }
 
@@ -114,10 +115,18 @@ impl Page {
         ds.props
             .iter()
             .find(|p| p.kind == "title")
-            .and_then(|p| self.values.get(&p.name))
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|t| t["plain_text"].as_str()).collect())
+            .map(|p| plain_text(self.values.get(&p.name)))
             .unwrap_or_default()
+    }
+}
+
+/// Plain text of a stored text value: a rich-text array, or a bare string (compact storage of one
+/// unannotated text item, expanded when rendered).
+pub fn plain_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(a)) => a.iter().filter_map(|t| t["plain_text"].as_str()).collect(),
+        _ => String::new(),
     }
 }
 
@@ -129,6 +138,44 @@ pub fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
 /// The format Notion uses for timestamps: `2026-01-05T09:00:00.000Z`.
 pub fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A content block (page content); pages are block parents too.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// Id.
+    pub id: String,
+    /// Parent page or block id.
+    pub parent: String,
+    /// Whether the parent is a page (else a block).
+    pub parent_is_page: bool,
+    /// Block type (`paragraph`, `toggle`, ...).
+    pub kind: String,
+    /// The type-specific payload (without `children`).
+    pub payload: Value,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Last edit time.
+    pub edited: DateTime<Utc>,
+    /// Author.
+    pub by: String,
+}
+
+/// A comment on a page.
+#[derive(Debug, Clone)]
+pub struct Comment {
+    /// Id.
+    pub id: String,
+    /// Page id.
+    pub page: String,
+    /// Discussion id.
+    pub discussion: String,
+    /// Plain text.
+    pub text: String,
+    /// Author.
+    pub by: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
 }
 
 /// Whole workspace state.
@@ -144,11 +191,32 @@ pub struct Workspace {
     pub pages: BTreeMap<String, Page>,
     /// Ids of purged pages.
     pub purged: Vec<String>,
+    /// Blocks by id.
+    pub blocks: BTreeMap<String, Block>,
+    /// Child block ids by parent (page or block) id, in order.
+    pub children: BTreeMap<String, Vec<String>>,
+    /// Comments in creation order.
+    pub comments: Vec<Comment>,
+    /// Next `unique_id` number per data source.
+    pub next_unique: BTreeMap<String, u64>,
 }
 
 impl Workspace {
     /// The bot user id.
     pub fn bot_id(&self) -> String {
         self.users.last().map(|u| u.id.clone()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floors_to_the_minute_in_notion_format() {
+        let t = DateTime::parse_from_rfc3339("2026-01-05T09:07:59.999Z")
+            .map(|t| t.to_utc())
+            .expect("time");
+        assert_eq!(iso(floor_minute(t)), "2026-01-05T09:07:00.000Z");
     }
 }

@@ -191,9 +191,7 @@ fn date_matches(value: Option<DateTime<Utc>>, cond: &Value) -> Result<bool, Stri
 }
 
 fn text_of(v: Option<&Value>) -> String {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|t| t["plain_text"].as_str()).collect())
-        .unwrap_or_default()
+    crate::model::plain_text(v)
 }
 
 fn property_matches(page: &Page, ds: &DataSource, f: &Value) -> Result<bool, String> {
@@ -203,6 +201,19 @@ fn property_matches(page: &Page, ds: &DataSource, f: &Value) -> Result<bool, Str
         .iter()
         .find(|p| p.name == name || p.id == name)
         .ok_or_else(|| format!("Could not find property with name or id: {name}"))?;
+    if matches!(prop.kind.as_str(), "created_time" | "last_edited_time") {
+        let t = if prop.kind == "created_time" {
+            page.created
+        } else {
+            page.edited
+        };
+        let cond = f
+            .as_object()
+            .and_then(|o| o.iter().find(|(k, _)| k.as_str() != "property"))
+            .map(|(_, c)| c)
+            .ok_or("body.filter should define a property condition")?;
+        return date_matches(Some(t), cond);
+    }
     let value = page.values.get(&prop.name);
     let (kind, cond) = f
         .as_object()
@@ -227,7 +238,9 @@ fn property_matches(page: &Page, ds: &DataSource, f: &Value) -> Result<bool, Str
     }
     Ok(match kind.as_str() {
         "select" | "status" => {
-            let got = value.and_then(|v| v["name"].as_str()).unwrap_or_default();
+            let got = value
+                .and_then(|v| v.as_str().or_else(|| v["name"].as_str()))
+                .unwrap_or_default();
             let want = arg.as_str().unwrap_or_default();
             match op.as_str() {
                 "equals" => got == want,
@@ -276,9 +289,20 @@ fn property_matches(page: &Page, ds: &DataSource, f: &Value) -> Result<bool, Str
                 _ => return Err(format!("unsupported text operator `{op}`")),
             }
         }
+        "multi_select" | "people" | "relation" => {
+            let want = arg.as_str().unwrap_or_default();
+            let has = value
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|x| x["name"] == want || x["id"] == want));
+            match op.as_str() {
+                "contains" => has,
+                "does_not_contain" => !has,
+                _ => return Err(format!("unsupported {kind} operator `{op}`")),
+            }
+        }
         "date" => {
             let start = value
-                .and_then(|v| v["start"].as_str())
+                .and_then(|v| v.as_str().or_else(|| v["start"].as_str()))
                 .and_then(parse_time)
                 .map(|t| t.0);
             date_matches(start, cond)?
@@ -374,4 +398,96 @@ pub fn fingerprint(parts: &[&Value]) -> u64 {
         p.to_string().hash(&mut h);
     }
     h.finish()
+}
+
+/// An opaque offset cursor for simple lists.
+pub fn encode_offset(offset: usize, prefix: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{prefix}:{offset}"))
+}
+
+/// Decodes [`encode_offset`]; `None` for anything else.
+pub fn decode_offset(s: &str, prefix: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix(prefix)?.strip_prefix(':')?.parse().ok()
+}
+
+/// Checks a filter's structure against a schema without any rows.
+pub fn validate(ds: &DataSource, filter: &Value) -> Result<(), String> {
+    let probe = Page {
+        id: String::new(),
+        data_source_id: ds.id.clone(),
+        created: DateTime::<Utc>::UNIX_EPOCH,
+        edited: DateTime::<Utc>::UNIX_EPOCH,
+        created_by: String::new(),
+        edited_by: String::new(),
+        in_trash: false,
+        is_archived: false,
+        values: Default::default(),
+    };
+    matches(&probe, ds, filter, 0).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = Cursor {
+            fingerprint: 7,
+            generation: 2,
+            key: vec![Key::Num(1.5), Key::Str("a".into()), Key::Null],
+            id: "x".into(),
+            served: 100,
+        };
+        let back = Cursor::decode(&c.encode()).expect("decodes");
+        assert_eq!(back.key, c.key);
+        assert_eq!(
+            (back.fingerprint, back.generation, back.served),
+            (7, 2, 100)
+        );
+        assert!(Cursor::decode("not a cursor").is_none());
+        assert_eq!(
+            decode_offset(&encode_offset(42, "users"), "users"),
+            Some(42)
+        );
+        assert_eq!(decode_offset(&encode_offset(42, "users"), "other"), None);
+    }
+
+    #[test]
+    fn date_only_bounds_cover_the_whole_day() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).ok();
+        let noon = t("2026-01-05T12:00:00Z");
+        assert_eq!(
+            date_matches(noon, &json!({"equals": "2026-01-05"})),
+            Ok(true)
+        );
+        assert_eq!(
+            date_matches(noon, &json!({"after": "2026-01-05"})),
+            Ok(false)
+        );
+        assert_eq!(
+            date_matches(noon, &json!({"on_or_before": "2026-01-05"})),
+            Ok(true)
+        );
+        assert_eq!(
+            date_matches(noon, &json!({"before": "2026-01-05T12:00:00Z"})),
+            Ok(false)
+        );
+        assert_eq!(date_matches(None, &json!({"is_empty": true})), Ok(true));
+        assert!(date_matches(noon, &json!({"equals": "yesterday-ish"})).is_err());
+    }
+
+    #[test]
+    fn default_sort_is_created_time_then_id() {
+        let s = parse_sorts(None).expect("sorts");
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].by, "timestamp:created_time");
+        let a = [Key::Num(1.0)];
+        assert_eq!(compare((&a, "a"), (&a, "b"), &s), Ordering::Less);
+        assert!(parse_sorts(Some(&json!([{"timestamp": "x"}]))).is_err());
+    }
 }

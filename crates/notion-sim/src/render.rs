@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::Version;
-use crate::model::{Computed, DataSource, Database, Page, User, Workspace, iso};
+use crate::model::{Block, Computed, DataSource, Database, Page, User, Workspace, iso};
 
 /// Items kept per property in page objects.
 pub const TRUNCATE_AT: usize = 25;
@@ -43,7 +43,7 @@ pub fn user(u: &User) -> Value {
             json!({"object": "user", "id": u.id, "name": u.name, "avatar_url": null, "type": "person", "person": {"email": email}})
         }
         None => {
-            json!({"object": "user", "id": u.id, "name": u.name, "avatar_url": null, "type": "bot", "bot": {}})
+            json!({"object": "user", "id": u.id, "name": u.name, "avatar_url": null, "type": "bot", "bot": {"owner": {"type": "workspace", "workspace": true}, "workspace_name": "Simulated workspace"}})
         }
     }
 }
@@ -146,6 +146,26 @@ fn property_value(
             .map(user)
             .unwrap_or_else(|| partial_user(&page.edited_by)),
         "button" => json!({}),
+        // Compact storage: an option by name, a date by its start.
+        "select" | "status" => match page.values.get(name) {
+            Some(Value::String(n)) => prop.config["options"]
+                .as_array()
+                .and_then(|o| o.iter().find(|o| o["name"] == n.as_str()))
+                .map(|o| json!({"id": o["id"], "name": o["name"], "color": o["color"]}))
+                .unwrap_or(Value::Null),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        },
+        "date" => match page.values.get(name) {
+            Some(Value::String(s)) => json!({"start": s, "end": null, "time_zone": null}),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        },
+        "title" | "rich_text" => match page.values.get(name) {
+            Some(Value::String(s)) => text(s),
+            Some(v) => v.clone(),
+            None => json!([]),
+        },
         _ => page
             .values
             .get(name)
@@ -336,6 +356,33 @@ pub fn database(ws: &Workspace, db: &Database, version: Version) -> Value {
     } else if let Some(ds) = db.sources.first().and_then(|s| ws.sources.get(s)) {
         out["properties"] = schema(ds);
     }
+    if version < Version::V2026_03_11 {
+        out["archived"] = json!(false);
+    }
+    out
+}
+
+/// A block object.
+pub fn block(ws: &Workspace, b: &Block, version: Version) -> Value {
+    let parent = if b.parent_is_page {
+        json!({"type": "page_id", "page_id": b.parent})
+    } else {
+        json!({"type": "block_id", "block_id": b.parent})
+    };
+    let has_children = ws.children.get(&b.id).is_some_and(|c| !c.is_empty());
+    let mut out = json!({
+        "object": "block",
+        "id": b.id,
+        "parent": parent,
+        "created_time": iso(b.created),
+        "last_edited_time": iso(b.edited),
+        "created_by": partial_user(&b.by),
+        "last_edited_by": partial_user(&b.by),
+        "has_children": has_children,
+        "in_trash": false,
+        "type": b.kind,
+        b.kind.clone(): b.payload,
+    });
     if version < Version::V2026_03_11 {
         out["archived"] = json!(false);
     }

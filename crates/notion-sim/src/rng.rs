@@ -49,3 +49,21 @@ impl Rng {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Rng;
+
+    #[test]
+    fn same_seed_same_stream_and_dashed_ids() {
+        let (mut a, mut b) = (Rng::new(1), Rng::new(1));
+        assert_eq!(a.next_u64(), b.next_u64());
+        let id = a.id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.matches('-').count(), 4);
+        assert_eq!(id, id.to_lowercase());
+        assert_ne!(Rng::new(2).next_u64(), Rng::new(3).next_u64());
+        assert_eq!(a.below(0), 0);
+        assert!((0.0..1.0).contains(&a.unit()));
+    }
+}

@@ -1,20 +1,21 @@
 //! Shared simulator state: the workspace, the clock, limits, faults and counters.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::faults::FaultState;
-use crate::model::{PropSchema, Workspace, floor_minute};
-use crate::render::{self, text};
+use crate::model::{Workspace, floor_minute};
+use crate::render;
 use crate::rng::Rng;
 use crate::{ClockMode, Counters, DataSourceInfo, DatabaseInfo, SimConfig, Version};
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks, ignoring poisoning (a panicked request must not wedge the simulator).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -36,13 +37,17 @@ struct RateState {
 struct CounterState {
     counters: Counters,
     recent: VecDeque<Instant>,
+    last_second: VecDeque<Instant>,
 }
 
 /// Everything the server and the handle share.
 #[derive(Debug)]
 pub struct Shared {
-    /// The workspace.
-    pub ws: Mutex<Workspace>,
+    ws: Mutex<Workspace>,
+    /// Bumped by every change of the workspace; caches keyed by it.
+    data_gen: AtomicU64,
+    /// Sorted indexes and rendered pages for the current `data_gen`.
+    pub caches: Mutex<crate::cache::Caches>,
     clock: Mutex<Clock>,
     /// Accepted token.
     pub token: String,
@@ -53,6 +58,7 @@ pub struct Shared {
     counts: Mutex<CounterState>,
     /// Bumped to invalidate cursors.
     pub cursor_generation: AtomicU64,
+    base_url: std::sync::OnceLock<String>,
     /// Per-query result cap.
     pub cap: usize,
     edits: AtomicU64,
@@ -73,6 +79,8 @@ impl Shared {
             .unwrap_or_else(|| format!("ntn_{:016x}{:016x}", rng.next_u64(), rng.next_u64()));
         Shared {
             ws: Mutex::new(ws),
+            data_gen: AtomicU64::new(0),
+            caches: Mutex::new(crate::cache::Caches::default()),
             clock: Mutex::new(Clock {
                 mode: cfg.clock,
                 offset: chrono::Duration::zero(),
@@ -89,8 +97,46 @@ impl Shared {
             counts: Mutex::new(CounterState::default()),
             cursor_generation: AtomicU64::new(0),
             cap: cfg.query_result_cap.max(1),
+            base_url: std::sync::OnceLock::new(),
             edits: AtomicU64::new(0),
         }
+    }
+
+    /// The workspace, for reading.
+    pub fn read(&self) -> MutexGuard<'_, Workspace> {
+        lock(&self.ws)
+    }
+
+    /// The workspace, for changing it (invalidates caches).
+    pub fn write(&self) -> MutexGuard<'_, Workspace> {
+        let g = lock(&self.ws);
+        self.data_gen.fetch_add(1, Ordering::SeqCst);
+        g
+    }
+
+    /// The current data generation (read under the workspace lock).
+    pub fn data_gen(&self) -> u64 {
+        self.data_gen.load(Ordering::SeqCst)
+    }
+
+    /// Records the served base URL.
+    pub fn set_base_url(&self, url: &str) {
+        let _ = self.base_url.set(url.to_string());
+    }
+
+    /// The served base URL.
+    pub fn base_url(&self) -> &str {
+        self.base_url.get().map_or("", String::as_str)
+    }
+
+    /// The current cursor generation.
+    pub fn cursor_generation(&self) -> u64 {
+        self.cursor_generation.load(Ordering::SeqCst)
+    }
+
+    /// A fresh deterministic id.
+    pub fn new_id(&self) -> String {
+        lock(&self.rng).id()
     }
 
     /// Simulated now.
@@ -121,7 +167,7 @@ impl Shared {
 
     /// Databases for callers.
     pub fn databases(&self) -> Vec<DatabaseInfo> {
-        let ws = lock(&self.ws);
+        let ws = self.read();
         ws.databases
             .values()
             .map(|db| DatabaseInfo {
@@ -159,24 +205,15 @@ impl Shared {
     /// Creates pages with a title.
     pub fn create_pages(&self, ds: &str, n: usize) -> Vec<String> {
         let now = self.stamp();
-        let mut ws = lock(&self.ws);
-        let Some(source) = ws.sources.get(ds).cloned() else {
+        let mut ws = self.write();
+        if !ws.sources.contains_key(ds) {
             return Vec::new();
-        };
-        let title_prop = source
-            .props
-            .iter()
-            .find(|p| p.kind == "title")
-            .map(|p| p.name.clone());
+        }
         let mut ids = Vec::new();
         for _ in 0..n {
             let id = lock(&self.rng).id();
             let by = self.random_person(&ws);
-            let mut values = BTreeMap::new();
-            if let Some(t) = &title_prop {
-                let k = self.edits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                values.insert(t.clone(), text(&format!("New page {k}")));
-            }
+            let values = crate::generate::sample_values(&mut ws, ds, &mut lock(&self.rng), now);
             ws.pages.insert(
                 id.clone(),
                 crate::model::Page {
@@ -199,7 +236,7 @@ impl Shared {
     /// Edits k random live pages.
     pub fn edit_pages(&self, ds: &str, k: usize) -> Vec<String> {
         let mut live: Vec<String> = {
-            let ws = lock(&self.ws);
+            let ws = self.read();
             ws.pages
                 .values()
                 .filter(|p| p.data_source_id == ds && !p.in_trash && !p.is_archived)
@@ -220,8 +257,8 @@ impl Shared {
     /// Changes a page's title (or first text property) and stamps it.
     pub fn edit_page(&self, id: &str) -> bool {
         let now = self.stamp();
-        let k = self.edits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let mut ws = lock(&self.ws);
+        let k = self.edits.fetch_add(1, Ordering::SeqCst);
+        let mut ws = self.write();
         let by = self.random_person(&ws);
         let Some(ds_id) = ws.pages.get(id).map(|p| p.data_source_id.clone()) else {
             return false;
@@ -235,14 +272,10 @@ impl Shared {
             return false;
         };
         if let Some(t) = title {
-            let old: String = page
-                .values
-                .get(&t)
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|x| x["plain_text"].as_str()).collect())
-                .unwrap_or_default();
+            let old = crate::model::plain_text(page.values.get(&t));
             let base = old.split(" · edit ").next().unwrap_or("").to_string();
-            page.values.insert(t, text(&format!("{base} · edit {k}")));
+            page.values
+                .insert(t, Value::String(format!("{base} · edit {k}")));
         }
         page.edited = now;
         page.edited_by = by;
@@ -252,8 +285,8 @@ impl Shared {
     /// Sets trash/archive flags.
     pub fn set_flags(&self, id: &str, trash: Option<bool>, archive: Option<bool>) -> bool {
         let now = self.stamp();
-        let bot = lock(&self.ws).bot_id();
-        let mut ws = lock(&self.ws);
+        let bot = self.read().bot_id();
+        let mut ws = self.write();
         let Some(p) = ws.pages.get_mut(id) else {
             return false;
         };
@@ -270,7 +303,7 @@ impl Shared {
 
     /// Deletes a page for good.
     pub fn purge(&self, id: &str) -> bool {
-        let mut ws = lock(&self.ws);
+        let mut ws = self.write();
         if ws.pages.remove(id).is_some() {
             ws.purged.push(id.to_string());
             true
@@ -282,7 +315,8 @@ impl Shared {
     /// Moves a page to another data source.
     pub fn move_page(&self, id: &str, to: &str) -> bool {
         let now = self.stamp();
-        let mut ws = lock(&self.ws);
+        let mut ws = self.write();
+        let bot = ws.bot_id();
         let Some(target) = ws.sources.get(to).cloned() else {
             return false;
         };
@@ -293,82 +327,68 @@ impl Shared {
             .retain(|name, _| target.props.iter().any(|t| &t.name == name));
         p.data_source_id = to.into();
         p.edited = now;
+        p.edited_by = bot;
         true
     }
 
-    fn with_source(
+    /// Applies a schema patch (see [`crate::schema::apply`]) and stamps the data source.
+    pub fn patch_schema(
         &self,
         ds: &str,
-        f: impl FnOnce(&mut crate::model::DataSource, &mut Rng) -> bool,
-    ) -> bool {
+        patch: &serde_json::Map<String, Value>,
+    ) -> Result<bool, String> {
         let now = self.stamp();
-        let mut ws = lock(&self.ws);
-        let Some(source) = ws.sources.get_mut(ds) else {
-            return false;
-        };
-        let changed = f(source, &mut lock(&self.rng));
-        if changed {
-            source.edited = now;
+        let mut ws = self.write();
+        let changed = crate::schema::apply(&mut ws, ds, patch, &mut lock(&self.rng))?;
+        if changed && let Some(s) = ws.sources.get_mut(ds) {
+            s.edited = now;
         }
-        changed
+        Ok(changed)
     }
 
     /// Adds a property.
     pub fn add_property(&self, ds: &str, name: &str, schema: Value) -> bool {
-        let kind = schema["type"].as_str().unwrap_or("rich_text").to_string();
-        let config = schema.get(&kind).cloned().unwrap_or(json!({}));
-        self.with_source(ds, |s, rng| {
-            if s.props.iter().any(|p| p.name == name) {
-                return false;
-            }
-            let id = format!("n%3A{}", &rng.id()[..6]);
-            s.props.push(PropSchema {
-                id,
-                name: name.into(),
-                kind,
-                config,
-                computed: None,
-            });
-            true
-        })
+        let exists = self
+            .read()
+            .sources
+            .get(ds)
+            .is_none_or(|s| s.props.iter().any(|p| p.name == name));
+        if exists || name.is_empty() {
+            return false;
+        }
+        let mut patch = serde_json::Map::new();
+        patch.insert(name.to_string(), schema);
+        self.patch_schema(ds, &patch).unwrap_or(false)
     }
 
     /// Renames a property; page values follow.
     pub fn rename_property(&self, ds: &str, old: &str, new: &str) -> bool {
-        let ok = self.with_source(ds, |s, _| {
-            match s.props.iter_mut().find(|p| p.name == old) {
-                Some(p) if !new.is_empty() => {
-                    p.name = new.into();
-                    true
-                }
-                _ => false,
-            }
-        });
-        if ok {
-            let mut ws = lock(&self.ws);
-            for p in ws.pages.values_mut().filter(|p| p.data_source_id == ds) {
-                if let Some(v) = p.values.remove(old) {
-                    p.values.insert(new.into(), v);
-                }
-            }
+        let known = self
+            .read()
+            .sources
+            .get(ds)
+            .is_some_and(|s| s.props.iter().any(|p| p.name == old));
+        if !known || new.is_empty() {
+            return false;
         }
-        ok
+        let mut patch = serde_json::Map::new();
+        patch.insert(old.to_string(), json!({"name": new}));
+        self.patch_schema(ds, &patch).unwrap_or(false)
     }
 
     /// Removes a property and its values.
     pub fn remove_property(&self, ds: &str, name: &str) -> bool {
-        let ok = self.with_source(ds, |s, _| {
-            let before = s.props.len();
-            s.props.retain(|p| p.name != name || p.kind == "title");
-            s.props.len() != before
-        });
-        if ok {
-            let mut ws = lock(&self.ws);
-            for p in ws.pages.values_mut().filter(|p| p.data_source_id == ds) {
-                p.values.remove(name);
-            }
+        let known = self
+            .read()
+            .sources
+            .get(ds)
+            .is_some_and(|s| s.props.iter().any(|p| p.name == name && p.kind != "title"));
+        if !known {
+            return false;
         }
-        ok
+        let mut patch = serde_json::Map::new();
+        patch.insert(name.to_string(), Value::Null);
+        self.patch_schema(ds, &patch).unwrap_or(false)
     }
 
     /// Changes the rate limit.
@@ -401,28 +421,27 @@ impl Shared {
 
     /// Counts one served request.
     pub fn count(&self, endpoint: &str, status: u16) {
-        let window = lock(&self.rate).window;
+        let window = lock(&self.rate).window.max(Duration::from_millis(1));
         let mut c = lock(&self.counts);
         let now = Instant::now();
         c.recent.push_back(now);
+        c.last_second.push_back(now);
         while c
             .recent
             .front()
-            .is_some_and(|t| now.duration_since(*t) > window.max(Duration::from_secs(1)))
+            .is_some_and(|t| now.duration_since(*t) >= window)
         {
             c.recent.pop_front();
         }
-        let in_window = c
-            .recent
-            .iter()
-            .filter(|t| now.duration_since(**t) <= window)
-            .count() as u64;
-        let in_second = c
-            .recent
-            .iter()
-            .rev()
-            .take_while(|t| now.duration_since(**t) <= Duration::from_secs(1))
-            .count() as u64;
+        while c
+            .last_second
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            c.last_second.pop_front();
+        }
+        let in_window = c.recent.len() as u64;
+        let in_second = c.last_second.len() as u64;
         let k = &mut c.counters;
         k.total_requests += 1;
         *k.by_endpoint.entry(endpoint.into()).or_default() += 1;
@@ -451,7 +470,7 @@ impl Shared {
 
     /// The state as served under `version`.
     pub fn state_dump(&self, version: Version) -> Value {
-        let ws = lock(&self.ws);
+        let ws = self.read();
         let databases: Vec<Value> = ws
             .databases
             .values()

@@ -31,7 +31,8 @@ fn check_len(path: &str, items: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
-fn rich_text(path: &str, v: &Value) -> Result<Value, String> {
+/// Validates a rich-text array from a request and normalises it to the response shape.
+pub fn rich_text(path: &str, v: &Value) -> Result<Value, String> {
     let items = v
         .as_array()
         .ok_or_else(|| invalid(format!("{path} should be an array, instead was `{v}`.")))?;

@@ -1,0 +1,120 @@
+//! Shared helpers: start a simulator and call it.
+
+use notion_sim::{SimConfig, SimHandle, Simulator};
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+/// Newest version.
+pub const V_NEW: &str = "2026-03-11";
+/// Data-source version.
+pub const V_DS: &str = "2025-09-03";
+/// Old version.
+pub const V_OLD: &str = "2022-06-28";
+
+/// Starts a demo simulator.
+pub async fn demo() -> SimHandle {
+    start(SimConfig::default()).await
+}
+
+/// Starts a simulator.
+pub async fn start(cfg: SimConfig) -> SimHandle {
+    Simulator::start(cfg).await.expect("simulator starts")
+}
+
+/// A response.
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// Calls the API with the simulator's token.
+pub async fn call(
+    sim: &SimHandle,
+    method: Method,
+    path: &str,
+    version: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
+    raw(sim, method, path, version, Some(&sim.token()), body).await
+}
+
+/// Calls with full control over auth.
+pub async fn raw(
+    sim: &SimHandle,
+    method: Method,
+    path: &str,
+    version: Option<&str>,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
+    let client = reqwest::Client::new();
+    let mut req = client.request(method, format!("{}{path}", sim.base_url()));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(v) = version {
+        req = req.header("Notion-Version", v);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body read");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// POST shortcut with the newest version.
+pub async fn post(sim: &SimHandle, path: &str, body: Value) -> Resp {
+    call(sim, Method::POST, path, Some(V_NEW), Some(body)).await
+}
+
+/// GET shortcut with the newest version.
+pub async fn get(sim: &SimHandle, path: &str) -> Resp {
+    call(sim, Method::GET, path, Some(V_NEW), None).await
+}
+
+/// The first data source id of a database by title.
+pub fn ds_of(sim: &SimHandle, title: &str) -> String {
+    sim.databases()
+        .into_iter()
+        .find(|d| d.title == title)
+        .expect("database exists")
+        .data_sources[0]
+        .id
+        .clone()
+}
+
+/// Pages through a data source query, returning every result.
+pub async fn query_all(sim: &SimHandle, ds: &str, mut body: Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let r = post(sim, &format!("/v1/data_sources/{ds}/query"), body.clone()).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        out.extend(r.body["results"].as_array().cloned().unwrap_or_default());
+        match r.body["next_cursor"].as_str() {
+            Some(c) => body["start_cursor"] = Value::String(c.to_string()),
+            None => return out,
+        }
+    }
+}
+
+/// Admin POST.
+pub async fn admin(sim: &SimHandle, path: &str, body: Value) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}/__sim/{path}", sim.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("admin call");
+    assert!(r.status().is_success(), "admin {path}: {}", r.status());
+    r.json().await.expect("admin json")
+}

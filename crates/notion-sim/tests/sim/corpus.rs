@@ -1,0 +1,134 @@
+//! Property value shapes in simulator pages match recorded real Notion payloads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use notion_sim::{SimConfig, WorkspaceKind};
+use serde_json::Value;
+
+use crate::common::*;
+
+fn corpus_dir() -> PathBuf {
+    std::env::var_os("NOTION_CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/notion-corpus")
+        })
+}
+
+/// Dotted key paths of a value (`[]` for array items).
+fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                let p = format!("{prefix}{k}");
+                out.insert(p.clone());
+                paths(x, &format!("{p}."), out);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                paths(x, &format!("{prefix}[]."), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Collects property key paths per type from page objects, and rich-text item paths from anywhere.
+fn collect(
+    v: &Value,
+    by_type: &mut BTreeMap<String, BTreeSet<String>>,
+    rich: &mut BTreeSet<String>,
+) {
+    match v {
+        Value::Object(o) => {
+            if o.get("object").and_then(Value::as_str) == Some("page")
+                && let Some(props) = o.get("properties").and_then(Value::as_object)
+            {
+                for p in props.values() {
+                    if let Some(t) = p.get("type").and_then(Value::as_str) {
+                        let mut set = BTreeSet::new();
+                        if let Some(inner) = p.get(t) {
+                            paths(inner, "", &mut set);
+                        }
+                        for k in p.as_object().into_iter().flat_map(|m| m.keys()) {
+                            if k != t {
+                                set.insert(format!("^{k}"));
+                            }
+                        }
+                        by_type.entry(t.to_string()).or_default().extend(set);
+                    }
+                }
+            }
+            if o.contains_key("plain_text") && o.contains_key("annotations") {
+                paths(v, "", rich);
+            }
+            for x in o.values() {
+                collect(x, by_type, rich);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect(x, by_type, rich)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn property_shapes_match_recorded_payloads() {
+    let dir = corpus_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!("note: corpus not found at {}; skipping", dir.display());
+        return;
+    };
+    let mut real: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut real_rich = BTreeSet::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        collect(&v["body"], &mut real, &mut real_rich);
+    }
+    assert!(real.len() > 15, "corpus has page properties");
+    let sim = start(SimConfig {
+        workspace: WorkspaceKind::Full,
+        ..SimConfig::default()
+    })
+    .await;
+    let dump = sim.state_dump("2025-09-03");
+    let mut ours: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut ours_rich = BTreeSet::new();
+    for p in dump["pages"].as_array().expect("pages") {
+        collect(&p["page"], &mut ours, &mut ours_rich);
+    }
+    let mut checked = 0;
+    for (kind, keys) in &ours {
+        let Some(theirs) = real.get(kind) else {
+            println!("note: no recorded values of type {kind}; not compared");
+            continue;
+        };
+        checked += 1;
+        for k in keys {
+            // Rich-text items are compared against every recorded rich-text item.
+            let item = k.split_once("[].").map(|(_, rest)| rest);
+            let ok = theirs.contains(k)
+                || (matches!(kind.as_str(), "title" | "rich_text")
+                    && item.is_some_and(|i| real_rich.contains(i)));
+            assert!(ok, "{kind}: key path `{k}` not seen in recorded payloads");
+        }
+    }
+    assert!(checked >= 20, "compared {checked} types");
+    for k in &ours_rich {
+        assert!(
+            real_rich.contains(k),
+            "rich text item path `{k}` not seen in recorded payloads"
+        );
+    }
+    sim.shutdown().await;
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the simulator over real HTTP.
+
+mod admin;
+mod basics;
+mod common;
+mod content;
+mod corpus;
+mod large;
+mod limits;
+mod properties;
+mod query;
