@@ -2,21 +2,17 @@
 
 use serde_json::Value;
 
-use super::{open_sink, report_config};
+use super::{open_client, open_sink};
 use crate::config::Settings;
 use crate::exit;
-use crate::notion::{Client, ClientOptions, ErrorClass, RequestStats};
+use crate::notion::{ErrorClass, RequestStats};
 use crate::sink::{BronzeSink, SinkError};
 
 /// Checks the token, every configured database and the lake; prints one line per check.
 pub async fn run(settings: &Settings) -> u8 {
-    let client = match ClientOptions::from_settings(settings).map(Client::new) {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::for_class(e.class);
-        }
-        Err(e) => return report_config(&e),
+    let client = match open_client(settings) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let stats = RequestStats::default();
     let mut failures = Vec::new();

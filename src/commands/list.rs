@@ -4,25 +4,21 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{report_config, table};
+use super::{open_client, table};
 use crate::config::Settings;
 use crate::exit;
 use crate::notion::ids::normalize_id;
 use crate::notion::model::{ListPage, plain_text};
-use crate::notion::{Client, ClientOptions, RequestStats};
+use crate::notion::{Client, RequestStats};
 
 /// Most search pages read (100 results each).
 const MAX_SEARCH_PAGES: usize = 100;
 
 /// Lists databases: configured ones (and whether the token sees them) and every other visible one.
 pub async fn run(settings: &Settings) -> u8 {
-    let client = match ClientOptions::from_settings(settings).map(Client::new) {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::for_class(e.class);
-        }
-        Err(e) => return report_config(&e),
+    let client = match open_client(settings) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let visible = match search_databases(&client).await {
         Ok(v) => v,

@@ -85,6 +85,16 @@ pub fn load_settings(cli: &Cli) -> Result<Settings, ConfigError> {
     Settings::from_sources(&env, file.as_ref(), &|p| std::fs::read_to_string(p))
 }
 
+/// Builds the Notion client; on failure prints why and returns the exit code.
+pub fn open_client(settings: &Settings) -> Result<crate::notion::Client, u8> {
+    let options =
+        crate::notion::ClientOptions::from_settings(settings).map_err(|e| report_config(&e))?;
+    crate::notion::Client::new(options).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::for_class(e.class)
+    })
+}
+
 /// Opens the configured lake.
 pub fn open_sink(settings: &Settings) -> Result<DeltaSink, SinkError> {
     DeltaSink::new(&settings.lakehouse_uri, &settings.bronze_schema)

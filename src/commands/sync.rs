@@ -2,12 +2,12 @@
 
 use chrono::SecondsFormat;
 
-use super::{open_sink, report_config, report_sink, table};
+use super::{open_client, open_sink, report_config, report_sink, table};
 use crate::cli::SyncArgs;
 use crate::config::{ConfigError, Settings};
 use crate::exit;
 use crate::extract::{DatabaseOutcome, SyncPlan, sync_all};
-use crate::notion::{Client, ClientOptions};
+use crate::notion::Client;
 use crate::progress::Progress;
 use crate::sink::BronzeSink;
 
@@ -23,13 +23,9 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
         Ok(d) => d,
         Err(e) => return report_config(&e),
     };
-    let client = match ClientOptions::from_settings(settings).map(Client::new) {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::for_class(e.class);
-        }
-        Err(e) => return report_config(&e),
+    let client = match open_client(settings) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let sink = match open_sink(settings) {
         Ok(s) => s,

@@ -38,15 +38,9 @@ impl Rng {
     pub fn id(&mut self) -> String {
         let a = self.next_u64();
         let b = self.next_u64();
-        let h = format!("{a:016x}{b:016x}");
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        // 32 hex digits always normalise; the fallback is never taken.
+        let hex = format!("{a:016x}{b:016x}");
+        crate::server::norm_id(&hex).unwrap_or(hex)
     }
 }
 
