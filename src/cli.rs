@@ -58,9 +58,14 @@ pub enum Command {
 /// `sync` options.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Re-read every page, ignoring watermarks.
+    /// Re-read every page (both the default and the archived partition), ignoring watermarks, then flag
+    /// rows whose pages vanished.
     #[arg(long)]
     pub full_refresh: bool,
+    /// After the incremental read, list every page id (asking Notion for the title only) and flag rows
+    /// whose pages were trashed, moved, purged or unshared.
+    #[arg(long)]
+    pub detect_deletes: bool,
     /// Only these databases (repeatable), by configured name.
     #[arg(short = 'd', long = "database", value_name = "NAME")]
     pub databases: Vec<String>,

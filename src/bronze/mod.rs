@@ -6,4 +6,6 @@
 
 pub mod record;
 
-pub use record::{DatabaseRecord, PageRecord, RunRecord, RunStatus, SyncMode, WatermarkRecord};
+pub use record::{
+    DatabaseRecord, DeletedReason, PageRecord, RunRecord, RunStatus, SyncMode, WatermarkRecord,
+};

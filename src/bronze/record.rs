@@ -33,6 +33,8 @@ pub struct PageRecord {
     pub is_deleted: bool,
     /// When the page was first seen missing.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Why the row is flagged deleted: `trashed`, `moved` or `not_found` (purged, or no longer shared).
+    pub deleted_reason: Option<String>,
     /// Page URL.
     pub url: Option<String>,
     /// Public URL when published.
@@ -45,12 +47,37 @@ pub struct PageRecord {
     pub payload: String,
     /// Lower-case hex SHA-256 of `payload`.
     pub payload_sha256: String,
+    /// Ids of the properties completed through the property-item endpoint (they were truncated at 25
+    /// references in the page object); empty when the page was stored as served.
+    pub hydrated_properties: Vec<String>,
     /// `Notion-Version` the payload was read with.
     pub api_version: String,
     /// When this sync wrote the row.
     pub synced_at: DateTime<Utc>,
     /// The run that wrote the row.
     pub sync_run_id: String,
+}
+
+/// Why a page row is flagged deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletedReason {
+    /// The page is in Notion's trash.
+    Trashed,
+    /// The page now lives in another database.
+    Moved,
+    /// Notion answers 404: purged from the trash, or no longer shared with the integration.
+    NotFound,
+}
+
+impl DeletedReason {
+    /// The value stored in the `deleted_reason` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeletedReason::Trashed => "trashed",
+            DeletedReason::Moved => "moved",
+            DeletedReason::NotFound => "not_found",
+        }
+    }
 }
 
 /// One row of `notion_raw_databases`: a schema snapshot of one data source, versioned by hash.

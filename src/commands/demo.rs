@@ -76,6 +76,7 @@ pub async fn run(args: &DemoArgs) -> u8 {
     let plan = |full_refresh: bool| SyncPlan {
         databases: databases.clone(),
         full_refresh,
+        detect_deletes: false,
         run_id: uuid::Uuid::new_v4().to_string(),
         lookback: Duration::from_secs(300),
         batch_pages: 500,

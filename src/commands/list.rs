@@ -71,7 +71,9 @@ async fn search_databases(
         if let Some(c) = &cursor {
             body["start_cursor"] = json!(c);
         }
-        let page: ListPage = client.post_read("/v1/search", &body, None, &stats).await?;
+        let page: ListPage = client
+            .post_read("/v1/search", &[], &body, None, &stats)
+            .await?;
         for raw in &page.results {
             let Ok(v) = serde_json::from_str::<Value>(raw.get()) else {
                 continue;

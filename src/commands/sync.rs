@@ -41,6 +41,7 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
     let plan = SyncPlan {
         databases,
         full_refresh: args.full_refresh,
+        detect_deletes: args.detect_deletes,
         run_id: uuid::Uuid::new_v4().to_string(),
         lookback: settings.lookback,
         batch_pages: settings.batch_pages,

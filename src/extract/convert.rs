@@ -31,6 +31,16 @@ pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// The content hash of a JSON document: SHA-256 of its canonical form (keys sorted, no whitespace), so the
+/// same content hashes the same whether it came from a query, a page read or a hydration. Text that is not
+/// JSON hashes as it is.
+pub fn json_sha256(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => sha256_hex(&v.to_string()),
+        Err(_) => sha256_hex(text),
+    }
+}
+
 /// Converts one query result into a page row. `Ok(None)` for results that are not pages (a wiki's query
 /// can list data sources). A page without an id or `last_edited_time` is an error naming the page: it is
 /// never silently skipped, because the watermark would then move past it.
@@ -65,12 +75,14 @@ pub fn page_record(raw: &RawValue, ctx: &RowContext) -> Result<Option<PageRecord
         is_archived: env.is_archived,
         is_deleted: false,
         deleted_at: None,
+        deleted_reason: None,
         url: env.url,
         public_url: env.public_url,
         title,
         properties: properties.to_string(),
-        payload_sha256: sha256_hex(&payload),
+        payload_sha256: json_sha256(&payload),
         payload,
+        hydrated_properties: Vec::new(),
         api_version: ctx.api_version.as_str().to_string(),
         synced_at: ctx.synced_at,
         sync_run_id: ctx.run_id.clone(),
@@ -104,7 +116,7 @@ mod tests {
         assert_eq!(row.title, "Hi");
         assert!(row.in_trash);
         assert_eq!(row.payload, text);
-        assert_eq!(row.payload_sha256, sha256_hex(text));
+        assert_eq!(row.payload_sha256, json_sha256(text));
         assert!(row.properties.contains("hologram"));
         assert_eq!(
             row.last_edited_time.to_rfc3339(),

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::convert::sha256_hex;
+use super::convert::json_sha256;
 use crate::bronze::PageRecord;
 use crate::notion::model::ListPage;
 use crate::notion::{Client, NotionError, RequestStats};
@@ -51,7 +51,7 @@ pub fn truncated_properties(properties: &Value) -> Vec<(String, String, String)>
     out
 }
 
-/// Replaces every truncated property of `page` (a page object) with its full value; returns the names of the
+/// Replaces every truncated property of `page` (a page object) with its full value; returns the ids of the
 /// properties completed. Each request is counted in `stats.hydration_requests`.
 pub async fn hydrate_page(
     client: &Client,
@@ -72,14 +72,14 @@ pub async fn hydrate_page(
             if kind == "relation" {
                 prop["has_more"] = json!(false);
             }
-            done.push(name);
+            done.push(prop_id);
         }
     }
     Ok(done)
 }
 
 /// Completes a row's truncated properties in place (payload, properties, title and hash are recomputed);
-/// returns the names of the properties completed (empty when nothing was truncated: the row is untouched
+/// returns the ids of the properties completed (empty when nothing was truncated: the row is untouched
 /// and its payload stays byte-for-byte what Notion sent).
 pub async fn complete_row(
     client: &Client,
@@ -103,7 +103,8 @@ pub async fn complete_row(
         }
         row.properties = properties.to_string();
         row.payload = page.to_string();
-        row.payload_sha256 = sha256_hex(&row.payload);
+        row.payload_sha256 = json_sha256(&row.payload);
+        row.hydrated_properties = done.clone();
     }
     Ok(done)
 }

@@ -3,6 +3,7 @@
 //! budget; each gets a run row in `notion_sync_runs` whatever happens.
 
 pub mod convert;
+pub mod deletes;
 pub mod hydrate;
 pub mod resolve;
 pub mod source;
@@ -18,7 +19,7 @@ use crate::notion::{ApiVersion, Client, ErrorClass, NotionError, RequestStats};
 use crate::progress::Progress;
 use crate::sink::{BronzeSink, SinkError};
 use convert::RowContext;
-use source::{SourceJob, sync_source, watermark_row};
+use source::{Partition, SourceJob, sync_source, watermark_row};
 
 /// Why a database's sync stopped.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,8 @@ pub struct Counts {
     pub unchanged: i64,
     /// Query restarts (expired cursor, result cap).
     pub restarts: i64,
+    /// Rows newly flagged deleted.
+    pub soft_deleted: i64,
 }
 
 impl Counts {
@@ -72,6 +75,7 @@ impl Counts {
         self.updated += o.updated;
         self.unchanged += o.unchanged;
         self.restarts += o.restarts;
+        self.soft_deleted += o.soft_deleted;
     }
 }
 
@@ -80,8 +84,10 @@ impl Counts {
 pub struct SyncPlan {
     /// Databases, already validated.
     pub databases: Vec<DatabaseConfig>,
-    /// Ignore watermarks and re-read everything.
+    /// Ignore watermarks and re-read everything (both partitions), then flag what vanished.
     pub full_refresh: bool,
+    /// On incremental runs, list every id (both partitions) and flag what vanished.
+    pub detect_deletes: bool,
     /// Run id shared by every database.
     pub run_id: String,
     /// Overlap before the watermark.
@@ -204,46 +210,17 @@ async fn sync_database<S: BronzeSink>(
     let bar = progress.database(&db.name);
     let mut run = empty_run(db, plan, client.api_version(), started_at);
     let mut counts = Counts::default();
-    let stored = |ds: &str| watermarks.get(&(db.id.clone(), ds.to_string()));
-    let result: Result<(), SyncError> = async {
-        let sources =
-            resolve::resolve_sources(client, db, &plan.run_id, started_at, &stats).await?;
-        sink.record_schemas(sources.iter().map(|s| s.snapshot.clone()).collect())
-            .await?;
-        for src in &sources {
-            let previous = stored(&src.data_source_id);
-            let before = previous.and_then(|w| w.watermark);
-            run.watermark_before = run.watermark_before.max(before);
-            let job = SourceJob {
-                ctx: RowContext {
-                    database_id: db.id.clone(),
-                    data_source_id: src.data_source_id.clone(),
-                    database_name: db.name.clone(),
-                    api_version: client.api_version(),
-                    run_id: plan.run_id.clone(),
-                    synced_at: started_at,
-                },
-                watermark: before,
-                last_full_refresh_at: previous.and_then(|w| w.last_full_refresh_at),
-                full_refresh: plan.full_refresh,
-                lookback: plan.lookback,
-                batch_pages: plan.batch_pages,
-                stats: &stats,
-                progress: &bar,
-            };
-            let (outcome, error) = sync_source(client, sink, &job).await;
-            counts.add(outcome.counts);
-            run.watermark_after = run.watermark_after.max(outcome.watermark);
-            if let Some(e) = error {
-                return Err(e);
-            }
-            if plan.full_refresh {
-                let row = watermark_row(&job, outcome.watermark, Some(Utc::now()));
-                sink.save_watermark(row).await?;
-            }
-        }
-        Ok(())
-    }
+    let result = read_database(
+        client,
+        sink,
+        plan,
+        db,
+        watermarks,
+        &stats,
+        &bar,
+        &mut run,
+        &mut counts,
+    )
     .await;
     run.finished_at = Utc::now();
     run.fetched = counts.fetched;
@@ -251,6 +228,7 @@ async fn sync_database<S: BronzeSink>(
     run.updated = counts.updated;
     run.unchanged = counts.unchanged;
     run.restarts = counts.restarts;
+    run.soft_deleted = counts.soft_deleted;
     run.api_requests = RequestStats::get(&stats.requests) as i64;
     run.throttled_429 = RequestStats::get(&stats.throttled) as i64;
     run.retries = RequestStats::get(&stats.retries) as i64;
@@ -266,7 +244,9 @@ async fn sync_database<S: BronzeSink>(
             run.error_message = Some(e.to_string());
             bar.fail(&e.to_string());
         }
-        None if counts.inserted + counts.updated == 0 => run.status = RunStatus::Unchanged,
+        None if counts.inserted + counts.updated + counts.soft_deleted == 0 => {
+            run.status = RunStatus::Unchanged
+        }
         None => run.status = RunStatus::Succeeded,
     }
     if error.is_none() {
@@ -279,5 +259,110 @@ async fn sync_database<S: BronzeSink>(
         database: db.clone(),
         run,
         error,
+    }
+}
+
+/// Reads every data source of `db`: pages since the watermark (everything on a full refresh, or when the
+/// data source's schema changed, because renames and removals rewrite pages without touching their
+/// `last_edited_time`), then, on a full refresh or with delete detection, reconciles what vanished.
+/// A schema snapshot is recorded only once its data source was read completely, so a crash before that
+/// repeats the re-read.
+#[allow(clippy::too_many_arguments)]
+async fn read_database<S: BronzeSink>(
+    client: &Client,
+    sink: &S,
+    plan: &SyncPlan,
+    db: &DatabaseConfig,
+    watermarks: &HashMap<(String, String), WatermarkRecord>,
+    stats: &RequestStats,
+    bar: &crate::progress::DbProgress,
+    run: &mut RunRecord,
+    counts: &mut Counts,
+) -> Result<(), SyncError> {
+    let started_at = run.started_at;
+    let sources = resolve::resolve_sources(client, db, &plan.run_id, started_at, stats).await?;
+    let schemas = sink.latest_schemas().await?;
+    let ctx = RowContext {
+        database_id: db.id.clone(),
+        data_source_id: db.id.clone(),
+        database_name: db.name.clone(),
+        api_version: client.api_version(),
+        run_id: plan.run_id.clone(),
+        synced_at: started_at,
+    };
+    let mut listing = deletes::Listing::new();
+    let mut refreshed: Vec<WatermarkRecord> = Vec::new();
+    for src in &sources {
+        let previous = watermarks.get(&(db.id.clone(), src.data_source_id.clone()));
+        let before = previous.and_then(|w| w.watermark);
+        run.watermark_before = run.watermark_before.max(before);
+        let reshaped = schemas.get(&src.data_source_id) != Some(&src.snapshot.schema_sha256);
+        if reshaped && before.is_some() && !plan.full_refresh {
+            tracing::info!(database = %db.name, data_source = %src.data_source_id,
+                "schema changed since the last run; re-reading the data source");
+        }
+        let mut job = SourceJob {
+            ctx: RowContext {
+                data_source_id: src.data_source_id.clone(),
+                ..ctx.clone()
+            },
+            watermark: before,
+            last_full_refresh_at: previous.and_then(|w| w.last_full_refresh_at),
+            full_refresh: plan.full_refresh || reshaped,
+            partition: Partition::Default,
+            lookback: plan.lookback,
+            batch_pages: plan.batch_pages,
+            stats,
+            progress: bar,
+        };
+        let (outcome, error) = sync_source(client, sink, &job).await;
+        counts.add(outcome.counts);
+        run.watermark_after = run.watermark_after.max(outcome.watermark);
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let watermark = outcome.watermark;
+        list(&mut listing, outcome.seen);
+        // Archived pages come only from their own partition: read it on full refreshes, on a data
+        // source's first run (so a new bronze table starts complete) and after a schema change.
+        if plan.full_refresh || before.is_none() || reshaped {
+            job.partition = Partition::Archived;
+            job.full_refresh = true;
+            let (outcome, error) = sync_source(client, sink, &job).await;
+            counts.add(outcome.counts);
+            if let Some(e) = error {
+                return Err(e);
+            }
+            list(&mut listing, outcome.seen);
+        }
+        if plan.full_refresh {
+            refreshed.push(watermark_row(&job, watermark, None));
+        } else if plan.detect_deletes {
+            for partition in [Partition::Default, Partition::Archived] {
+                job.partition = partition;
+                let (seen, restarts) = source::scan_ids(client, &job).await?;
+                counts.restarts += restarts;
+                list(&mut listing, seen);
+            }
+        }
+        sink.record_schemas(vec![src.snapshot.clone()]).await?;
+    }
+    if plan.full_refresh || plan.detect_deletes {
+        let found =
+            deletes::reconcile(client, sink, &ctx, &listing, !plan.full_refresh, stats).await?;
+        counts.add(found);
+    }
+    let now = Utc::now();
+    for mut row in refreshed {
+        row.last_full_refresh_at = Some(now);
+        row.updated_at = now;
+        sink.save_watermark(row).await?;
+    }
+    Ok(())
+}
+
+fn list(listing: &mut deletes::Listing, seen: Vec<source::Seen>) {
+    for s in seen {
+        listing.insert(s.page_id.clone(), s);
     }
 }

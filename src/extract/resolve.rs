@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::convert::sha256_hex;
+use super::convert::json_sha256;
 use crate::bronze::DatabaseRecord;
 use crate::config::DatabaseConfig;
 use crate::notion::ids::normalize_id;
@@ -65,7 +65,7 @@ pub async fn resolve_sources(
             data_source_id,
             database_name: db.name.clone(),
             title: plain_text(value.get("title").unwrap_or(&Value::Null)),
-            schema_sha256: sha256_hex(&schema),
+            schema_sha256: json_sha256(&schema),
             schema,
             payload: raw.get().to_string(),
             api_version: version.as_str().to_string(),

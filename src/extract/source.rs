@@ -1,4 +1,5 @@
-//! One data source: query pages since the watermark, commit them in batches, advance the watermark.
+//! One data source: query pages since the watermark, commit them in batches, advance the watermark; or
+//! list the ids of a partition for delete detection.
 //!
 //! Fetching and committing overlap: the query loop fills batches and hands them to the writer through a
 //! bounded channel, so the next Notion page is fetched while the previous batch is merged. The watermark is
@@ -28,6 +29,8 @@ pub struct SourceJob<'a> {
     pub last_full_refresh_at: Option<DateTime<Utc>>,
     /// Re-read everything.
     pub full_refresh: bool,
+    /// Which result set to read.
+    pub partition: Partition,
     /// Overlap before the watermark.
     pub lookback: std::time::Duration,
     /// Pages per commit.
@@ -38,6 +41,37 @@ pub struct SourceJob<'a> {
     pub progress: &'a DbProgress,
 }
 
+/// The two result sets of a data source query: Notion returns archived pages only when asked for them
+/// (`is_archived: true`), and trashed pages never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partition {
+    /// Pages neither archived nor trashed. Only this partition moves the watermark.
+    Default,
+    /// Archived pages.
+    Archived,
+}
+
+/// A page listed by a query, as delete detection needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// Page id.
+    pub page_id: String,
+    /// Its `last_edited_time`.
+    pub last_edited_time: DateTime<Utc>,
+    /// Its archive flag.
+    pub is_archived: bool,
+}
+
+impl Seen {
+    fn of(row: &PageRecord) -> Seen {
+        Seen {
+            page_id: row.page_id.clone(),
+            last_edited_time: row.last_edited_time,
+            is_archived: row.is_archived,
+        }
+    }
+}
+
 /// What one data source's sync did.
 #[derive(Debug, Default)]
 pub struct SourceOutcome {
@@ -45,6 +79,25 @@ pub struct SourceOutcome {
     pub counts: Counts,
     /// Watermark after the run.
     pub watermark: Option<DateTime<Utc>>,
+    /// Every page the queries listed.
+    pub seen: Vec<Seen>,
+}
+
+/// Where fetched rows go.
+enum Out {
+    /// Completed rows, in batches, to the writer.
+    Batches(mpsc::Sender<Vec<PageRecord>>),
+    /// Nowhere: only the ids are kept (the query asks for the title property alone).
+    Ids,
+}
+
+/// What a query walk produced.
+#[derive(Default)]
+struct Fetched {
+    fetched: i64,
+    restarts: i64,
+    seen: Vec<Seen>,
+    error: Option<SyncError>,
 }
 
 /// Syncs one data source. On error, the batches committed before it stay committed and the watermark
@@ -62,13 +115,24 @@ pub async fn sync_source<S: BronzeSink>(
             w - ChronoDuration::from_std(job.lookback).unwrap_or(ChronoDuration::minutes(5))
         })
     };
-    let fetch = fetch_pages(client, job, start_at, tx);
+    let fetch = fetch_pages(client, job, start_at, Out::Batches(tx));
     let write = write_batches(sink, job, rx);
-    let ((fetched, restarts, fetch_err), (mut outcome, write_err)) = tokio::join!(fetch, write);
-    outcome.counts.fetched = fetched;
-    outcome.counts.restarts = restarts;
+    let (fetched, (mut outcome, write_err)) = tokio::join!(fetch, write);
+    outcome.counts.fetched = fetched.fetched;
+    outcome.counts.restarts = fetched.restarts;
+    outcome.seen = fetched.seen;
     // A writer failure stops the fetcher (its channel closes), so report the writer's error first.
-    (outcome, write_err.or(fetch_err))
+    (outcome, write_err.or(fetched.error))
+}
+
+/// Lists every page of the job's partition, asking Notion for as little as it allows (the title property
+/// only, no hydration). Returns the pages and the query restarts.
+pub async fn scan_ids(client: &Client, job: &SourceJob<'_>) -> Result<(Vec<Seen>, i64), SyncError> {
+    let fetched = fetch_pages(client, job, None, Out::Ids).await;
+    match fetched.error {
+        Some(e) => Err(e),
+        None => Ok((fetched.seen, fetched.restarts)),
+    }
 }
 
 fn query_path(client: &Client, data_source_id: &str) -> String {
@@ -96,7 +160,7 @@ fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn query_body(window: Window, cursor: Option<&str>) -> Value {
+fn query_body(window: Window, partition: Partition, cursor: Option<&str>) -> Value {
     let mut body = match window {
         Window::EditedSince(since) => {
             let mut body =
@@ -125,6 +189,9 @@ fn query_body(window: Window, cursor: Option<&str>) -> Value {
         }
     };
     body["page_size"] = json!(100);
+    if partition == Partition::Archived {
+        body["is_archived"] = json!(true);
+    }
     if let Some(cursor) = cursor {
         body["start_cursor"] = json!(cursor);
     }
@@ -165,25 +232,35 @@ fn next_window(
     }
 }
 
-/// Pages through the queries of a data source; returns (pages fetched, query restarts, error).
+/// Pages through the queries of a data source.
 async fn fetch_pages(
     client: &Client,
     job: &SourceJob<'_>,
     start_at: Option<DateTime<Utc>>,
-    tx: mpsc::Sender<Vec<PageRecord>>,
-) -> (i64, i64, Option<SyncError>) {
+    out: Out,
+) -> Fetched {
     let path = query_path(client, &job.ctx.data_source_id);
+    let query: Vec<(&str, String)> = match out {
+        Out::Ids => vec![("filter_properties", "title".to_string())],
+        Out::Batches(_) => Vec::new(),
+    };
     let mut window = Window::EditedSince(start_at);
     let mut cursor: Option<String> = None;
     // Greatest timestamps seen in the current window, to restart from.
     let (mut max_edited, mut max_created): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
         (None, None);
     let mut buffer: Vec<PageRecord> = Vec::with_capacity(job.batch_pages);
-    let (mut fetched, mut restarts) = (0i64, 0i64);
+    let mut result = Fetched::default();
     loop {
-        let body = query_body(window, cursor.as_deref());
+        let body = query_body(window, job.partition, cursor.as_deref());
         let page: ListPage = match client
-            .post_read(&path, &body, Some(&job.ctx.data_source_id), job.stats)
+            .post_read(
+                &path,
+                &query,
+                &body,
+                Some(&job.ctx.data_source_id),
+                job.stats,
+            )
             .await
         {
             Ok(page) => page,
@@ -191,7 +268,7 @@ async fn fetch_pages(
                 // The cursor expired: start the window again from the last position seen. Nothing is skipped
                 // because the bounds are inclusive and rows are merged idempotently.
                 tracing::warn!(database = %job.ctx.database_name, "query cursor rejected; restarting the query");
-                restarts += 1;
+                result.restarts += 1;
                 cursor = None;
                 window = match window {
                     Window::EditedSince(since) => Window::EditedSince(max_edited.or(since)),
@@ -202,30 +279,42 @@ async fn fetch_pages(
                 };
                 continue;
             }
-            Err(e) => return (fetched, restarts, Some(e.into())),
+            Err(e) => {
+                result.error = Some(e.into());
+                return result;
+            }
         };
         job.progress.requests(
             RequestStats::get(&job.stats.requests),
             RequestStats::get(&job.stats.throttled),
         );
         for raw in &page.results {
-            match page_record(raw, &job.ctx) {
-                Ok(Some(mut row)) => {
-                    if let Err(e) = complete_row(client, &mut row, job.stats).await {
-                        return (fetched, restarts, Some(e.into()));
-                    }
-                    max_edited = max_edited.max(Some(row.last_edited_time));
-                    max_created = max_created.max(Some(row.created_time));
-                    buffer.push(row);
-                    fetched += 1;
+            let mut row = match page_record(raw, &job.ctx) {
+                Ok(Some(row)) => row,
+                Ok(None) => continue,
+                Err(message) => {
+                    result.error = Some(SyncError::Payload(message));
+                    return result;
                 }
-                Ok(None) => {}
-                Err(message) => return (fetched, restarts, Some(SyncError::Payload(message))),
+            };
+            max_edited = max_edited.max(Some(row.last_edited_time));
+            max_created = max_created.max(Some(row.created_time));
+            result.seen.push(Seen::of(&row));
+            if let Out::Batches(_) = out {
+                if let Err(e) = complete_row(client, &mut row, job.stats).await {
+                    result.error = Some(e.into());
+                    return result;
+                }
+                buffer.push(row);
+                result.fetched += 1;
             }
         }
-        job.progress.pages(fetched as u64);
-        if buffer.len() >= job.batch_pages && tx.send(std::mem::take(&mut buffer)).await.is_err() {
-            return (fetched, restarts, None);
+        job.progress.pages(result.fetched as u64);
+        if let Out::Batches(tx) = &out
+            && buffer.len() >= job.batch_pages
+            && tx.send(std::mem::take(&mut buffer)).await.is_err()
+        {
+            return result;
         }
         if let (true, false, Some(next)) =
             (page.has_more, page.is_capped(), page.next_cursor.clone())
@@ -238,7 +327,7 @@ async fn fetch_pages(
         match next_window(window, capped, max_edited, max_created) {
             Ok(Some(next)) => {
                 if capped {
-                    restarts += 1;
+                    result.restarts += 1;
                     tracing::info!(database = %job.ctx.database_name, ?next, "query reached the result cap; continuing");
                 }
                 window = next;
@@ -246,13 +335,19 @@ async fn fetch_pages(
                 max_created = None;
             }
             Ok(None) => break,
-            Err(message) => return (fetched, restarts, Some(SyncError::Payload(message))),
+            Err(message) => {
+                result.error = Some(SyncError::Payload(message));
+                return result;
+            }
         }
     }
-    if !buffer.is_empty() && tx.send(buffer).await.is_err() {
-        return (fetched, restarts, None);
+    if let Out::Batches(tx) = &out
+        && !buffer.is_empty()
+    {
+        // A closed channel means the writer failed; it reports its own error.
+        let _ = tx.send(buffer).await;
     }
-    (fetched, restarts, None)
+    result
 }
 
 /// Commits batches as they arrive and advances the watermark after each confirmed commit.
@@ -274,8 +369,9 @@ async fn write_batches<S: BronzeSink>(
         outcome.counts.inserted += stats.inserted as i64;
         outcome.counts.updated += stats.updated as i64;
         outcome.counts.unchanged += stats.unchanged as i64;
+        outcome.counts.soft_deleted += stats.flagged as i64;
         let advanced = outcome.watermark.max(batch_max);
-        if advanced != outcome.watermark {
+        if job.partition == Partition::Default && advanced != outcome.watermark {
             outcome.watermark = advanced;
             if let Err(e) = sink
                 .save_watermark(watermark_row(job, advanced, None))
@@ -356,7 +452,8 @@ mod tests {
             next_window(next, false, None, None),
             Ok(Some(Window::EditedSince(Some(t(8)))))
         );
-        let body = query_body(next, None);
+        let body = query_body(next, Partition::Archived, None);
+        assert_eq!(body["is_archived"], true);
         assert_eq!(body["sorts"][0]["timestamp"], "created_time");
         assert_eq!(body["filter"]["and"].as_array().unwrap().len(), 3);
     }

@@ -147,15 +147,17 @@ impl Client {
             .await
     }
 
-    /// `POST path` with a JSON body, for read-only endpoints (query, search), which are retried like GETs.
+    /// `POST path?query` with a JSON body, for read-only endpoints (query, search), which are retried like
+    /// GETs.
     pub async fn post_read<T: DeserializeOwned>(
         &self,
         path: &str,
+        query: &[(&str, String)],
         body: &Value,
         object_id: Option<&str>,
         stats: &RequestStats,
     ) -> Result<T, NotionError> {
-        self.call(Method::POST, path, &[], Some(body), object_id, stats)
+        self.call(Method::POST, path, query, Some(body), object_id, stats)
             .await
     }
 

@@ -97,6 +97,31 @@ pub struct PageEnvelope {
     pub properties: Option<Box<RawValue>>,
 }
 
+/// Where a page lives: its database and data source ids, as given by `parent` (`database_id` parents of
+/// 2022-06-28 have no data source; the database id stands in for it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Parent {
+    /// `database_id`, `data_source_id`, `page_id`, `workspace`, `block_id`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Database id, when the parent is a database or data source.
+    #[serde(default)]
+    pub database_id: Option<String>,
+    /// Data source id, when the parent is a data source.
+    #[serde(default)]
+    pub data_source_id: Option<String>,
+}
+
+impl PageEnvelope {
+    /// The decoded parent (empty when absent or unreadable).
+    pub fn parent(&self) -> Parent {
+        self.parent
+            .as_deref()
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// Just enough of a property value to render the title; every other field is skipped, not lost (the raw
 /// text is kept elsewhere).
 #[derive(Debug, Deserialize)]

@@ -8,12 +8,14 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::bronze::{DatabaseRecord, PageRecord, RunRecord, WatermarkRecord};
+use crate::bronze::{DatabaseRecord, DeletedReason, PageRecord, RunRecord, WatermarkRecord};
 
 /// Names of the bronze tables, as in Databricks (`<schema>.<name>`).
 pub mod tables {
     /// Current state of every page.
     pub const PAGES: &str = "notion_raw_pages";
+    /// Append-only history of every distinct page payload observed.
+    pub const VERSIONS: &str = "notion_raw_page_versions";
     /// Schema snapshots per data source.
     pub const DATABASES: &str = "notion_raw_databases";
     /// Watermarks per data source.
@@ -21,7 +23,7 @@ pub mod tables {
     /// Run audit trail.
     pub const RUNS: &str = "notion_sync_runs";
     /// Every table, in creation order.
-    pub const ALL: [&str; 4] = [PAGES, DATABASES, WATERMARKS, RUNS];
+    pub const ALL: [&str; 5] = [PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS];
 }
 
 /// What a page upsert did.
@@ -33,8 +35,22 @@ pub struct UpsertStats {
     pub updated: u64,
     /// Incoming rows identical to bronze (same hash) or older than bronze: nothing written.
     pub unchanged: u64,
+    /// Rows of the same pages in other databases flagged `moved` (or incoming copies flagged because the
+    /// page already lives elsewhere).
+    pub flagged: u64,
     /// Table version after the commit; `None` when nothing was committed.
     pub committed_version: Option<u64>,
+}
+
+/// What bronze holds for one page row, for delete detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageState {
+    /// Stored `last_edited_time`.
+    pub last_edited_time: DateTime<Utc>,
+    /// Row is flagged deleted.
+    pub is_deleted: bool,
+    /// Row is in the archived partition.
+    pub is_archived: bool,
 }
 
 /// Row counts of one database in `notion_raw_pages`, for `status`.
@@ -95,14 +111,22 @@ pub trait BronzeSink: Send + Sync {
     fn check_writable(&self) -> impl Future<Output = Result<(), SinkError>> + Send;
 
     /// MERGE pages on `(page_id, database_id)`: insert new keys; update when the incoming `last_edited_time`
-    /// is ≥ the stored one and `payload_sha256` differs; otherwise leave the row alone. Commits nothing (no
-    /// new table version) when no row changes. Duplicate keys in `rows` are allowed; the newest wins.
+    /// is ≥ the stored one and the payload or deleted flag differs; otherwise leave the row alone. Commits
+    /// nothing (no new table version) when no row changes. Duplicate keys in `rows` are allowed; the newest
+    /// wins. A page stored live under another database is a move: the older copy is flagged `moved`.
+    /// Every `(page_id, payload_sha256)` not yet in `notion_raw_page_versions` is appended there first.
     fn upsert_pages(
         &self,
         rows: Vec<PageRecord>,
     ) -> impl Future<Output = Result<UpsertStats, SinkError>> + Send;
 
-    /// Appends schema snapshots whose `(data_source_id, schema_sha256)` is not stored yet; returns how many.
+    /// The newest stored schema hash of every data source.
+    fn latest_schemas(
+        &self,
+    ) -> impl Future<Output = Result<HashMap<String, String>, SinkError>> + Send;
+
+    /// Appends the snapshots whose hash differs from the newest stored one of their data source (a schema
+    /// that changes back is recorded again); returns how many were appended.
     fn record_schemas(
         &self,
         rows: Vec<DatabaseRecord>,
@@ -133,12 +157,18 @@ pub trait BronzeSink: Send + Sync {
         &self,
     ) -> impl Future<Output = Result<HashMap<String, PageCounts>, SinkError>> + Send;
 
-    /// Flags rows of `database_id` whose page id is not in `seen` as deleted (`is_deleted = true`,
-    /// `deleted_at = at`) and un-flags rows in `seen` that were flagged; returns (newly deleted, restored).
-    fn mark_deleted_except(
+    /// What bronze holds for every row of `database_id`, keyed by page id.
+    fn page_states(
         &self,
         database_id: &str,
-        seen: &std::collections::HashSet<String>,
+    ) -> impl Future<Output = Result<HashMap<String, PageState>, SinkError>> + Send;
+
+    /// Flags live rows of `database_id` deleted (`is_deleted`, `deleted_at = at`, `deleted_reason`);
+    /// rows already flagged keep their first `deleted_at`. Returns how many rows were flagged.
+    fn flag_deleted(
+        &self,
+        database_id: &str,
+        flags: Vec<(String, DeletedReason)>,
         at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(u64, u64), SinkError>> + Send;
+    ) -> impl Future<Output = Result<u64, SinkError>> + Send;
 }

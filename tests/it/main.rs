@@ -3,5 +3,8 @@
 
 mod cli;
 mod corpus;
+mod fidelity;
+mod oracle;
 mod support;
 mod sync;
+mod workload;

@@ -5,7 +5,6 @@ use std::process::Output;
 
 use notion_sim::{SimConfig, SimHandle, Simulator, WorkspaceKind};
 use notion_sync::sink::delta::{DeltaSink, StoredPage};
-use serde_json::Value;
 use tempfile::TempDir;
 
 /// A simulator, a lake directory and the environment that points the binary at both.
@@ -125,76 +124,15 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Asserts bronze holds exactly the simulator's live pages (of the given databases), with envelope columns
-/// and payloads equal to the simulator's own (untruncated) rendering.
+/// Asserts bronze holds the simulator's live pages (of the given databases) exactly as an incremental
+/// sync promises (see [`crate::oracle`]).
 pub async fn assert_bronze_matches(world: &World, api_version: &str, only: Option<&[&str]>) {
-    let dump = world.sim.state_dump(api_version);
-    let names = world.names();
-    let wanted =
-        |db: &str| only.is_none_or(|o| o.iter().any(|n| names.get(db).is_some_and(|x| x == n)));
-    let mut expected: BTreeMap<(String, String), &Value> = BTreeMap::new();
-    for p in dump["pages"].as_array().expect("pages") {
-        let live = !p["in_trash"].as_bool().unwrap_or(false)
-            && !p["is_archived"].as_bool().unwrap_or(false);
-        let db = p["database_id"].as_str().unwrap().to_string();
-        if live && wanted(&db) {
-            expected.insert((p["id"].as_str().unwrap().to_string(), db), p);
-        }
-    }
-    let stored = world.pages().await;
-    let mut seen = BTreeMap::new();
-    for s in &stored {
-        let key = (s.record.page_id.clone(), s.record.database_id.clone());
-        assert!(
-            seen.insert(key.clone(), ()).is_none(),
-            "duplicate key {key:?}"
-        );
-    }
-    let stored_keys: Vec<_> = seen.keys().cloned().collect();
-    let expected_keys: Vec<_> = expected.keys().cloned().collect();
-    assert_eq!(stored_keys.len(), expected_keys.len(), "row count");
-    assert_eq!(stored_keys, expected_keys, "page keys");
-    for s in &stored {
-        let r = &s.record;
-        let e = expected[&(r.page_id.clone(), r.database_id.clone())];
-        // Truncated properties are completed through the property-item endpoint, so bronze holds the
-        // untruncated page; every other page is stored exactly as served.
-        let page = &e["page_full"];
-        let payload: Value = serde_json::from_str(&r.payload).expect("payload is JSON");
-        assert_eq!(&payload, page, "payload of {}", r.page_id);
-        if e["page"] == e["page_full"] {
-            assert_eq!(payload, e["page"], "untruncated pages are stored as served");
-        }
-        assert_eq!(
-            r.data_source_id,
-            e["data_source_id"].as_str().unwrap(),
-            "data source of {}",
-            r.page_id
-        );
-        let ts = |v: &Value| {
-            chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
-                .unwrap()
-                .to_utc()
-        };
-        assert_eq!(r.last_edited_time, ts(&page["last_edited_time"]));
-        assert_eq!(r.created_time, ts(&page["created_time"]));
-        assert_eq!(r.in_trash, page["in_trash"].as_bool().unwrap_or(false));
-        assert_eq!(
-            r.is_archived,
-            page["is_archived"].as_bool().unwrap_or(false)
-        );
-        assert_eq!(r.url.as_deref(), page["url"].as_str());
-        assert_eq!(
-            Some(&r.created_by),
-            Some(&page["created_by"]["id"].as_str().map(str::to_string))
-        );
-        let props: Value = serde_json::from_str(&r.properties).unwrap();
-        assert_eq!(props, page["properties"]);
-        assert_eq!(
-            r.payload_sha256,
-            notion_sync::extract::convert::sha256_hex(&r.payload)
-        );
-        assert_eq!(r.database_name, names[&r.database_id]);
-        assert!(!r.is_deleted);
-    }
+    crate::oracle::check(
+        world,
+        api_version,
+        only,
+        crate::oracle::Promise::Incremental,
+        &mut crate::oracle::Memory::default(),
+    )
+    .await;
 }

@@ -362,6 +362,20 @@ impl SimHandle {
         self.shared.rename_property(&nid(data_source_id), old, new)
     }
 
+    /// Changes a property's type (e.g. `{"type":"number","number":{}}`); values of the old type are dropped.
+    pub fn change_property_type(
+        &self,
+        data_source_id: &str,
+        name: &str,
+        schema: serde_json::Value,
+    ) -> bool {
+        let mut patch = serde_json::Map::new();
+        patch.insert(name.to_string(), schema);
+        self.shared
+            .patch_schema(&nid(data_source_id), &patch)
+            .unwrap_or(false)
+    }
+
     /// Removes a property.
     pub fn remove_property(&self, data_source_id: &str, name: &str) -> bool {
         self.shared.remove_property(&nid(data_source_id), name)

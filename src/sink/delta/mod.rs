@@ -1,21 +1,21 @@
 //! The Delta Lake sink: bronze tables under `<lake>/<schema>/<table>`, written with delta-rs.
 //!
 //! Pages are MERGEd on `(page_id, database_id)`. Before merging, each batch is compared with an in-memory
-//! index of what the table holds (page id → payload hash, `last_edited_time`, deleted flag, loaded once per
-//! process), so rows that would not change are dropped and a batch with nothing new commits nothing: no
-//! file, no version. The MERGE itself is still guarded (`s.last_edited_time >= t.last_edited_time` and a
-//! different hash), so a concurrent writer's newer row is never overwritten.
+//! index of what the table holds (see [`pages`]), so rows that would not change are dropped and a batch
+//! with nothing new commits nothing: no file, no version. The MERGE itself is still guarded
+//! (`s.last_edited_time >= t.last_edited_time` and a different hash), so a concurrent writer's newer row is
+//! never overwritten. New payloads are appended to the history table before the pages commit, so a crash
+//! between the two loses nothing: the rerun finds the history row and merges the page.
 
 mod cells;
+mod pages;
 mod records;
 pub mod schema;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use deltalake::arrow::array::{BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray};
-use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema, TimeUnit};
+use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::transaction::{CommitProperties, TransactionError};
 use deltalake::protocol::SaveMode;
@@ -23,25 +23,15 @@ use deltalake::{DeltaTable, DeltaTableError};
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::{BronzeSink, PageCounts, SinkError, UpsertStats};
-use crate::bronze::{DatabaseRecord, PageRecord, RunRecord, WatermarkRecord};
+use super::{BronzeSink, PageCounts, PageState, SinkError, UpsertStats};
+use crate::bronze::{DatabaseRecord, DeletedReason, PageRecord, RunRecord, WatermarkRecord};
 use cells::{Cell, from_batches, to_batch};
-pub use records::StoredPage;
+use pages::{PageChange, PageIndex};
+pub use records::{StoredPage, StoredVersion};
 use schema::TableSpec;
 
 /// Attempts of one commit when concurrent writers keep winning.
 const COMMIT_ATTEMPTS: u32 = 6;
-
-/// What the sink knows about a stored page.
-#[derive(Debug, Clone)]
-struct Known {
-    hash: String,
-    edited_micros: i64,
-    deleted: bool,
-}
-
-/// database id → page id → what is stored.
-type KeyIndex = HashMap<String, HashMap<String, Known>>;
 
 /// A Delta Lake bronze layer.
 #[derive(Debug)]
@@ -49,7 +39,7 @@ pub struct DeltaSink {
     uri: String,
     root: Root,
     storage_options: HashMap<String, String>,
-    index: Mutex<Option<KeyIndex>>,
+    index: Mutex<Option<PageIndex>>,
 }
 
 #[derive(Debug, Clone)]
@@ -181,17 +171,13 @@ impl DeltaSink {
         Ok(())
     }
 
-    /// MERGE `batch` into `spec`'s table on `on`; matched rows (where `guard` holds) get `update` columns
-    /// from the source; unmatched source rows are inserted when `insert` is set. Retries commit conflicts
-    /// against the new table state. Returns the new version.
+    /// MERGE `batch` into `spec`'s table as `plan` says. Retries commit conflicts against the new table
+    /// state. Returns the new version.
     async fn merge(
         &self,
         spec: &TableSpec,
         batch: RecordBatch,
-        on: &str,
-        guard: Option<&str>,
-        update: &[&str],
-        insert: bool,
+        plan: &MergePlan<'_>,
     ) -> Result<Option<u64>, SinkError> {
         let mut attempt = 0;
         loop {
@@ -201,23 +187,29 @@ impl DeltaSink {
                 .read_batch(batch.clone())
                 .map_err(|e| internal(spec.name, e))?;
             let mut builder = table
-                .merge(source, on)
+                .merge(source, plan.on.as_str())
                 .with_source_alias("s")
                 .with_target_alias("t")
-                .with_commit_properties(commit_props(&format!("notion-sync.merge.{}", spec.name)))
-                .when_matched_update(|mut u| {
-                    if let Some(g) = guard {
-                        u = u.predicate(g);
-                    }
-                    for col in update {
-                        u = u.update(*col, format!("s.{col}"));
-                    }
-                    u
-                })
-                .map_err(|e| map_err(spec.name, e))?;
-            if insert {
+                .with_commit_properties(commit_props(&format!("notion-sync.merge.{}", spec.name)));
+            for (guard, columns) in &plan.matched {
+                builder = builder
+                    .when_matched_update(|mut u| {
+                        if let Some(g) = guard {
+                            u = u.predicate(*g);
+                        }
+                        for col in columns {
+                            u = u.update(*col, format!("s.{col}"));
+                        }
+                        u
+                    })
+                    .map_err(|e| map_err(spec.name, e))?;
+            }
+            if let Some(guard) = plan.insert {
                 builder = builder
                     .when_not_matched_insert(|mut i| {
+                        if let Some(g) = guard {
+                            i = i.predicate(g);
+                        }
                         for col in spec.columns {
                             i = i.set(col.name, format!("s.{}", col.name));
                         }
@@ -249,27 +241,126 @@ impl DeltaSink {
         }
     }
 
-    async fn load_index(&self) -> Result<KeyIndex, SinkError> {
-        let cols = [
-            "page_id",
-            "database_id",
-            "payload_sha256",
-            "last_edited_time",
-            "is_deleted",
-        ];
-        let rows = self.scan(&schema::PAGES, Some(&cols)).await?;
-        let mut index: KeyIndex = HashMap::new();
-        for r in rows {
-            index.entry(r[1].text()).or_default().insert(
-                r[0].text(),
-                Known {
-                    hash: r[2].text(),
-                    edited_micros: r[3].ts().map(|t| t.timestamp_micros()).unwrap_or_default(),
-                    deleted: r[4].flag(),
-                },
-            );
+    /// Runs `f` with the page index, loading it first when needed. The index is dropped after a failed
+    /// write (the table may hold rows this process did not write) and reloaded by the next call.
+    async fn with_index<T>(
+        &self,
+        f: impl AsyncFnOnce(&Self, &mut PageIndex) -> Result<T, SinkError>,
+    ) -> Result<T, SinkError> {
+        let mut guard = self.index.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.load_index().await?);
         }
-        Ok(index)
+        let index = guard
+            .as_mut()
+            .ok_or_else(|| internal(schema::PAGES.name, "index"))?;
+        let result = f(self, index).await;
+        if result.is_err() {
+            *guard = None;
+        }
+        result
+    }
+
+    /// Writes a planned change: history rows first, then one MERGE for rows and flags.
+    async fn commit_change(
+        &self,
+        index: &mut PageIndex,
+        mut change: PageChange,
+    ) -> Result<UpsertStats, SinkError> {
+        if !change.versions.is_empty() {
+            let rows: Vec<Vec<Cell>> = change.versions.iter().map(records::version_cells).collect();
+            self.append(&schema::VERSIONS, &rows, "notion-sync.append_versions")
+                .await?;
+            for v in &change.versions {
+                index
+                    .versions
+                    .insert(pages::version_key(&v.page_id, &v.payload_sha256));
+            }
+        }
+        if change.touches_pages() {
+            let spec = &schema::PAGES;
+            let batch = pages::merge_source(&change).map_err(|e| internal(spec.name, e))?;
+            let update: Vec<&str> = spec
+                .names()
+                .into_iter()
+                .filter(|c| *c != "first_synced_at")
+                .collect();
+            let plan = MergePlan {
+                on: pages::merge_on(&change),
+                matched: vec![
+                    (Some(pages::FLAG_GUARD), pages::FLAG_COLUMNS.to_vec()),
+                    (Some(pages::ROW_GUARD), update),
+                ],
+                insert: Some(Some("NOT s.flag_only")),
+            };
+            change.stats.committed_version = self.merge(spec, batch, &plan).await?;
+            index.apply(&change);
+        }
+        Ok(change.stats)
+    }
+
+    async fn load_index(&self) -> Result<PageIndex, SinkError> {
+        let pages = self
+            .scan(&schema::PAGES, Some(&pages::INDEX_COLUMNS))
+            .await?;
+        let versions = self
+            .scan(&schema::VERSIONS, Some(&pages::VERSION_KEY_COLUMNS))
+            .await?;
+        Ok(PageIndex::load(pages, versions))
+    }
+
+    /// Adds the spec's columns a table created by an older release lacks (always nullable ones).
+    async fn add_missing_columns(
+        &self,
+        table: DeltaTable,
+        spec: &TableSpec,
+    ) -> Result<(), SinkError> {
+        let present: HashSet<String> = table
+            .snapshot()
+            .map_err(|e| map_err(spec.name, e))?
+            .schema()
+            .fields()
+            .map(|f| f.name().to_string())
+            .collect();
+        let missing: Vec<_> = spec
+            .delta_fields()
+            .into_iter()
+            .filter(|f| !present.contains(f.name()))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if let Some(f) = missing.iter().find(|f| !f.is_nullable()) {
+            return Err(internal(
+                spec.name,
+                format!(
+                    "column {} is missing and cannot be added to existing rows",
+                    f.name()
+                ),
+            ));
+        }
+        tracing::info!(table = spec.name, columns = missing.len(), "adding columns");
+        table
+            .add_columns()
+            .with_fields(missing)
+            .with_commit_properties(commit_props("notion-sync.add_columns"))
+            .await
+            .map_err(|e| map_err(spec.name, e))?;
+        Ok(())
+    }
+
+    /// Every history row, oldest observation first.
+    pub async fn read_versions(&self) -> Result<Vec<StoredVersion>, SinkError> {
+        let rows = self.scan(&schema::VERSIONS, None).await?;
+        let mut out: Vec<StoredVersion> = rows.iter().map(|r| records::version_from(r)).collect();
+        out.sort_by(|a, b| {
+            (a.observed_at, &a.page_id, a.last_edited_time).cmp(&(
+                b.observed_at,
+                &b.page_id,
+                b.last_edited_time,
+            ))
+        });
+        Ok(out)
     }
 
     /// Every stored page (at `version` when given, else the latest), for tests, `status` and restore.
@@ -304,6 +395,7 @@ impl BronzeSink for DeltaSink {
         for spec in schema::ALL {
             let table = self.handle(spec.name).await?;
             if table.version().is_some() {
+                self.add_missing_columns(table, &spec).await?;
                 continue;
             }
             let mut builder = table
@@ -341,119 +433,48 @@ impl BronzeSink for DeltaSink {
     }
 
     async fn upsert_pages(&self, rows: Vec<PageRecord>) -> Result<UpsertStats, SinkError> {
-        // Newest version of each key wins within the batch (MERGE rejects duplicate source keys).
-        let mut latest: HashMap<(String, String), PageRecord> = HashMap::with_capacity(rows.len());
-        let total = rows.len() as u64;
-        for row in rows {
-            let key = (row.page_id.clone(), row.database_id.clone());
-            match latest.get(&key) {
-                Some(old) if old.last_edited_time > row.last_edited_time => {}
-                _ => {
-                    latest.insert(key, row);
-                }
-            }
-        }
-        let mut guard = self.index.lock().await;
-        if guard.is_none() {
-            *guard = Some(self.load_index().await?);
-        }
-        let index = guard
-            .as_mut()
-            .ok_or_else(|| internal(schema::PAGES.name, "index"))?;
-        let mut stats = UpsertStats::default();
-        let mut changed: Vec<PageRecord> = Vec::new();
-        for row in latest.into_values() {
-            match index
-                .get(&row.database_id)
-                .and_then(|m| m.get(&row.page_id))
-            {
-                Some(k)
-                    if row.last_edited_time.timestamp_micros() < k.edited_micros
-                        || (k.hash == row.payload_sha256 && !k.deleted && !row.is_deleted) => {}
-                Some(_) => {
-                    stats.updated += 1;
-                    changed.push(row);
-                }
-                None => {
-                    stats.inserted += 1;
-                    changed.push(row);
-                }
-            }
-        }
-        stats.unchanged = total - stats.inserted - stats.updated;
-        if changed.is_empty() {
-            return Ok(stats);
-        }
-        let spec = &schema::PAGES;
-        let cells: Vec<Vec<Cell>> = changed.iter().map(records::page_cells).collect();
-        let batch = to_batch(spec, &cells).map_err(|e| internal(spec.name, e))?;
-        let databases: HashSet<&str> = changed.iter().map(|r| r.database_id.as_str()).collect();
-        let on = format!(
-            "t.database_id = s.database_id AND t.page_id = s.page_id AND t.database_id IN ({})",
-            databases
-                .iter()
-                .map(|d| sql_str(d))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let update: Vec<&str> = spec
-            .names()
-            .into_iter()
-            .filter(|c| *c != "first_synced_at")
-            .collect();
-        let result = self
-            .merge(
-                spec,
-                batch,
-                &on,
-                Some("s.last_edited_time >= t.last_edited_time AND (s.payload_sha256 <> t.payload_sha256 OR s.is_deleted <> t.is_deleted)"),
-                &update,
-                true,
+        self.with_index(async |sink: &Self, index: &mut PageIndex| {
+            let change = pages::plan_upsert(index, rows);
+            sink.commit_change(index, change).await
+        })
+        .await
+    }
+
+    async fn latest_schemas(&self) -> Result<HashMap<String, String>, SinkError> {
+        let rows = self
+            .scan(
+                &schema::DATABASES,
+                Some(&["data_source_id", "schema_sha256", "observed_at"]),
             )
-            .await;
-        match result {
-            Ok(version) => {
-                for row in changed {
-                    index.entry(row.database_id).or_default().insert(
-                        row.page_id,
-                        Known {
-                            hash: row.payload_sha256,
-                            edited_micros: row.last_edited_time.timestamp_micros(),
-                            deleted: row.is_deleted,
-                        },
-                    );
-                }
-                stats.committed_version = version;
-                Ok(stats)
-            }
-            Err(e) => {
-                // The table may hold rows this process did not write: reload before the next batch.
-                *guard = None;
-                Err(e)
+            .await?;
+        let mut latest: HashMap<String, (Option<DateTime<Utc>>, String)> = HashMap::new();
+        for r in rows {
+            let entry = latest.entry(r[0].text()).or_insert((None, String::new()));
+            if r[2].ts() >= entry.0 {
+                *entry = (r[2].ts(), r[1].text());
             }
         }
+        Ok(latest
+            .into_iter()
+            .map(|(ds, (_, hash))| (ds, hash))
+            .collect())
     }
 
     async fn record_schemas(&self, rows: Vec<DatabaseRecord>) -> Result<u64, SinkError> {
-        let spec = &schema::DATABASES;
-        let stored: HashSet<(String, String)> = self
-            .scan(spec, Some(&["data_source_id", "schema_sha256"]))
-            .await?
-            .into_iter()
-            .map(|r| (r[0].text(), r[1].text()))
-            .collect();
+        let latest = self.latest_schemas().await?;
         let mut seen = HashSet::new();
         let new: Vec<Vec<Cell>> = rows
             .iter()
             .filter(|r| {
-                let key = (r.data_source_id.clone(), r.schema_sha256.clone());
-                !stored.contains(&key) && seen.insert(key)
+                latest.get(&r.data_source_id) != Some(&r.schema_sha256)
+                    && seen.insert((r.data_source_id.clone(), r.schema_sha256.clone()))
             })
             .map(records::database_cells)
             .collect();
         if new.is_empty() {
             return Ok(0);
         }
+        let spec = &schema::DATABASES;
         self.append(spec, &new, "notion-sync.record_schemas")
             .await?;
         Ok(new.len() as u64)
@@ -473,17 +494,12 @@ impl BronzeSink for DeltaSink {
         let spec = &schema::WATERMARKS;
         let batch = to_batch(spec, &[records::watermark_cells(&row)])
             .map_err(|e| internal(spec.name, e))?;
-        let update: Vec<&str> = spec.names();
-        self.merge(
-            spec,
-            batch,
-            "t.database_id = s.database_id AND t.data_source_id = s.data_source_id",
-            None,
-            &update,
-            true,
-        )
-        .await
-        .map(|_| ())
+        let plan = MergePlan {
+            on: "t.database_id = s.database_id AND t.data_source_id = s.data_source_id".into(),
+            matched: vec![(None, spec.names())],
+            insert: Some(None),
+        };
+        self.merge(spec, batch, &plan).await.map(|_| ())
     }
 
     async fn append_run(&self, row: RunRecord) -> Result<(), SinkError> {
@@ -523,102 +539,42 @@ impl BronzeSink for DeltaSink {
         Ok(counts)
     }
 
-    async fn mark_deleted_except(
+    async fn page_states(
         &self,
         database_id: &str,
-        seen: &HashSet<String>,
+    ) -> Result<HashMap<String, PageState>, SinkError> {
+        self.with_index(async |_: &Self, index: &mut PageIndex| {
+            Ok(index
+                .by_db
+                .get(database_id)
+                .map(|m| m.iter().map(|(id, k)| (id.clone(), k.state())).collect())
+                .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn flag_deleted(
+        &self,
+        database_id: &str,
+        flags: Vec<(String, DeletedReason)>,
         at: DateTime<Utc>,
-    ) -> Result<(u64, u64), SinkError> {
-        let mut guard = self.index.lock().await;
-        if guard.is_none() {
-            *guard = Some(self.load_index().await?);
-        }
-        let index = guard
-            .as_mut()
-            .ok_or_else(|| internal(schema::PAGES.name, "index"))?;
-        let Some(pages) = index.get_mut(database_id) else {
-            return Ok((0, 0));
-        };
-        let mut flips: Vec<(String, bool)> = Vec::new();
-        for (id, known) in pages.iter() {
-            let present = seen.contains(id);
-            if known.deleted == present {
-                flips.push((id.clone(), !present));
-            }
-        }
-        if flips.is_empty() {
-            return Ok((0, 0));
-        }
-        let batch =
-            flag_batch(database_id, &flips, at).map_err(|e| internal(schema::PAGES.name, e))?;
-        let on = format!(
-            "t.database_id = s.database_id AND t.page_id = s.page_id AND t.database_id = {}",
-            sql_str(database_id)
-        );
-        if let Err(e) = self
-            .merge(
-                &schema::PAGES,
-                batch,
-                &on,
-                None,
-                &["is_deleted", "deleted_at"],
-                false,
-            )
-            .await
-        {
-            *guard = None;
-            return Err(e);
-        }
-        let mut result = (0, 0);
-        for (id, deleted) in flips {
-            if let Some(k) = pages.get_mut(&id) {
-                k.deleted = deleted;
-            }
-            if deleted {
-                result.0 += 1;
-            } else {
-                result.1 += 1;
-            }
-        }
-        Ok(result)
+    ) -> Result<u64, SinkError> {
+        self.with_index(async |sink: &Self, index: &mut PageIndex| {
+            let change = pages::plan_flags(index, database_id, &flags, at);
+            sink.commit_change(index, change).await.map(|s| s.flagged)
+        })
+        .await
     }
 }
 
-/// A batch of `(page_id, database_id, is_deleted, deleted_at)` for flag updates.
-fn flag_batch(
-    database_id: &str,
-    flips: &[(String, bool)],
-    at: DateTime<Utc>,
-) -> Result<RecordBatch, String> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("page_id", ArrowType::Utf8, false),
-        Field::new("database_id", ArrowType::Utf8, false),
-        Field::new("is_deleted", ArrowType::Boolean, false),
-        Field::new(
-            "deleted_at",
-            ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            true,
-        ),
-    ]));
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                flips.iter().map(|f| f.0.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                flips.iter().map(|_| database_id),
-            )),
-            Arc::new(BooleanArray::from_iter(flips.iter().map(|f| Some(f.1)))),
-            Arc::new(
-                TimestampMicrosecondArray::from_iter(
-                    flips.iter().map(|f| f.1.then(|| at.timestamp_micros())),
-                )
-                .with_timezone("UTC"),
-            ),
-        ],
-    )
-    .map_err(|e| e.to_string())
+/// How one MERGE treats matches and non-matches.
+struct MergePlan<'a> {
+    /// Join predicate (`s` = source, `t` = target).
+    on: String,
+    /// `WHEN MATCHED [AND guard] THEN UPDATE columns`, first match wins.
+    matched: Vec<(Option<&'a str>, Vec<&'a str>)>,
+    /// `WHEN NOT MATCHED [AND guard] THEN INSERT *`; `None` inserts nothing.
+    insert: Option<Option<&'a str>>,
 }
 
 fn sql_str(s: &str) -> String {

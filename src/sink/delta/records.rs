@@ -51,7 +51,70 @@ pub fn page_cells(r: &PageRecord) -> Vec<Cell> {
         t(r.synced_at),
         t(r.synced_at),
         s(&r.sync_run_id),
+        os(&r.deleted_reason),
+        Cell::Str(hydrated_text(&r.hydrated_properties)),
     ]
+}
+
+/// `hydrated_properties` as stored: a JSON array of property ids, null when none.
+fn hydrated_text(ids: &[String]) -> Option<String> {
+    (!ids.is_empty()).then(|| serde_json::Value::from(ids.to_vec()).to_string())
+}
+
+/// Cells of a history row: the page as observed by this run.
+pub fn version_cells(r: &PageRecord) -> Vec<Cell> {
+    vec![
+        s(&r.page_id),
+        s(&r.database_id),
+        s(&r.data_source_id),
+        t(r.last_edited_time),
+        Cell::Bool(Some(r.in_trash)),
+        Cell::Bool(Some(r.is_archived)),
+        Cell::Bool(Some(r.is_deleted)),
+        s(&r.payload_sha256),
+        s(&r.payload),
+        s(&r.api_version),
+        t(r.synced_at),
+        s(&r.sync_run_id),
+    ]
+}
+
+/// One row of `notion_raw_page_versions`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVersion {
+    /// Page id.
+    pub page_id: String,
+    /// Database id.
+    pub database_id: String,
+    /// `last_edited_time` of this version.
+    pub last_edited_time: DateTime<Utc>,
+    /// Trash flag of this version.
+    pub in_trash: bool,
+    /// Deleted flag when observed.
+    pub is_deleted: bool,
+    /// Hash of `payload`.
+    pub payload_sha256: String,
+    /// The page JSON.
+    pub payload: String,
+    /// When it was first observed.
+    pub observed_at: DateTime<Utc>,
+    /// The run that observed it.
+    pub sync_run_id: String,
+}
+
+/// A history row from its cells.
+pub fn version_from(c: &[Cell]) -> StoredVersion {
+    StoredVersion {
+        page_id: c[0].text(),
+        database_id: c[1].text(),
+        last_edited_time: c[3].ts().unwrap_or_default(),
+        in_trash: c[4].flag(),
+        is_deleted: c[6].flag(),
+        payload_sha256: c[7].text(),
+        payload: c[8].text(),
+        observed_at: c[10].ts().unwrap_or_default(),
+        sync_run_id: c[11].text(),
+    }
 }
 
 /// A page row from its cells.
@@ -79,6 +142,11 @@ pub fn page_from(c: &[Cell]) -> StoredPage {
             api_version: c[18].text(),
             synced_at: c[20].ts().unwrap_or_default(),
             sync_run_id: c[21].text(),
+            deleted_reason: c[22].opt_text(),
+            hydrated_properties: c[23]
+                .opt_text()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default(),
         },
         first_synced_at: c[19].ts().unwrap_or_default(),
     }

@@ -78,9 +78,33 @@ pub const PAGES: TableSpec = TableSpec {
         c("first_synced_at", Ts, false),
         c("synced_at", Ts, false),
         c("sync_run_id", Str, false),
+        // Columns added after the first release stay nullable, so older tables gain them in place.
+        c("deleted_reason", Str, true),
+        c("hydrated_properties", Str, true),
     ],
     partition: Some("database_id"),
     comment: "Current state of every Notion page, one row per (page_id, database_id)",
+};
+
+/// `notion_raw_page_versions`.
+pub const VERSIONS: TableSpec = TableSpec {
+    name: super::super::tables::VERSIONS,
+    columns: &[
+        c("page_id", Str, false),
+        c("database_id", Str, false),
+        c("data_source_id", Str, false),
+        c("last_edited_time", Ts, false),
+        c("in_trash", Bool, false),
+        c("is_archived", Bool, false),
+        c("is_deleted", Bool, false),
+        c("payload_sha256", Str, false),
+        c("payload", Str, false),
+        c("api_version", Str, false),
+        c("observed_at", Ts, false),
+        c("sync_run_id", Str, false),
+    ],
+    partition: Some("database_id"),
+    comment: "Append-only history: one row per distinct (page_id, payload_sha256) ever observed",
 };
 
 /// `notion_raw_databases`.
@@ -151,7 +175,7 @@ pub const RUNS: TableSpec = TableSpec {
 };
 
 /// Every table, in creation order.
-pub const ALL: [TableSpec; 4] = [PAGES, DATABASES, WATERMARKS, RUNS];
+pub const ALL: [TableSpec; 5] = [PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS];
 
 impl Kind {
     /// The Arrow type written.

@@ -1,5 +1,6 @@
 use super::*;
-use crate::bronze::{RunStatus, SyncMode};
+use crate::bronze::{DeletedReason, RunStatus, SyncMode};
+use crate::sink::tables;
 
 fn ts(min: u32) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&format!("2026-01-05T09:{min:02}:00Z"))
@@ -22,6 +23,8 @@ fn page(id: &str, db: &str, edited: u32, body: &str) -> PageRecord {
         is_archived: false,
         is_deleted: false,
         deleted_at: None,
+        deleted_reason: None,
+        hydrated_properties: Vec::new(),
         url: Some(format!("https://www.notion.so/{id}")),
         public_url: None,
         title: format!("Page {id}"),
@@ -217,24 +220,25 @@ async fn soft_delete_flags_and_a_reappearing_page_is_restored() {
     ])
     .await
     .unwrap();
-    let seen: HashSet<String> = ["a".to_string()].into();
+    let flags = vec![("b".to_string(), DeletedReason::NotFound)];
     assert_eq!(
-        sink.mark_deleted_except("db1", &seen, ts(50))
+        sink.flag_deleted("db1", flags.clone(), ts(50))
             .await
             .unwrap(),
-        (1, 0)
+        1
     );
     assert_eq!(
-        sink.mark_deleted_except("db1", &seen, ts(51))
-            .await
-            .unwrap(),
-        (0, 0),
-        "idempotent"
+        sink.flag_deleted("db1", flags, ts(51)).await.unwrap(),
+        0,
+        "idempotent: the first deleted_at stays"
     );
+    assert_eq!(sink.table_version(tables::PAGES).await.unwrap(), Some(2));
     let rows = stored(&sink).await;
     let b = rows.iter().find(|r| r.page_id == "b").unwrap();
     assert!(b.is_deleted);
     assert_eq!(b.deleted_at, Some(ts(50)));
+    assert_eq!(b.deleted_reason.as_deref(), Some("not_found"));
+    assert_eq!(b.payload, page("b", "db1", 1, "y").payload, "payload kept");
     assert!(
         !rows.iter().find(|r| r.page_id == "c").unwrap().is_deleted,
         "other databases untouched"
@@ -252,14 +256,115 @@ async fn soft_delete_flags_and_a_reappearing_page_is_restored() {
         .await
         .unwrap();
     assert_eq!(s.updated, 1);
-    assert!(
-        !stored(&sink)
-            .await
-            .iter()
-            .find(|r| r.page_id == "b")
-            .unwrap()
-            .is_deleted
-    );
+    let b = stored(&sink)
+        .await
+        .into_iter()
+        .find(|r| r.page_id == "b")
+        .unwrap();
+    assert!(!b.is_deleted);
+    assert_eq!((b.deleted_at, b.deleted_reason), (None, None));
+}
+
+#[tokio::test]
+async fn a_moved_page_never_has_two_live_rows() {
+    let (_dir, sink) = sink().await;
+    sink.upsert_pages(vec![page("a", "db1", 1, "x")])
+        .await
+        .unwrap();
+    // Moved to db2 at minute 5.
+    let s = sink
+        .upsert_pages(vec![page("a", "db2", 5, "x2")])
+        .await
+        .unwrap();
+    assert_eq!((s.inserted, s.flagged), (1, 1));
+    let rows = stored(&sink).await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].is_deleted && rows[0].database_id == "db1");
+    assert_eq!(rows[0].deleted_reason.as_deref(), Some("moved"));
+    assert!(!rows[1].is_deleted && rows[1].database_id == "db2");
+    // A stale copy read from db1 before the move does not come back to life.
+    let s = sink
+        .upsert_pages(vec![page("a", "db1", 1, "x")])
+        .await
+        .unwrap();
+    assert_eq!(s.unchanged + s.updated, 1);
+    let live: Vec<_> = stored(&sink)
+        .await
+        .into_iter()
+        .filter(|r| !r.is_deleted)
+        .collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].database_id, "db2");
+    // Moved back at minute 9: db1 is live again, db2 flagged.
+    sink.upsert_pages(vec![page("a", "db1", 9, "x3")])
+        .await
+        .unwrap();
+    let rows = stored(&sink).await;
+    assert!(!rows[0].is_deleted && rows[1].is_deleted);
+}
+
+#[tokio::test]
+async fn history_keeps_each_distinct_payload_once() {
+    let (_dir, sink) = sink().await;
+    sink.upsert_pages(vec![page("a", "db1", 1, "x"), page("b", "db1", 1, "y")])
+        .await
+        .unwrap();
+    sink.upsert_pages(vec![page("a", "db1", 1, "x")])
+        .await
+        .unwrap();
+    assert_eq!(sink.table_version(tables::VERSIONS).await.unwrap(), Some(1));
+    sink.upsert_pages(vec![page("a", "db1", 2, "x2")])
+        .await
+        .unwrap();
+    // Reverted to the first payload: already in history.
+    sink.upsert_pages(vec![page("a", "db1", 3, "x")])
+        .await
+        .unwrap();
+    let versions = sink.read_versions().await.unwrap();
+    let keys: Vec<(String, String)> = versions
+        .iter()
+        .map(|v| (v.page_id.clone(), v.payload.clone()))
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.contains(&("a".into(), page("a", "db1", 2, "x2").payload)));
+    // A fresh process (new index) sees the same history.
+    let again = DeltaSink::new(&sink.uri, "bronze").unwrap();
+    again
+        .upsert_pages(vec![page("a", "db1", 3, "x"), page("b", "db1", 1, "y")])
+        .await
+        .unwrap();
+    assert_eq!(again.read_versions().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn tables_of_an_older_release_gain_new_columns() {
+    // A pages table as the first release created it: without the columns added since.
+    let old = tempfile::tempdir().unwrap();
+    let uri = old.path().join("lake");
+    let url = Url::from_directory_path(uri.join("bronze").join(tables::PAGES)).unwrap();
+    std::fs::create_dir_all(url.to_file_path().unwrap()).unwrap();
+    let legacy: Vec<_> = schema::PAGES
+        .delta_fields()
+        .into_iter()
+        .filter(|f| !["deleted_reason", "hydrated_properties"].contains(&f.name().as_str()))
+        .collect();
+    DeltaTable::try_from_url(url)
+        .await
+        .unwrap()
+        .create()
+        .with_columns(legacy)
+        .with_partition_columns(["database_id"])
+        .await
+        .unwrap();
+    let upgraded = DeltaSink::new(uri.to_str().unwrap(), "bronze").unwrap();
+    upgraded.init_tables().await.unwrap();
+    upgraded
+        .upsert_pages(vec![page("a", "db1", 1, "x")])
+        .await
+        .unwrap();
+    let rows = upgraded.read_pages(None).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].record.deleted_reason, None);
 }
 
 #[tokio::test]

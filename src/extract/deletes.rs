@@ -1,0 +1,193 @@
+//! Delete detection: compare the pages a database lists now with what bronze holds.
+//!
+//! Notion's queries never return trashed pages and return archived ones only from the archived partition,
+//! so a page missing from both listings has been trashed, moved to another database, purged, or unshared.
+//! Each missing page is asked for individually (`GET /v1/pages/{id}`) to tell these apart: a trashed page
+//! is stored with its trashed payload and flagged `trashed`; a page whose parent is another database is
+//! flagged `moved`; a 404 is flagged `not_found`. Pages that are listed but whose bronze row is older,
+//! flagged, or in the other partition are re-read the same way, so a page that comes back is un-deleted.
+//! Nothing is ever removed from bronze.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use serde_json::value::RawValue;
+
+use super::convert::{RowContext, page_record};
+use super::hydrate::complete_row;
+use super::source::Seen;
+use super::{Counts, SyncError};
+use crate::bronze::{DeletedReason, PageRecord};
+use crate::notion::ids::normalize_id;
+use crate::notion::model::PageEnvelope;
+use crate::notion::{Client, RequestStats};
+use crate::sink::{BronzeSink, PageState};
+
+/// Pages one database lists now (every data source, both partitions), by page id.
+pub type Listing = HashMap<String, Seen>;
+
+/// What a single page read says about a page.
+enum Verdict {
+    /// The page belongs here: store it (trashed pages are stored flagged).
+    Store(Box<PageRecord>),
+    /// The row is to be flagged without a new payload.
+    Flag(DeletedReason),
+}
+
+/// Whether a listed page's bronze row needs a fresh read: absent, flagged, older, or in the other
+/// partition (archiving may not move `last_edited_time` past its minute).
+fn is_stale(seen: &Seen, stored: Option<&PageState>) -> bool {
+    stored.is_none_or(|s| {
+        s.is_deleted
+            || s.last_edited_time < seen.last_edited_time
+            || s.is_archived != seen.is_archived
+    })
+}
+
+/// Reconciles bronze with `listing` for the database of `ctx`. `refetch_stale` re-reads listed pages whose
+/// rows disagree with the listing (needed after an id-only scan; a full read already stored them).
+pub async fn reconcile<S: BronzeSink>(
+    client: &Client,
+    sink: &S,
+    ctx: &RowContext,
+    listing: &Listing,
+    refetch_stale: bool,
+    stats: &RequestStats,
+) -> Result<Counts, SyncError> {
+    let states = sink.page_states(&ctx.database_id).await?;
+    let mut to_read: Vec<&str> = Vec::new();
+    if refetch_stale {
+        to_read.extend(
+            listing
+                .iter()
+                .filter(|(id, seen)| is_stale(seen, states.get(*id)))
+                .map(|(id, _)| id.as_str()),
+        );
+    }
+    to_read.extend(
+        states
+            .iter()
+            .filter(|(id, s)| !s.is_deleted && !listing.contains_key(*id))
+            .map(|(id, _)| id.as_str()),
+    );
+    to_read.sort_unstable();
+    let mut counts = Counts::default();
+    let mut rows: Vec<PageRecord> = Vec::new();
+    let mut flags: Vec<(String, DeletedReason)> = Vec::new();
+    for page_id in to_read {
+        match read_page(client, ctx, page_id, stats).await? {
+            Verdict::Store(row) => {
+                counts.fetched += 1;
+                if row.is_deleted && states.get(page_id).is_some_and(|s| !s.is_deleted) {
+                    counts.soft_deleted += 1;
+                }
+                rows.push(*row);
+            }
+            Verdict::Flag(reason) => flags.push((page_id.to_string(), reason)),
+        }
+    }
+    if !rows.is_empty() {
+        let written = sink.upsert_pages(rows).await?;
+        counts.inserted += written.inserted as i64;
+        counts.updated += written.updated as i64;
+        counts.unchanged += written.unchanged as i64;
+        counts.soft_deleted += written.flagged as i64;
+    }
+    if !flags.is_empty() {
+        counts.soft_deleted += sink
+            .flag_deleted(&ctx.database_id, flags, Utc::now())
+            .await? as i64;
+    }
+    Ok(counts)
+}
+
+/// Reads one page and decides what bronze should hold for it.
+async fn read_page(
+    client: &Client,
+    ctx: &RowContext,
+    page_id: &str,
+    stats: &RequestStats,
+) -> Result<Verdict, SyncError> {
+    let path = format!("/v1/pages/{page_id}");
+    let raw: Box<RawValue> = match client.get(&path, &[], Some(page_id), stats).await {
+        Ok(raw) => raw,
+        // Purged from the trash, or no longer shared with the integration: Notion cannot tell them apart.
+        Err(e) if e.status == Some(404) => return Ok(Verdict::Flag(DeletedReason::NotFound)),
+        Err(e) => return Err(e.into()),
+    };
+    let raw = without_request_id(raw);
+    let env: PageEnvelope = serde_json::from_str(raw.get())
+        .map_err(|e| SyncError::Payload(format!("page {page_id} could not be decoded: {e}")))?;
+    let parent = env.parent();
+    let database = parent.database_id.as_deref().and_then(normalize_id);
+    if database.as_deref() != Some(ctx.database_id.as_str()) {
+        return Ok(Verdict::Flag(DeletedReason::Moved));
+    }
+    let mut here = ctx.clone();
+    here.data_source_id = parent
+        .data_source_id
+        .as_deref()
+        .and_then(normalize_id)
+        .unwrap_or_else(|| ctx.database_id.clone());
+    let Some(mut row) = page_record(&raw, &here).map_err(SyncError::Payload)? else {
+        return Err(SyncError::Payload(format!(
+            "GET /v1/pages/{page_id} did not return a page"
+        )));
+    };
+    complete_row(client, &mut row, stats).await?;
+    if row.in_trash {
+        row.is_deleted = true;
+        row.deleted_at = Some(Utc::now());
+        row.deleted_reason = Some(DeletedReason::Trashed.as_str().to_string());
+    }
+    Ok(Verdict::Store(Box::new(row)))
+}
+
+/// A single-object response carries the response's `request_id` beside the page's fields; it is not part of
+/// the page, and keeping it would make every read a new version.
+fn without_request_id(raw: Box<RawValue>) -> Box<RawValue> {
+    if !raw.get().contains("\"request_id\"") {
+        return raw;
+    }
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw.get()) {
+        Ok(mut page) => {
+            page.remove("request_id");
+            serde_json::value::to_raw_value(&page).unwrap_or(raw)
+        }
+        Err(_) => raw,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn t(m: u32) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("2026-01-05T09:{m:02}:00Z"))
+            .unwrap()
+            .to_utc()
+    }
+
+    #[test]
+    fn a_listed_page_is_reread_only_when_bronze_disagrees() {
+        let seen = Seen {
+            page_id: "p".into(),
+            last_edited_time: t(5),
+            is_archived: true,
+        };
+        let state = |edited, deleted, archived| PageState {
+            last_edited_time: t(edited),
+            is_deleted: deleted,
+            is_archived: archived,
+        };
+        assert!(is_stale(&seen, None), "unknown to bronze");
+        assert!(!is_stale(&seen, Some(&state(5, false, true))), "in step");
+        assert!(is_stale(&seen, Some(&state(4, false, true))), "older");
+        assert!(is_stale(&seen, Some(&state(5, true, true))), "flagged");
+        assert!(
+            is_stale(&seen, Some(&state(5, false, false))),
+            "archived within the minute of the last read"
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! `notion_raw_pages` and `notion_raw_page_versions`: what the sink knows about stored pages, how a batch
+//! is classified against it, and the rows one guarded MERGE applies.
+//!
+//! Each process loads, once, an index of the pages table (per database: page id → hash, `last_edited_time`,
+//! deleted and archived flags) and the set of history keys. A batch is reduced to the rows that would
+//! change bronze; rows that would not change anything are counted and dropped, so an identical re-read
+//! commits nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use deltalake::arrow::array::{BooleanArray, RecordBatch};
+use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema};
+use sha2::{Digest, Sha256};
+
+use super::cells::{Cell, to_batch};
+use super::records;
+use super::schema;
+use crate::bronze::{DeletedReason, PageRecord};
+use crate::sink::{PageState, UpsertStats};
+
+/// What the sink knows about a stored page row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Known {
+    pub hash: String,
+    pub edited_micros: i64,
+    pub deleted: bool,
+    pub archived: bool,
+}
+
+impl Known {
+    fn of(row: &PageRecord) -> Known {
+        Known {
+            hash: row.payload_sha256.clone(),
+            edited_micros: row.last_edited_time.timestamp_micros(),
+            deleted: row.is_deleted,
+            archived: row.is_archived,
+        }
+    }
+
+    /// The public view.
+    pub fn state(&self) -> PageState {
+        PageState {
+            last_edited_time: DateTime::from_timestamp_micros(self.edited_micros)
+                .unwrap_or_default(),
+            is_deleted: self.deleted,
+            is_archived: self.archived,
+        }
+    }
+}
+
+/// Columns the index is loaded from.
+pub(super) const INDEX_COLUMNS: [&str; 6] = [
+    "page_id",
+    "database_id",
+    "payload_sha256",
+    "last_edited_time",
+    "is_deleted",
+    "is_archived",
+];
+
+/// Columns the history key set is loaded from.
+pub(super) const VERSION_KEY_COLUMNS: [&str; 2] = ["page_id", "payload_sha256"];
+
+/// The in-memory view of the pages and history tables.
+#[derive(Debug, Default)]
+pub(super) struct PageIndex {
+    /// database id → page id → stored state.
+    pub by_db: HashMap<String, HashMap<String, Known>>,
+    /// Keys of every (page id, payload hash) in the history table.
+    pub versions: HashSet<u128>,
+}
+
+/// A compact key for `(page_id, payload_sha256)`: both are already uniformly distributed hex, so folding
+/// 128 bits of each keeps collisions out of reach while the set stays small (16 bytes per version).
+pub(super) fn version_key(page_id: &str, payload_sha256: &str) -> u128 {
+    let page = u128::from_str_radix(&page_id.replace('-', ""), 16).unwrap_or_else(|_| {
+        let d = Sha256::digest(page_id.as_bytes());
+        u128::from_be_bytes(d[..16].try_into().unwrap_or([0; 16]))
+    });
+    let hash = u128::from_str_radix(payload_sha256.get(..32).unwrap_or(""), 16).unwrap_or(0);
+    page.rotate_left(64) ^ hash
+}
+
+impl PageIndex {
+    /// Builds the index from scanned `INDEX_COLUMNS` rows and `VERSION_KEY_COLUMNS` rows.
+    pub fn load(pages: Vec<Vec<Cell>>, versions: Vec<Vec<Cell>>) -> PageIndex {
+        let mut by_db: HashMap<String, HashMap<String, Known>> = HashMap::new();
+        for r in pages {
+            by_db.entry(r[1].text()).or_default().insert(
+                r[0].text(),
+                Known {
+                    hash: r[2].text(),
+                    edited_micros: r[3].ts().map(|t| t.timestamp_micros()).unwrap_or_default(),
+                    deleted: r[4].flag(),
+                    archived: r[5].flag(),
+                },
+            );
+        }
+        let versions = versions
+            .iter()
+            .map(|r| version_key(&r[0].text(), &r[1].text()))
+            .collect();
+        PageIndex { by_db, versions }
+    }
+
+    fn get(&self, database_id: &str, page_id: &str) -> Option<&Known> {
+        self.by_db.get(database_id).and_then(|m| m.get(page_id))
+    }
+
+    /// Live rows of `page_id` in databases other than `database_id`.
+    fn live_elsewhere<'a>(
+        &'a self,
+        database_id: &'a str,
+        page_id: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Known)> + 'a {
+        self.by_db
+            .iter()
+            .filter(move |(db, _)| db.as_str() != database_id)
+            .filter_map(move |(db, pages)| pages.get(page_id).map(|k| (db, k)))
+            .filter(|(_, k)| !k.deleted)
+    }
+
+    /// Applies a committed change.
+    pub fn apply(&mut self, change: &PageChange) {
+        for row in &change.rows {
+            self.by_db
+                .entry(row.database_id.clone())
+                .or_default()
+                .insert(row.page_id.clone(), Known::of(row));
+        }
+        for flag in &change.flags {
+            if let Some(k) = self
+                .by_db
+                .get_mut(&flag.database_id)
+                .and_then(|m| m.get_mut(&flag.page_id))
+            {
+                k.deleted = true;
+            }
+        }
+    }
+}
+
+/// A row flagged deleted without a new payload.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Flag {
+    pub page_id: String,
+    pub database_id: String,
+    pub reason: DeletedReason,
+    pub at: DateTime<Utc>,
+    /// The stored row is flagged only if it is not newer than this.
+    pub not_after: DateTime<Utc>,
+}
+
+/// What one upsert writes: full rows (inserted or updated), flags, and history rows.
+#[derive(Debug, Default)]
+pub(super) struct PageChange {
+    pub rows: Vec<PageRecord>,
+    pub flags: Vec<Flag>,
+    pub versions: Vec<PageRecord>,
+    pub stats: UpsertStats,
+}
+
+impl PageChange {
+    /// Whether the pages table would change.
+    pub fn touches_pages(&self) -> bool {
+        !self.rows.is_empty() || !self.flags.is_empty()
+    }
+}
+
+/// Keeps the newest row of each `(page_id, database_id)`.
+fn newest_per_key(rows: Vec<PageRecord>) -> Vec<PageRecord> {
+    let mut latest: HashMap<(String, String), PageRecord> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let key = (row.page_id.clone(), row.database_id.clone());
+        match latest.get(&key) {
+            Some(old) if old.last_edited_time > row.last_edited_time => {}
+            _ => {
+                latest.insert(key, row);
+            }
+        }
+    }
+    latest.into_values().collect()
+}
+
+/// Classifies a batch against the index.
+///
+/// A row is written when its key is new, or when it is not older than the stored row and differs from it
+/// (payload or deleted flag). A page stored live under another database is a move: the older location is
+/// flagged `moved`, so a page never has two live rows.
+pub(super) fn plan_upsert(index: &PageIndex, rows: Vec<PageRecord>) -> PageChange {
+    let total = rows.len() as u64;
+    let mut change = PageChange::default();
+    for mut row in newest_per_key(rows) {
+        let edited = row.last_edited_time.timestamp_micros();
+        if !row.is_deleted {
+            let mut newer_elsewhere = false;
+            for (db, k) in index.live_elsewhere(&row.database_id, &row.page_id) {
+                if k.edited_micros > edited {
+                    newer_elsewhere = true;
+                } else {
+                    change.flags.push(Flag {
+                        page_id: row.page_id.clone(),
+                        database_id: db.clone(),
+                        reason: DeletedReason::Moved,
+                        at: row.synced_at,
+                        not_after: row.last_edited_time,
+                    });
+                }
+            }
+            if newer_elsewhere {
+                // This copy was read before the page moved away: keep it, flagged.
+                row.is_deleted = true;
+                row.deleted_at = Some(row.synced_at);
+                row.deleted_reason = Some(DeletedReason::Moved.as_str().to_string());
+            }
+        }
+        let key = version_key(&row.page_id, &row.payload_sha256);
+        if !index.versions.contains(&key) {
+            change.versions.push(row.clone());
+        }
+        match index.get(&row.database_id, &row.page_id) {
+            Some(k)
+                if edited < k.edited_micros
+                    || (k.hash == row.payload_sha256 && k.deleted == row.is_deleted) => {}
+            Some(_) => {
+                change.stats.updated += 1;
+                change.rows.push(row);
+            }
+            None => {
+                change.stats.inserted += 1;
+                change.rows.push(row);
+            }
+        }
+    }
+    // Two copies of one version in a batch (two keys can share a page only across databases) are one.
+    let mut seen = HashSet::new();
+    change
+        .versions
+        .retain(|r| seen.insert(version_key(&r.page_id, &r.payload_sha256)));
+    change.stats.flagged = change.flags.len() as u64;
+    change.stats.unchanged = total - change.stats.inserted - change.stats.updated;
+    change
+}
+
+/// Flags for stored rows of `database_id` that are live now; rows already flagged keep their first
+/// `deleted_at`.
+pub(super) fn plan_flags(
+    index: &PageIndex,
+    database_id: &str,
+    flags: &[(String, DeletedReason)],
+    at: DateTime<Utc>,
+) -> PageChange {
+    let mut change = PageChange::default();
+    for (page_id, reason) in flags {
+        if let Some(k) = index.get(database_id, page_id).filter(|k| !k.deleted) {
+            change.flags.push(Flag {
+                page_id: page_id.clone(),
+                database_id: database_id.to_string(),
+                reason: *reason,
+                at,
+                not_after: k.state().last_edited_time,
+            });
+        }
+    }
+    change.stats.flagged = change.flags.len() as u64;
+    change
+}
+
+/// Name of the source column telling flag rows from full rows.
+pub(super) const FLAG_COLUMN: &str = "flag_only";
+
+/// The MERGE source: full rows, then flag rows (their payload columns are placeholders, never written),
+/// plus the [`FLAG_COLUMN`].
+pub(super) fn merge_source(change: &PageChange) -> Result<RecordBatch, String> {
+    let spec = &schema::PAGES;
+    let mut cells: Vec<Vec<Cell>> = change.rows.iter().map(records::page_cells).collect();
+    for f in &change.flags {
+        let mut placeholder = PageRecord {
+            page_id: f.page_id.clone(),
+            database_id: f.database_id.clone(),
+            data_source_id: String::new(),
+            database_name: String::new(),
+            created_time: f.not_after,
+            last_edited_time: f.not_after,
+            created_by: None,
+            last_edited_by: None,
+            in_trash: false,
+            is_archived: false,
+            is_deleted: true,
+            deleted_at: Some(f.at),
+            deleted_reason: Some(f.reason.as_str().to_string()),
+            url: None,
+            public_url: None,
+            title: String::new(),
+            properties: String::new(),
+            payload: String::new(),
+            payload_sha256: String::new(),
+            hydrated_properties: Vec::new(),
+            api_version: String::new(),
+            synced_at: f.at,
+            sync_run_id: String::new(),
+        };
+        placeholder.in_trash = f.reason == DeletedReason::Trashed;
+        cells.push(records::page_cells(&placeholder));
+    }
+    let batch = to_batch(spec, &cells)?;
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(FLAG_COLUMN, ArrowType::Boolean, false));
+    let flag = BooleanArray::from_iter(
+        change
+            .rows
+            .iter()
+            .map(|_| Some(false))
+            .chain(change.flags.iter().map(|_| Some(true))),
+    );
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(flag));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+}
+
+/// The MERGE join, restricted to the partitions the change touches so other databases' files are pruned.
+pub(super) fn merge_on(change: &PageChange) -> String {
+    let databases: HashSet<&str> = change
+        .rows
+        .iter()
+        .map(|r| r.database_id.as_str())
+        .chain(change.flags.iter().map(|f| f.database_id.as_str()))
+        .collect();
+    let mut list: Vec<String> = databases.into_iter().map(super::sql_str).collect();
+    list.sort();
+    format!(
+        "t.database_id = s.database_id AND t.page_id = s.page_id AND t.database_id IN ({})",
+        list.join(", ")
+    )
+}
+
+/// Flag rows set only the deletion columns, and only on a live row that is not newer than the flag.
+pub(super) const FLAG_GUARD: &str =
+    "s.flag_only AND NOT t.is_deleted AND t.last_edited_time <= s.last_edited_time";
+/// Full rows replace an older-or-equal stored row that differs.
+pub(super) const ROW_GUARD: &str = "NOT s.flag_only AND s.last_edited_time >= t.last_edited_time \
+     AND (s.payload_sha256 <> t.payload_sha256 OR s.is_deleted <> t.is_deleted)";
+/// Columns a flag sets.
+pub(super) const FLAG_COLUMNS: [&str; 3] = ["is_deleted", "deleted_at", "deleted_reason"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_keys_separate_pages_and_payloads() {
+        let a = "195de922-1179-449f-ab80-75a27c979105";
+        let b = "195de922-1179-449f-ab80-75a27c979106";
+        let h1 = crate::extract::convert::sha256_hex("one");
+        let h2 = crate::extract::convert::sha256_hex("two");
+        assert_ne!(version_key(a, &h1), version_key(a, &h2));
+        assert_ne!(version_key(a, &h1), version_key(b, &h1));
+        assert_eq!(version_key(a, &h1), version_key(a, &h1));
+        assert_ne!(version_key("not-a-uuid", &h1), version_key("other", &h1));
+    }
+}
