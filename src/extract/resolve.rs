@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::convert::json_sha256;
+use super::convert::{RowContext, json_sha256};
 use crate::bronze::DatabaseRecord;
 use crate::config::DatabaseConfig;
 use crate::notion::ids::normalize_id;
@@ -53,25 +53,22 @@ pub async fn resolve_sources(
         .await
         .map_err(not_shared)?;
     let version = client.api_version();
-    let snapshot = |data_source_id: String, raw: &RawValue| -> DatabaseRecord {
-        let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
-        let schema = value
-            .get("properties")
-            .cloned()
-            .unwrap_or(Value::Null)
-            .to_string();
-        DatabaseRecord {
-            database_id: db.id.clone(),
-            data_source_id,
-            database_name: db.name.clone(),
-            title: plain_text(value.get("title").unwrap_or(&Value::Null)),
-            schema_sha256: json_sha256(&schema),
-            schema,
-            payload: raw.get().to_string(),
-            api_version: version.as_str().to_string(),
-            observed_at,
-            sync_run_id: run_id.to_string(),
-        }
+    let ctx = RowContext {
+        database_id: db.id.clone(),
+        data_source_id: db.id.clone(),
+        database_name: db.name.clone(),
+        api_version: version,
+        run_id: run_id.to_string(),
+        synced_at: observed_at,
+    };
+    let snapshot = |data_source_id: String, raw: &RawValue| {
+        schema_record(
+            raw,
+            &RowContext {
+                data_source_id,
+                ..ctx.clone()
+            },
+        )
     };
     if !version.has_data_sources() {
         return Ok(vec![Source {
@@ -101,4 +98,26 @@ pub async fn resolve_sources(
         });
     }
     Ok(sources)
+}
+
+/// The schema snapshot of a data source (or a 2022-06-28 database) object, stamped with `ctx`.
+pub fn schema_record(raw: &RawValue, ctx: &RowContext) -> DatabaseRecord {
+    let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+    let schema = value
+        .get("properties")
+        .cloned()
+        .unwrap_or(Value::Null)
+        .to_string();
+    DatabaseRecord {
+        database_id: ctx.database_id.clone(),
+        data_source_id: ctx.data_source_id.clone(),
+        database_name: ctx.database_name.clone(),
+        title: plain_text(value.get("title").unwrap_or(&Value::Null)),
+        schema_sha256: json_sha256(&schema),
+        schema,
+        payload: raw.get().to_string(),
+        api_version: ctx.api_version.as_str().to_string(),
+        observed_at: ctx.synced_at,
+        sync_run_id: ctx.run_id.clone(),
+    }
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
@@ -13,6 +12,7 @@ use url::Url;
 use super::ApiVersion;
 use super::error::{ErrorClass, NotionError, classify};
 use super::limiter::TokenLimiter;
+use super::model::ErrorBody;
 use super::retry::{Backoff, MAX_THROTTLE_WAITS, Verdict, classify_status};
 use super::stats::RequestStats;
 use crate::config::Secret;
@@ -68,19 +68,6 @@ struct Inner {
     version: ApiVersion,
     limiter: TokenLimiter,
     backoff: Backoff,
-}
-
-/// Notion's error body.
-#[derive(Debug, Deserialize, Default)]
-struct ErrorBody {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    request_id: Option<String>,
-    #[serde(default)]
-    additional_data: Option<Value>,
 }
 
 /// One failed attempt, before the retry decision.

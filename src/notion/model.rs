@@ -191,3 +191,31 @@ mod tests {
         assert!(page.is_capped());
     }
 }
+
+/// Notion's error body.
+#[derive(Debug, Deserialize, Default)]
+pub struct ErrorBody {
+    /// Error code (`object_not_found`, `rate_limited`, ...).
+    #[serde(default)]
+    pub code: String,
+    /// Message.
+    #[serde(default)]
+    pub message: String,
+    /// Request id.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// Extra details (e.g. `retry_guidance`).
+    #[serde(default)]
+    pub additional_data: Option<serde_json::Value>,
+}
+
+/// The fields every Notion object has, for bodies this connector keeps raw (blocks, users, comments, ...).
+#[derive(Debug, Deserialize)]
+pub struct ObjectHead {
+    /// Object type (empty when the body has none).
+    #[serde(default)]
+    pub object: String,
+    /// Id, when the object has one.
+    #[serde(default)]
+    pub id: Option<String>,
+}

@@ -100,3 +100,58 @@ fn every_recorded_page_round_trips_through_a_bronze_row() {
         "corpus: {pages} pages converted, {partial} partial pages refused, {lists} lists decoded"
     );
 }
+
+#[test]
+fn every_recorded_body_decodes() {
+    use notion_sync::extract::resolve::schema_record;
+    use notion_sync::notion::model::{ErrorBody, ObjectHead};
+    let mut by_kind: std::collections::BTreeMap<String, usize> = Default::default();
+    for (name, file) in corpus() {
+        let body = &file["body"];
+        if !body.is_object() {
+            continue;
+        }
+        let text = body.to_string();
+        let head: ObjectHead =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: object head: {e}"));
+        *by_kind.entry(head.object.clone()).or_default() += 1;
+        match head.object.as_str() {
+            "database" | "data_source" => {
+                let raw = RawValue::from_string(text.clone()).unwrap();
+                let snap = schema_record(&raw, &ctx());
+                let schema: Value = serde_json::from_str(&snap.schema).unwrap();
+                assert_eq!(
+                    schema,
+                    body.get("properties").cloned().unwrap_or(Value::Null),
+                    "{name}"
+                );
+                let back: Value = serde_json::from_str(&snap.payload).unwrap();
+                assert_eq!(&back, body, "{name}: payload round trip");
+            }
+            "error" => {
+                let err: ErrorBody = serde_json::from_str(&text).unwrap();
+                assert!(!err.code.is_empty(), "{name}: error code");
+            }
+            "list" => {
+                serde_json::from_str::<ListPage>(&text)
+                    .unwrap_or_else(|e| panic!("{name}: list: {e}"));
+            }
+            _ => {}
+        }
+    }
+    eprintln!("corpus bodies by object: {by_kind:?}");
+    for kind in [
+        "page",
+        "list",
+        "database",
+        "data_source",
+        "block",
+        "user",
+        "error",
+    ] {
+        assert!(
+            by_kind.get(kind).copied().unwrap_or(0) > 0,
+            "corpus has {kind} bodies"
+        );
+    }
+}
