@@ -23,27 +23,35 @@ async fn sync(w: &World, promise: Promise) {
 /// against the simulator after every sync.
 async fn oracle(seed: u64) {
     // A small result cap makes every data source "over the cap", so capped queries, created_time
-    // windows and restarts happen in every round (the real 10,000 cap has its own test below).
-    let cap = 30;
+    // windows and restarts happen in every round.
+    oracle_on(
+        seed,
+        SimConfig {
+            seed,
+            workspace: WorkspaceKind::Full,
+            query_result_cap: 30,
+            ..SimConfig::default()
+        },
+        6,
+    )
+    .await;
+}
+
+async fn oracle_on(seed: u64, cfg: SimConfig, rounds: usize) {
+    let cap = cfg.query_result_cap.min(30);
     let version = if seed.is_multiple_of(2) {
         V
     } else {
         "2025-09-03"
     };
-    let mut w = World::with_config(SimConfig {
-        seed,
-        workspace: WorkspaceKind::Full,
-        query_result_cap: cap,
-        ..SimConfig::default()
-    })
-    .await;
+    let mut w = World::with_config(cfg).await;
     w.set("NOTION_VERSION", version);
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut memory = Memory::default();
     let mut log = Vec::new();
     sync(&w, Promise::Incremental).await;
     check(&w, version, None, Promise::Incremental, &mut memory).await;
-    for round in 0..6 {
+    for round in 0..rounds {
         log.push(workload::round(&w.sim, &mut rng, cap - 5));
         // Sometimes sync within the minute of the last changes (same-minute edits follow).
         if rng.bool() {
@@ -70,6 +78,22 @@ async fn oracle(seed: u64) {
     // Whatever happened, a final full refresh makes bronze exact, derived values included.
     sync(&w, Promise::FullRefresh).await;
     check(&w, version, None, Promise::FullRefresh, &mut memory).await;
+}
+
+/// The same workload on a data source of 10,100 rows under Notion's real 10,000-result cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oracle_over_the_real_result_cap() {
+    oracle_on(
+        21,
+        SimConfig {
+            seed: 21,
+            workspace: WorkspaceKind::Large,
+            pages: 10_100,
+            ..SimConfig::default()
+        },
+        3,
+    )
+    .await;
 }
 
 macro_rules! oracle_seeds {
