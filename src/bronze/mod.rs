@@ -7,5 +7,6 @@
 pub mod record;
 
 pub use record::{
-    DatabaseRecord, DeletedReason, PageRecord, RunRecord, RunStatus, SyncMode, WatermarkRecord,
+    DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RunRecord, RunStatus, SyncMode,
+    WatermarkRecord,
 };

@@ -204,6 +204,10 @@ pub struct RunRecord {
     pub retries: i64,
     /// Query restarts after an invalid cursor or a result cap.
     pub restarts: i64,
+    /// Results that could not be stored as pages, kept in `notion_raw_rejects`.
+    pub rejected: i64,
+    /// Milliseconds spent waiting out throttling (`Retry-After`) and retry backoff.
+    pub wait_ms: i64,
     /// Watermark before the run.
     pub watermark_before: Option<DateTime<Utc>>,
     /// Watermark after the run.
@@ -216,4 +220,28 @@ pub struct RunRecord {
     pub tool_version: String,
     /// `Notion-Version` used.
     pub api_version: String,
+}
+
+/// One row of `notion_raw_rejects`: a query result that could not be stored as a page row, kept raw with
+/// the reason, so nothing Notion returned is lost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectRecord {
+    /// Database id.
+    pub database_id: String,
+    /// Data source id.
+    pub data_source_id: String,
+    /// Configured database name.
+    pub database_name: String,
+    /// The page id, when one could be read.
+    pub page_id: Option<String>,
+    /// Why it was rejected.
+    pub error: String,
+    /// The result exactly as received.
+    pub raw: String,
+    /// Lower-case hex SHA-256 of `raw`; a result rejected again is not stored twice.
+    pub raw_sha256: String,
+    /// When it was received.
+    pub observed_at: DateTime<Utc>,
+    /// The run that received it.
+    pub sync_run_id: String,
 }

@@ -6,7 +6,7 @@ use super::{open_client, open_sink};
 use crate::config::Settings;
 use crate::exit;
 use crate::notion::{ErrorClass, RequestStats};
-use crate::sink::{BronzeSink, SinkError};
+use crate::sink::BronzeSink;
 
 /// Checks the token, every configured database and the lake; prints one line per check.
 pub async fn run(settings: &Settings) -> u8 {
@@ -77,14 +77,8 @@ pub async fn run(settings: &Settings) -> u8 {
     };
     report(
         format!("lakehouse {}", settings.lakehouse_uri),
-        lake.map(|_| "writable".to_string()).map_err(|e| {
-            let class = match e {
-                SinkError::Location { .. } => ErrorClass::Config,
-                SinkError::Conflict { .. } | SinkError::Transient { .. } => ErrorClass::Transient,
-                SinkError::Internal { .. } => ErrorClass::Internal,
-            };
-            (class, e.to_string())
-        }),
+        lake.map(|_| "writable".to_string())
+            .map_err(|e| (e.class(), e.to_string())),
     );
     exit::for_outcomes(checks, &failures)
 }

@@ -48,11 +48,7 @@ pub fn report_config(e: &ConfigError) -> u8 {
 pub fn report_sink(e: &SinkError) -> u8 {
     eprintln!("error: {e}");
     tracing::error!(error = %e, "lakehouse error");
-    match e {
-        SinkError::Location { .. } => exit::USAGE,
-        SinkError::Conflict { .. } | SinkError::Transient { .. } => exit::TRANSIENT,
-        SinkError::Internal { .. } => exit::INTERNAL,
-    }
+    exit::for_class(e.class())
 }
 
 /// Reads the environment (after `--env-file`), the databases file and validates them.

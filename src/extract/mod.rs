@@ -8,6 +8,9 @@ pub mod hydrate;
 pub mod resolve;
 pub mod source;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -40,13 +43,8 @@ impl SyncError {
     pub fn class(&self) -> ErrorClass {
         match self {
             SyncError::Notion(e) => e.class,
-            SyncError::Sink(SinkError::Location { .. }) => ErrorClass::Config,
-            SyncError::Sink(SinkError::Conflict { .. } | SinkError::Transient { .. }) => {
-                ErrorClass::Transient
-            }
-            SyncError::Sink(SinkError::Internal { .. }) | SyncError::Payload(_) => {
-                ErrorClass::Internal
-            }
+            SyncError::Sink(e) => e.class(),
+            SyncError::Payload(_) => ErrorClass::Internal,
         }
     }
 }
@@ -66,6 +64,8 @@ pub struct Counts {
     pub restarts: i64,
     /// Rows newly flagged deleted.
     pub soft_deleted: i64,
+    /// Results kept in the reject table.
+    pub rejected: i64,
 }
 
 impl Counts {
@@ -76,6 +76,7 @@ impl Counts {
         self.unchanged += o.unchanged;
         self.restarts += o.restarts;
         self.soft_deleted += o.soft_deleted;
+        self.rejected += o.rejected;
     }
 }
 
@@ -110,53 +111,70 @@ pub struct DatabaseOutcome {
 }
 
 /// Syncs every database of the plan; never fails as a whole: each outcome carries its own error.
+///
+/// The plan's databases are locked first, all or none (in id order, so two runs cannot each take a part):
+/// a second run on the same lake fails with `SinkError::Busy` naming the first, before any request.
 pub async fn sync_all<S: BronzeSink>(
     client: &Client,
     sink: &S,
     plan: &SyncPlan,
     progress: &Progress,
 ) -> Vec<DatabaseOutcome> {
-    let watermarks: HashMap<(String, String), WatermarkRecord> = match sink.load_watermarks().await
-    {
-        Ok(rows) => rows
-            .into_iter()
-            .map(|w| ((w.database_id.clone(), w.data_source_id.clone()), w))
-            .collect(),
-        Err(e) => {
-            // Without watermarks nothing can run safely; report the same error for every database.
-            let message = e.to_string();
-            return plan
-                .databases
-                .iter()
-                .map(|db| failed_before_start(db, plan, client.api_version(), &message))
+    let fail_all = |e: SinkError| -> Vec<DatabaseOutcome> {
+        plan.databases
+            .iter()
+            .map(|db| failed_before_start(db, plan, client.api_version(), e.clone()))
+            .collect()
+    };
+    let mut ids: Vec<&str> = plan.databases.iter().map(|d| d.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut locked: Vec<&str> = Vec::new();
+    for id in &ids {
+        if let Err(e) = sink.lock_database(id, &plan.run_id).await {
+            for held in &locked {
+                sink.unlock_database(held, &plan.run_id).await;
+            }
+            return fail_all(e);
+        }
+        locked.push(id);
+    }
+    let outcomes = match sink.load_watermarks().await {
+        // Without watermarks nothing can run safely; report the same error for every database.
+        Err(e) => fail_all(e),
+        Ok(rows) => {
+            let watermarks: HashMap<(String, String), WatermarkRecord> = rows
+                .into_iter()
+                .map(|w| ((w.database_id.clone(), w.data_source_id.clone()), w))
                 .collect();
+            futures::stream::iter(plan.databases.iter())
+                .map(|db| sync_database(client, sink, plan, db, &watermarks, progress))
+                .buffer_unordered(plan.concurrency.max(1))
+                .collect()
+                .await
         }
     };
-    futures::stream::iter(plan.databases.iter())
-        .map(|db| sync_database(client, sink, plan, db, &watermarks, progress))
-        .buffer_unordered(plan.concurrency.max(1))
-        .collect()
-        .await
+    for held in &locked {
+        sink.unlock_database(held, &plan.run_id).await;
+    }
+    outcomes
 }
 
 fn failed_before_start(
     db: &DatabaseConfig,
     plan: &SyncPlan,
     v: ApiVersion,
-    message: &str,
+    error: SinkError,
 ) -> DatabaseOutcome {
     let now = Utc::now();
     let mut run = empty_run(db, plan, v, now);
     run.status = RunStatus::Failed;
-    run.error_class = Some(ErrorClass::Transient.as_str().into());
-    run.error_message = Some(message.to_string());
+    run.error_class = Some(error.class().as_str().into());
+    run.error_message = Some(error.to_string());
     DatabaseOutcome {
         database: db.clone(),
         run,
-        error: Some(SyncError::Sink(SinkError::Transient {
-            table: crate::sink::tables::WATERMARKS.into(),
-            reason: message.to_string(),
-        })),
+        error: Some(SyncError::Sink(error)),
     }
 }
 
@@ -188,6 +206,8 @@ fn empty_run(
         throttled_429: 0,
         retries: 0,
         restarts: 0,
+        rejected: 0,
+        wait_ms: 0,
         watermark_before: None,
         watermark_after: None,
         error_class: None,
@@ -229,6 +249,8 @@ async fn sync_database<S: BronzeSink>(
     run.unchanged = counts.unchanged;
     run.restarts = counts.restarts;
     run.soft_deleted = counts.soft_deleted;
+    run.rejected = counts.rejected;
+    run.wait_ms = RequestStats::get(&stats.wait_ms) as i64;
     run.api_requests = RequestStats::get(&stats.requests) as i64;
     run.throttled_429 = RequestStats::get(&stats.throttled) as i64;
     run.retries = RequestStats::get(&stats.retries) as i64;

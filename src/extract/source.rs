@@ -7,13 +7,14 @@
 //! so a crash at any point re-reads at most the uncommitted tail (the merge makes that re-read a no-op).
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::convert::{RowContext, page_record};
+use super::convert::{RowContext, page_record, sha256_hex};
 use super::hydrate::complete_row;
 use super::{Counts, SyncError};
-use crate::bronze::{PageRecord, WatermarkRecord};
+use crate::bronze::{PageRecord, RejectRecord, WatermarkRecord};
 use crate::notion::model::ListPage;
 use crate::notion::{Client, RequestStats};
 use crate::progress::DbProgress;
@@ -97,6 +98,7 @@ struct Fetched {
     fetched: i64,
     restarts: i64,
     seen: Vec<Seen>,
+    rejects: Vec<RejectRecord>,
     error: Option<SyncError>,
 }
 
@@ -120,9 +122,14 @@ pub async fn sync_source<S: BronzeSink>(
     let (fetched, (mut outcome, write_err)) = tokio::join!(fetch, write);
     outcome.counts.fetched = fetched.fetched;
     outcome.counts.restarts = fetched.restarts;
+    outcome.counts.rejected = fetched.rejects.len() as i64;
     outcome.seen = fetched.seen;
+    let reject_err = match sink.record_rejects(fetched.rejects).await {
+        Ok(_) => None,
+        Err(e) => Some(e.into()),
+    };
     // A writer failure stops the fetcher (its channel closes), so report the writer's error first.
-    (outcome, write_err.or(fetched.error))
+    (outcome, write_err.or(fetched.error).or(reject_err))
 }
 
 /// Lists every page of the job's partition, asking Notion for as little as it allows (the title property
@@ -293,8 +300,11 @@ async fn fetch_pages(
                 Ok(Some(row)) => row,
                 Ok(None) => continue,
                 Err(message) => {
-                    result.error = Some(SyncError::Payload(message));
-                    return result;
+                    // Kept raw with the reason; the rest of the data source goes on.
+                    tracing::warn!(database = %job.ctx.database_name, error = %message,
+                        "a query result cannot be stored as a page; kept in notion_raw_rejects");
+                    result.rejects.push(reject(raw, &job.ctx, message));
+                    continue;
                 }
             };
             max_edited = max_edited.max(Some(row.last_edited_time));
@@ -348,6 +358,33 @@ async fn fetch_pages(
         let _ = tx.send(buffer).await;
     }
     result
+}
+
+/// A reject row for a result that is not a storable page.
+fn reject(raw: &RawValue, ctx: &RowContext, error: String) -> RejectRecord {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: Option<Value>,
+    }
+    let page_id = serde_json::from_str::<Id>(raw.get())
+        .ok()
+        .and_then(|i| i.id)
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        });
+    RejectRecord {
+        database_id: ctx.database_id.clone(),
+        data_source_id: ctx.data_source_id.clone(),
+        database_name: ctx.database_name.clone(),
+        page_id,
+        error,
+        raw: raw.get().to_string(),
+        raw_sha256: sha256_hex(raw.get()),
+        observed_at: ctx.synced_at,
+        sync_run_id: ctx.run_id.clone(),
+    }
 }
 
 /// Commits batches as they arrive and advances the watermark after each confirmed commit.

@@ -186,7 +186,7 @@ impl Client {
                 Verdict::Throttled(wait) if throttles < MAX_THROTTLE_WAITS => {
                     throttles += 1;
                     RequestStats::bump(&stats.throttled);
-                    stats.throttle_wait_ms.fetch_add(
+                    stats.wait_ms.fetch_add(
                         wait.as_millis() as u64,
                         std::sync::atomic::Ordering::Relaxed,
                     );
@@ -199,6 +199,10 @@ impl Client {
                         Some(delay) => {
                             retries += 1;
                             RequestStats::bump(&stats.retries);
+                            stats.wait_ms.fetch_add(
+                                delay.as_millis() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
                             tracing::warn!(endpoint = %endpoint, status = ?failure.status, code = %failure.code,
                             attempt = retries, delay_ms = delay.as_millis() as u64, "retrying after a transient failure");
                             tokio::time::sleep(delay).await;

@@ -13,8 +13,8 @@ pub struct RequestStats {
     pub retries: AtomicU64,
     /// Property-item requests made to complete truncated properties (also counted in `requests`).
     pub hydration_requests: AtomicU64,
-    /// Milliseconds spent waiting on `Retry-After`.
-    pub throttle_wait_ms: AtomicU64,
+    /// Milliseconds spent waiting: `Retry-After` of 429/529 answers and retry backoff.
+    pub wait_ms: AtomicU64,
 }
 
 impl RequestStats {

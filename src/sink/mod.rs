@@ -2,13 +2,16 @@
 //! (Databricks over ODBC) implements the same trait.
 
 pub mod delta;
+pub mod lock;
 
 use std::collections::HashMap;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::bronze::{DatabaseRecord, DeletedReason, PageRecord, RunRecord, WatermarkRecord};
+use crate::bronze::{
+    DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RunRecord, WatermarkRecord,
+};
 
 /// Names of the bronze tables, as in Databricks (`<schema>.<name>`).
 pub mod tables {
@@ -22,8 +25,10 @@ pub mod tables {
     pub const WATERMARKS: &str = "notion_sync_watermarks";
     /// Run audit trail.
     pub const RUNS: &str = "notion_sync_runs";
+    /// Results that could not be stored as pages.
+    pub const REJECTS: &str = "notion_raw_rejects";
     /// Every table, in creation order.
-    pub const ALL: [&str; 5] = [PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS];
+    pub const ALL: [&str; 6] = [PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS, REJECTS];
 }
 
 /// What a page upsert did.
@@ -62,8 +67,8 @@ pub struct PageCounts {
     pub deleted: u64,
 }
 
-/// Errors from a sink. `Conflict` and `Transient` are safe to retry.
-#[derive(Debug, thiserror::Error)]
+/// Errors from a sink. `Conflict`, `Transient` and `Busy` are safe to retry.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {
     /// The lake location cannot be used (bad URI, not writable). Operator must fix configuration.
     #[error("lakehouse {uri} is not usable: {reason}")]
@@ -89,6 +94,19 @@ pub enum SinkError {
         /// Details.
         reason: String,
     },
+    /// Another run is syncing this database into the same lake.
+    #[error(
+        "database {database_id} is being synced by {holder}; wait for it to finish (if that process is gone \
+         from another host, delete {lock})"
+    )]
+    Busy {
+        /// The database.
+        database_id: String,
+        /// Who holds it.
+        holder: String,
+        /// The lock's location.
+        lock: String,
+    },
     /// A bug or corrupted table.
     #[error("internal sink error on {table}: {reason}")]
     Internal {
@@ -97,6 +115,20 @@ pub enum SinkError {
         /// Details.
         reason: String,
     },
+}
+
+impl SinkError {
+    /// Who must act: the operator (`Config`), nobody but a later rerun (`Transient`), or a developer.
+    pub fn class(&self) -> crate::notion::ErrorClass {
+        use crate::notion::ErrorClass;
+        match self {
+            SinkError::Location { .. } => ErrorClass::Config,
+            SinkError::Conflict { .. } | SinkError::Transient { .. } | SinkError::Busy { .. } => {
+                ErrorClass::Transient
+            }
+            SinkError::Internal { .. } => ErrorClass::Internal,
+        }
+    }
 }
 
 /// A destination for bronze rows.
@@ -142,6 +174,22 @@ pub trait BronzeSink: Send + Sync {
         &self,
         row: WatermarkRecord,
     ) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Appends the rejects whose `raw_sha256` is not stored yet; returns how many.
+    fn record_rejects(
+        &self,
+        rows: Vec<RejectRecord>,
+    ) -> impl Future<Output = Result<u64, SinkError>> + Send;
+
+    /// Takes the one-writer lock of `database_id` for `run_id`; `SinkError::Busy` names the run holding it.
+    fn lock_database(
+        &self,
+        database_id: &str,
+        run_id: &str,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Releases the lock taken by `lock_database`.
+    fn unlock_database(&self, database_id: &str, run_id: &str) -> impl Future<Output = ()> + Send;
 
     /// Appends one run audit row.
     fn append_run(&self, row: RunRecord) -> impl Future<Output = Result<(), SinkError>> + Send;

@@ -184,6 +184,14 @@ async fn bad_configuration_exits_2_naming_the_setting_before_any_request() {
 async fn the_token_never_appears_in_output_or_tables() {
     let mut w = World::start(WorkspaceKind::Demo).await;
     let token = w.sim.token();
+    // Other secrets in the environment stay out of everything too.
+    let others = [
+        ("DATABRICKS_TOKEN", "dapi-secret-databricks-value"),
+        ("AWS_SECRET_ACCESS_KEY", "aws-secret-access-key-value"),
+    ];
+    for (k, v) in others {
+        w.set(k, v);
+    }
     w.set("RUST_LOG", "trace");
     let mut outputs = Vec::new();
     for args in [
@@ -211,6 +219,9 @@ async fn the_token_never_appears_in_output_or_tables() {
         for stream in [&out.stdout, &out.stderr] {
             let text = String::from_utf8_lossy(stream);
             assert!(!text.contains(&token), "token leaked in output");
+            for (k, v) in others {
+                assert!(!text.contains(v), "{k} leaked in output");
+            }
         }
     }
     assert!(

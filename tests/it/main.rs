@@ -5,6 +5,7 @@ mod cli;
 mod corpus;
 mod fidelity;
 mod oracle;
+mod reliability;
 mod support;
 mod sync;
 mod workload;

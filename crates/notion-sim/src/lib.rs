@@ -332,6 +332,16 @@ impl SimHandle {
         self.shared.set_flags(&nid(id), None, Some(true))
     }
 
+    /// Forces raw top-level fields onto every rendering of a page (`null` removes a field), e.g.
+    /// `{"last_edited_time": "yesterday"}`; an empty map clears the override.
+    pub fn override_page(
+        &self,
+        id: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> bool {
+        self.shared.override_page(&nid(id), fields)
+    }
+
     /// Restores a page from trash and archive.
     pub fn restore_page(&self, id: &str) -> bool {
         self.shared.set_flags(&nid(id), Some(false), Some(false))

@@ -199,6 +199,9 @@ pub struct Workspace {
     pub comments: Vec<Comment>,
     /// Next `unique_id` number per data source.
     pub next_unique: BTreeMap<String, u64>,
+    /// Raw top-level fields forced onto a page's rendering (`null` removes the field), to serve the
+    /// malformed payloads a connector must survive.
+    pub overrides: BTreeMap<String, serde_json::Map<String, Value>>,
 }
 
 impl Workspace {

@@ -261,6 +261,15 @@ pub fn page(ws: &Workspace, page: &Page, version: Version, full: bool) -> Value 
     if version < Version::V2026_03_11 {
         out["archived"] = json!(page.in_trash);
     }
+    if let (Some(fields), Some(obj)) = (ws.overrides.get(&page.id), out.as_object_mut()) {
+        for (k, v) in fields {
+            if v.is_null() {
+                obj.remove(k);
+            } else {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+    }
     out
 }
 

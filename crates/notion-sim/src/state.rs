@@ -282,6 +282,20 @@ impl Shared {
         true
     }
 
+    /// Sets or clears raw field overrides of a page.
+    pub fn override_page(&self, id: &str, fields: serde_json::Map<String, Value>) -> bool {
+        let mut ws = self.write();
+        if !ws.pages.contains_key(id) {
+            return false;
+        }
+        if fields.is_empty() {
+            ws.overrides.remove(id);
+        } else {
+            ws.overrides.insert(id.to_string(), fields);
+        }
+        true
+    }
+
     /// Sets trash/archive flags.
     pub fn set_flags(&self, id: &str, trash: Option<bool>, archive: Option<bool>) -> bool {
         let now = self.stamp();

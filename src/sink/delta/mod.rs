@@ -23,8 +23,11 @@ use deltalake::{DeltaTable, DeltaTableError};
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::lock::{Holder, LockDir};
 use super::{BronzeSink, PageCounts, PageState, SinkError, UpsertStats};
-use crate::bronze::{DatabaseRecord, DeletedReason, PageRecord, RunRecord, WatermarkRecord};
+use crate::bronze::{
+    DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RunRecord, WatermarkRecord,
+};
 use cells::{Cell, from_batches, to_batch};
 use pages::{PageChange, PageIndex};
 pub use records::{StoredPage, StoredVersion};
@@ -377,6 +380,12 @@ impl DeltaSink {
         Ok(rows.iter().map(|r| records::page_from(r)).collect())
     }
 
+    /// Every reject.
+    pub async fn read_rejects(&self) -> Result<Vec<RejectRecord>, SinkError> {
+        let rows = self.scan(&schema::REJECTS, None).await?;
+        Ok(rows.iter().map(|r| records::reject_from(r)).collect())
+    }
+
     /// Every schema snapshot.
     pub async fn read_schemas(&self) -> Result<Vec<DatabaseRecord>, SinkError> {
         let rows = self.scan(&schema::DATABASES, None).await?;
@@ -502,6 +511,47 @@ impl BronzeSink for DeltaSink {
         self.merge(spec, batch, &plan).await.map(|_| ())
     }
 
+    async fn record_rejects(&self, rows: Vec<RejectRecord>) -> Result<u64, SinkError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let spec = &schema::REJECTS;
+        let mut seen: HashSet<String> = self
+            .scan(spec, Some(&["raw_sha256"]))
+            .await?
+            .into_iter()
+            .map(|r| r[0].text())
+            .collect();
+        let new: Vec<Vec<Cell>> = rows
+            .iter()
+            .filter(|r| seen.insert(r.raw_sha256.clone()))
+            .map(records::reject_cells)
+            .collect();
+        if new.is_empty() {
+            return Ok(0);
+        }
+        self.append(spec, &new, "notion-sync.record_rejects")
+            .await?;
+        Ok(new.len() as u64)
+    }
+
+    async fn lock_database(&self, database_id: &str, run_id: &str) -> Result<(), SinkError> {
+        match &self.root {
+            Root::Local(dir) => {
+                LockDir::new(dir.join("_locks")).acquire(database_id, &Holder::current(run_id))
+            }
+            // Object stores: Delta's optimistic commits and the guarded MERGE keep concurrent runs
+            // correct; only the history table may then hold a version twice.
+            Root::Remote(_) => Ok(()),
+        }
+    }
+
+    async fn unlock_database(&self, database_id: &str, run_id: &str) {
+        if let Root::Local(dir) = &self.root {
+            LockDir::new(dir.join("_locks")).release(database_id, run_id);
+        }
+    }
+
     async fn append_run(&self, row: RunRecord) -> Result<(), SinkError> {
         self.append(
             &schema::RUNS,
@@ -565,6 +615,12 @@ impl BronzeSink for DeltaSink {
         })
         .await
     }
+}
+
+/// Page rows as one Arrow batch in the schema of `notion_raw_pages`.
+pub fn pages_batch(rows: &[PageRecord]) -> Result<RecordBatch, String> {
+    let cells: Vec<Vec<Cell>> = rows.iter().map(records::page_cells).collect();
+    to_batch(&schema::PAGES, &cells)
 }
 
 /// How one MERGE treats matches and non-matches.

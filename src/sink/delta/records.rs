@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use super::cells::Cell;
-use crate::bronze::{DatabaseRecord, PageRecord, RunRecord, RunStatus, SyncMode, WatermarkRecord};
+use crate::bronze::{
+    DatabaseRecord, PageRecord, RejectRecord, RunRecord, RunStatus, SyncMode, WatermarkRecord,
+};
 
 fn s(v: &str) -> Cell {
     Cell::Str(Some(v.to_string()))
@@ -237,7 +239,39 @@ pub fn run_cells(r: &RunRecord) -> Vec<Cell> {
         os(&r.error_message),
         s(&r.tool_version),
         s(&r.api_version),
+        n(r.rejected),
+        n(r.wait_ms),
     ]
+}
+
+/// Cells of a reject row.
+pub fn reject_cells(r: &RejectRecord) -> Vec<Cell> {
+    vec![
+        s(&r.database_id),
+        s(&r.data_source_id),
+        s(&r.database_name),
+        os(&r.page_id),
+        s(&r.error),
+        s(&r.raw),
+        s(&r.raw_sha256),
+        t(r.observed_at),
+        s(&r.sync_run_id),
+    ]
+}
+
+/// A reject row from its cells.
+pub fn reject_from(c: &[Cell]) -> RejectRecord {
+    RejectRecord {
+        database_id: c[0].text(),
+        data_source_id: c[1].text(),
+        database_name: c[2].text(),
+        page_id: c[3].opt_text(),
+        error: c[4].text(),
+        raw: c[5].text(),
+        raw_sha256: c[6].text(),
+        observed_at: c[7].ts().unwrap_or_default(),
+        sync_run_id: c[8].text(),
+    }
 }
 
 /// A run row from its cells.
@@ -273,5 +307,7 @@ pub fn run_from(c: &[Cell]) -> RunRecord {
         error_message: c[20].opt_text(),
         tool_version: c[21].text(),
         api_version: c[22].text(),
+        rejected: c[23].int(),
+        wait_ms: c[24].int(),
     }
 }

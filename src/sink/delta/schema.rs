@@ -169,13 +169,33 @@ pub const RUNS: TableSpec = TableSpec {
         c("error_message", Str, true),
         c("tool_version", Str, false),
         c("api_version", Str, false),
+        c("rejected", I64, true),
+        c("wait_ms", I64, true),
     ],
     partition: None,
     comment: "Audit trail: one row per database per notion-sync run",
 };
 
+/// `notion_raw_rejects`.
+pub const REJECTS: TableSpec = TableSpec {
+    name: super::super::tables::REJECTS,
+    columns: &[
+        c("database_id", Str, false),
+        c("data_source_id", Str, false),
+        c("database_name", Str, false),
+        c("page_id", Str, true),
+        c("error", Str, false),
+        c("raw", Str, false),
+        c("raw_sha256", Str, false),
+        c("observed_at", Ts, false),
+        c("sync_run_id", Str, false),
+    ],
+    partition: None,
+    comment: "Query results that could not be stored as pages, kept raw with the reason",
+};
+
 /// Every table, in creation order.
-pub const ALL: [TableSpec; 5] = [PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS];
+pub const ALL: [TableSpec; 6] = [PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS, REJECTS];
 
 impl Kind {
     /// The Arrow type written.

@@ -164,6 +164,8 @@ async fn watermarks_runs_schemas_and_counts_round_trip() {
         throttled_429: 1,
         retries: 2,
         restarts: 0,
+        rejected: 0,
+        wait_ms: 0,
         watermark_before: None,
         watermark_after: Some(ts(at)),
         error_class: None,
