@@ -13,5 +13,6 @@ pub mod exit;
 pub mod extract;
 pub mod logging;
 pub mod notion;
+pub mod pause;
 pub mod progress;
 pub mod sink;

@@ -94,6 +94,7 @@ pub async fn reconcile<S: BronzeSink>(
         counts.soft_deleted += written.flagged as i64;
     }
     if !flags.is_empty() {
+        crate::pause::point("deletes.before_flags").await;
         counts.soft_deleted += sink
             .flag_deleted(&ctx.database_id, flags, Utc::now())
             .await? as i64;

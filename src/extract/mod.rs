@@ -274,6 +274,7 @@ async fn sync_database<S: BronzeSink>(
     if error.is_none() {
         bar.finish(counts.fetched as u64);
     }
+    crate::pause::point("run.before_audit").await;
     if let Err(e) = sink.append_run(run.clone()).await {
         tracing::error!(database = %db.name, error = %e, "could not record the run row");
     }
@@ -367,13 +368,16 @@ async fn read_database<S: BronzeSink>(
                 list(&mut listing, seen);
             }
         }
+        crate::pause::point("source.before_schema").await;
         sink.record_schemas(vec![src.snapshot.clone()]).await?;
     }
     if plan.full_refresh || plan.detect_deletes {
+        crate::pause::point("deletes.before").await;
         let found =
             deletes::reconcile(client, sink, &ctx, &listing, !plan.full_refresh, stats).await?;
         counts.add(found);
     }
+    crate::pause::point("refresh.before_watermarks").await;
     let now = Utc::now();
     for mut row in refreshed {
         row.last_full_refresh_at = Some(now);

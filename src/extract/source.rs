@@ -291,6 +291,7 @@ async fn fetch_pages(
                 return result;
             }
         };
+        crate::pause::point("fetch.page").await;
         job.progress.requests(
             RequestStats::get(&job.stats.requests),
             RequestStats::get(&job.stats.throttled),
@@ -399,6 +400,7 @@ async fn write_batches<S: BronzeSink>(
     };
     while let Some(batch) = rx.recv().await {
         let batch_max = batch.iter().map(|r| r.last_edited_time).max();
+        crate::pause::point("write.batch").await;
         let stats = match sink.upsert_pages(batch).await {
             Ok(s) => s,
             Err(e) => return (outcome, Some(e.into())),
@@ -409,6 +411,7 @@ async fn write_batches<S: BronzeSink>(
         outcome.counts.soft_deleted += stats.flagged as i64;
         let advanced = outcome.watermark.max(batch_max);
         if job.partition == Partition::Default && advanced != outcome.watermark {
+            crate::pause::point("write.before_watermark").await;
             outcome.watermark = advanced;
             if let Err(e) = sink
                 .save_watermark(watermark_row(job, advanced, None))

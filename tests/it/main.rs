@@ -3,6 +3,7 @@
 
 mod cli;
 mod corpus;
+mod crash;
 mod fidelity;
 mod oracle;
 mod reliability;

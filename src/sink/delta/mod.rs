@@ -271,6 +271,7 @@ impl DeltaSink {
         mut change: PageChange,
     ) -> Result<UpsertStats, SinkError> {
         if !change.versions.is_empty() {
+            crate::pause::point("sink.before_versions").await;
             let rows: Vec<Vec<Cell>> = change.versions.iter().map(records::version_cells).collect();
             self.append(&schema::VERSIONS, &rows, "notion-sync.append_versions")
                 .await?;
@@ -281,6 +282,7 @@ impl DeltaSink {
             }
         }
         if change.touches_pages() {
+            crate::pause::point("sink.before_pages").await;
             let spec = &schema::PAGES;
             let batch = pages::merge_source(&change).map_err(|e| internal(spec.name, e))?;
             let update: Vec<&str> = spec
@@ -350,6 +352,19 @@ impl DeltaSink {
             .await
             .map_err(|e| map_err(spec.name, e))?;
         Ok(())
+    }
+
+    /// The commit history of a table, newest first (proves the log is readable).
+    pub async fn history(
+        &self,
+        table: &str,
+    ) -> Result<Vec<deltalake::kernel::CommitInfo>, SinkError> {
+        use futures::TryStreamExt;
+        let t = self.handle(table).await?;
+        t.history(None)
+            .try_collect()
+            .await
+            .map_err(|e| map_err(table, e))
     }
 
     /// Every history row, oldest observation first.
