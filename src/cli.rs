@@ -51,8 +51,22 @@ pub enum Command {
     Health,
     /// Show watermarks, last runs and row counts per database.
     Status(StatusArgs),
+    /// Compact small files, write a checkpoint and vacuum files older than the retention, in every table.
+    Optimize(OptimizeArgs),
     /// Run a local demo: a simulated Notion workspace synced into ./lakehouse-demo.
     Demo(DemoArgs),
+}
+
+/// `optimize` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OptimizeArgs {
+    /// Keep files removed from the tables for this many hours (time travel reaches back that far); older
+    /// ones are deleted. The history table keeps every version regardless.
+    #[arg(long, value_name = "HOURS", default_value_t = 168)]
+    pub retention_hours: u64,
+    /// Compact and checkpoint only; delete nothing.
+    #[arg(long)]
+    pub no_vacuum: bool,
 }
 
 /// `sync` options.

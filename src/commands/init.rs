@@ -1,6 +1,7 @@
-//! `notion-sync init-tables`.
+//! `notion-sync init-tables` and `notion-sync optimize`: table setup and upkeep.
 
 use super::{open_sink, report_sink};
+use crate::cli::OptimizeArgs;
 use crate::config::Settings;
 use crate::exit;
 use crate::sink::{BronzeSink, tables};
@@ -23,6 +24,33 @@ pub async fn run(settings: &Settings) -> u8 {
                     "{}/{}/{name}: {state}",
                     settings.lakehouse_uri.trim_end_matches('/'),
                     settings.bronze_schema
+                );
+            }
+            exit::OK
+        }
+        Err(e) => report_sink(&e),
+    }
+}
+
+/// Compacts, checkpoints and vacuums every table.
+pub async fn optimize(settings: &Settings, args: &OptimizeArgs) -> u8 {
+    let sink = match open_sink(settings) {
+        Ok(s) => s,
+        Err(e) => return report_sink(&e),
+    };
+    let retention = (!args.no_vacuum).then(|| chrono::Duration::hours(args.retention_hours as i64));
+    match sink.optimize(retention).await {
+        Ok(reports) => {
+            for r in reports {
+                println!(
+                    "{}: {} files compacted into {}, {} files vacuumed, version {}",
+                    r.table,
+                    r.files_removed,
+                    r.files_added,
+                    r.files_vacuumed,
+                    r.version
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "-".into())
                 );
             }
             exit::OK

@@ -30,6 +30,7 @@ pub async fn run(cli: Cli) -> u8 {
     match &cli.command {
         Command::Sync(args) => sync::run(&settings, args).await,
         Command::InitTables => init::run(&settings).await,
+        Command::Optimize(args) => init::optimize(&settings, args).await,
         Command::ListDatabases => list::run(&settings).await,
         Command::Health => health::run(&settings).await,
         Command::Status(args) => status::run(&settings, args).await,

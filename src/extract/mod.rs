@@ -303,7 +303,23 @@ async fn read_database<S: BronzeSink>(
     counts: &mut Counts,
 ) -> Result<(), SyncError> {
     let started_at = run.started_at;
-    let sources = resolve::resolve_sources(client, db, &plan.run_id, started_at, stats).await?;
+    // Incremental runs reuse the data sources earlier runs found; full refreshes and delete detection
+    // read the database again, so a data source added to it is picked up there.
+    let known: Vec<String> = watermarks
+        .keys()
+        .filter(|(d, _)| *d == db.id)
+        .map(|(_, ds)| ds.clone())
+        .collect();
+    let reuse = !plan.full_refresh && !plan.detect_deletes;
+    let sources = resolve::resolve_sources(
+        client,
+        db,
+        reuse.then_some(known.as_slice()),
+        &plan.run_id,
+        started_at,
+        stats,
+    )
+    .await?;
     let schemas = sink.latest_schemas().await?;
     let ctx = RowContext {
         database_id: db.id.clone(),

@@ -22,11 +22,70 @@ pub struct Source {
 
 /// Resolves a configured database to its data sources. Under 2025-09-03+ that is `GET /v1/databases/{id}`
 /// and one `GET /v1/data_sources/{id}` per source; under 2022-06-28 the database is its only source.
+///
+/// With `known` data source ids (from earlier runs) the database read is skipped: an incremental run with
+/// nothing to do then costs one schema read and one query per data source. Should one of them be gone,
+/// the database is read after all.
 pub async fn resolve_sources(
     client: &Client,
     db: &DatabaseConfig,
+    known: Option<&[String]>,
     run_id: &str,
     observed_at: DateTime<Utc>,
+    stats: &RequestStats,
+) -> Result<Vec<Source>, NotionError> {
+    let ctx = RowContext {
+        database_id: db.id.clone(),
+        data_source_id: db.id.clone(),
+        database_name: db.name.clone(),
+        api_version: client.api_version(),
+        run_id: run_id.to_string(),
+        synced_at: observed_at,
+    };
+    if let Some(ids) =
+        known.filter(|ids| !ids.is_empty() && client.api_version().has_data_sources())
+    {
+        match data_sources(client, &ctx, ids, stats).await {
+            Ok(sources) => return Ok(sources),
+            Err(e) if e.status == Some(404) => {
+                tracing::info!(database = %db.name, "a known data source is gone; reading the database");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    resolve_all(client, db, &ctx, stats).await
+}
+
+/// `GET` each data source and snapshot its schema.
+async fn data_sources(
+    client: &Client,
+    ctx: &RowContext,
+    ids: &[String],
+    stats: &RequestStats,
+) -> Result<Vec<Source>, NotionError> {
+    let mut sources = Vec::with_capacity(ids.len());
+    for ds in ids {
+        let raw: Box<RawValue> = client
+            .get(&format!("/v1/data_sources/{ds}"), &[], Some(ds), stats)
+            .await?;
+        sources.push(Source {
+            snapshot: schema_record(
+                &raw,
+                &RowContext {
+                    data_source_id: ds.clone(),
+                    ..ctx.clone()
+                },
+            ),
+            data_source_id: ds.clone(),
+        });
+    }
+    Ok(sources)
+}
+
+async fn resolve_all(
+    client: &Client,
+    db: &DatabaseConfig,
+    ctx: &RowContext,
     stats: &RequestStats,
 ) -> Result<Vec<Source>, NotionError> {
     let not_shared = |e: NotionError| {
@@ -52,28 +111,10 @@ pub async fn resolve_sources(
         )
         .await
         .map_err(not_shared)?;
-    let version = client.api_version();
-    let ctx = RowContext {
-        database_id: db.id.clone(),
-        data_source_id: db.id.clone(),
-        database_name: db.name.clone(),
-        api_version: version,
-        run_id: run_id.to_string(),
-        synced_at: observed_at,
-    };
-    let snapshot = |data_source_id: String, raw: &RawValue| {
-        schema_record(
-            raw,
-            &RowContext {
-                data_source_id,
-                ..ctx.clone()
-            },
-        )
-    };
-    if !version.has_data_sources() {
+    if !client.api_version().has_data_sources() {
         return Ok(vec![Source {
             data_source_id: db.id.clone(),
-            snapshot: snapshot(db.id.clone(), &database),
+            snapshot: schema_record(&database, ctx),
         }]);
     }
     let container: Value = serde_json::from_str(database.get()).unwrap_or(Value::Null);
@@ -86,18 +127,9 @@ pub async fn resolve_sources(
                 .collect()
         })
         .unwrap_or_default();
-    let mut sources = Vec::with_capacity(ids.len());
-    for ds in ids {
-        let raw: Box<RawValue> = client
-            .get(&format!("/v1/data_sources/{ds}"), &[], Some(&ds), stats)
-            .await
-            .map_err(not_shared)?;
-        sources.push(Source {
-            snapshot: snapshot(ds.clone(), &raw),
-            data_source_id: ds,
-        });
-    }
-    Ok(sources)
+    data_sources(client, ctx, &ids, stats)
+        .await
+        .map_err(not_shared)
 }
 
 /// The schema snapshot of a data source (or a 2022-06-28 database) object, stamped with `ctx`.

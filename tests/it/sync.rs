@@ -310,3 +310,72 @@ async fn killed_after_first_commit_then_rerun_converges() {
     assert_exit(&w.run(&["sync"]).await, 0);
     assert_bronze_matches(&w, "2026-03-11", None).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_nothing_to_do_costs_two_requests_per_data_source() {
+    let w = World::start(WorkspaceKind::Full).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let sources: u64 = w
+        .sim
+        .databases()
+        .iter()
+        .map(|d| d.data_sources.len() as u64)
+        .sum();
+    w.sim.reset_counters();
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let c = w.sim.counters();
+    assert!(
+        c.total_requests <= 2 * sources,
+        "{} requests for {sources} data sources: {:?}",
+        c.total_requests,
+        c.by_endpoint
+    );
+    assert_bronze_matches(&w, "2026-03-11", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimize_compacts_checkpoints_and_vacuums_without_changing_rows() {
+    let w = World::start(WorkspaceKind::Demo).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let tasks = w
+        .sim
+        .databases()
+        .into_iter()
+        .find(|d| d.title == "Tasks")
+        .unwrap();
+    for _ in 0..3 {
+        w.sim.advance_clock(chrono::Duration::minutes(2));
+        w.sim.edit_pages(&tasks.data_sources[0].id, 5);
+        assert_exit(&w.run(&["sync"]).await, 0);
+    }
+    let before = w.pages().await;
+    let versions = w.sink().read_versions().await.unwrap().len();
+    let out = w.run(&["optimize", "--retention-hours", "0"]).await;
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("notion_raw_pages:"), "{text}");
+    let mut after = w.pages().await;
+    let mut before = before;
+    let key = |p: &notion_sync::sink::delta::StoredPage| {
+        (p.record.page_id.clone(), p.record.database_id.clone())
+    };
+    before.sort_by_key(key);
+    after.sort_by_key(key);
+    assert_eq!(after, before, "rows unchanged");
+    assert_eq!(w.sink().read_versions().await.unwrap().len(), versions);
+    let log = w
+        .lake
+        .path()
+        .join("lake/bronze/notion_raw_pages/_delta_log");
+    assert!(
+        std::fs::read_dir(&log).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".checkpoint.parquet")),
+        "a checkpoint was written"
+    );
+    // The next sync works on the optimized tables.
+    assert_exit(&w.run(&["sync"]).await, 0);
+    assert_bronze_matches(&w, "2026-03-11", None).await;
+}

@@ -354,6 +354,47 @@ impl DeltaSink {
         Ok(())
     }
 
+    /// Compacts small files of every table, writes a checkpoint, and (with a retention) deletes files
+    /// no table version newer than the retention needs.
+    pub async fn optimize(
+        &self,
+        vacuum_retention: Option<chrono::Duration>,
+    ) -> Result<Vec<Maintenance>, SinkError> {
+        let mut out = Vec::new();
+        for spec in schema::ALL {
+            let table = self.open(&spec).await?;
+            let (table, metrics) = table
+                .optimize()
+                .with_commit_properties(commit_props("notion-sync.optimize"))
+                .await
+                .map_err(|e| map_err(spec.name, e))?;
+            deltalake::checkpoints::create_checkpoint(&table, None)
+                .await
+                .map_err(|e| map_err(spec.name, e))?;
+            let (table, vacuumed) = match vacuum_retention {
+                Some(retention) => {
+                    let (table, m) = table
+                        .vacuum()
+                        .with_retention_period(retention)
+                        .with_enforce_retention_duration(false)
+                        .with_commit_properties(commit_props("notion-sync.vacuum"))
+                        .await
+                        .map_err(|e| map_err(spec.name, e))?;
+                    (table, m.files_deleted.len() as u64)
+                }
+                None => (table, 0),
+            };
+            out.push(Maintenance {
+                table: spec.name.to_string(),
+                files_removed: metrics.num_files_removed,
+                files_added: metrics.num_files_added,
+                files_vacuumed: vacuumed,
+                version: table.version(),
+            });
+        }
+        Ok(out)
+    }
+
     /// The commit history of a table, newest first (proves the log is readable).
     pub async fn history(
         &self,
@@ -630,6 +671,21 @@ impl BronzeSink for DeltaSink {
         })
         .await
     }
+}
+
+/// What `optimize` did to one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Table name.
+    pub table: String,
+    /// Small files replaced.
+    pub files_removed: u64,
+    /// Compacted files written.
+    pub files_added: u64,
+    /// Files deleted by vacuum.
+    pub files_vacuumed: u64,
+    /// Table version afterwards.
+    pub version: Option<u64>,
 }
 
 /// Page rows as one Arrow batch in the schema of `notion_raw_pages`.

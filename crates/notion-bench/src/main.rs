@@ -1,0 +1,247 @@
+//! `notion-bench`: the performance harness. It starts notion-sim in this process, runs the release
+//! `notion-sync` binary against it as a child process (so CPU and peak RSS are the connector's alone), and
+//! prints a results table with the targets beside the figures.
+//!
+//! ```text
+//! notion-bench --bin target/release/notion-sync [--quick] [throughput|budget|incremental|no-change]...
+//! ```
+//! `bash scripts/bench.sh` builds both in release and runs every scenario.
+
+mod measure;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use measure::{Connector, Cost};
+use notion_sim::{ClockMode, SimConfig, SimHandle, Simulator, WorkspaceKind};
+
+/// One line of the results table.
+struct Row {
+    scenario: String,
+    figure: String,
+    target: String,
+    met: Option<bool>,
+}
+
+struct Bench {
+    bin: std::path::PathBuf,
+    rows: Vec<Row>,
+}
+
+impl Bench {
+    fn record(
+        &mut self,
+        scenario: impl Into<String>,
+        figure: String,
+        target: &str,
+        met: Option<bool>,
+    ) {
+        let row = Row {
+            scenario: scenario.into(),
+            figure,
+            target: target.to_string(),
+            met,
+        };
+        eprintln!(
+            "  {} — {} (target {})",
+            row.scenario, row.figure, row.target
+        );
+        self.rows.push(row);
+    }
+
+    /// A simulator with `pages` rows in one data source, and a connector pointed at it and a fresh lake.
+    async fn world(&self, pages: usize, rpm: u32) -> (SimHandle, Connector, tempfile::TempDir) {
+        let started = Instant::now();
+        let sim = Simulator::start(SimConfig {
+            workspace: WorkspaceKind::Large,
+            pages,
+            requests_per_minute: rpm,
+            clock: ClockMode::Manual(chrono::Utc::now() - chrono::Duration::days(1)),
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator starts");
+        eprintln!(
+            "  simulator with {pages} pages ready in {:.1?}",
+            started.elapsed()
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut env = BTreeMap::new();
+        env.insert("NOTION_API_KEY".to_string(), sim.token());
+        env.insert("NOTION_API_BASE_URL".to_string(), sim.base_url());
+        env.insert(
+            "LAKEHOUSE_URI".to_string(),
+            dir.path().join("lake").display().to_string(),
+        );
+        let db = &sim.databases()[0];
+        env.insert("NOTION_ITEMS_DB_ID".to_string(), db.id.clone());
+        let budget = if rpm == 0 { 1_000_000 } else { rpm };
+        env.insert("NOTION_REQUESTS_PER_MINUTE".to_string(), budget.to_string());
+        env.insert("NOTION_SYNC_BATCH_PAGES".to_string(), "10000".to_string());
+        env.insert("RUST_LOG".to_string(), "warn".to_string());
+        let connector = Connector {
+            bin: self.bin.clone(),
+            env,
+            dir: dir.path().to_path_buf(),
+        };
+        (sim, connector, dir)
+    }
+
+    /// (1) Full refresh with no rate limit.
+    async fn throughput(&mut self, pages: usize) -> Cost {
+        eprintln!("throughput: full refresh of {pages} pages, no rate limit");
+        let (_sim, c, _dir) = self.world(pages, 0).await;
+        let cost = c.run(&["sync", "--full-refresh"]).await;
+        let rate = pages as f64 / cost.wall.as_secs_f64();
+        self.record(
+            format!("1. full refresh, {pages} pages"),
+            format!(
+                "{rate:.0} pages/s wall ({:.1} s), {:.1} CPU s, peak RSS {:.0} MiB",
+                cost.wall.as_secs_f64(),
+                cost.cpu.as_secs_f64(),
+                cost.peak_rss_mib
+            ),
+            "≥ 20,000 pages/s",
+            Some(rate >= 20_000.0),
+        );
+        cost
+    }
+
+    /// (2) Full refresh under the simulator's request budget, with the limiter set to the same budget.
+    async fn budget(&mut self, pages: usize, rpm: u32) {
+        eprintln!("budget: full refresh of {pages} pages at {rpm} requests/minute");
+        let (sim, c, _dir) = self.world(pages, rpm).await;
+        let cost = c.run(&["sync", "--full-refresh"]).await;
+        let counters = sim.counters();
+        let ideal = (pages.div_ceil(100) as f64) / rpm as f64 * 60.0;
+        let ratio = cost.wall.as_secs_f64() / ideal;
+        self.record(
+            format!("2. budget, {pages} pages at {rpm}/min"),
+            format!(
+                "{:.1} s vs ideal {ideal:.1} s = {ratio:.3}×; {} 429s; {:.4} requests/page",
+                cost.wall.as_secs_f64(),
+                counters.rate_limited_429,
+                counters.total_requests as f64 / pages as f64
+            ),
+            "≤ 1.03 × ideal, 0 × 429",
+            Some(ratio <= 1.03 && counters.rate_limited_429 == 0),
+        );
+    }
+
+    /// (3)+(4)+(5) A full refresh into an empty lake (peak RSS), 1,000 changes merged incrementally, then a
+    /// run with nothing changed (requests per data source).
+    async fn incremental(&mut self, pages: usize) -> Duration {
+        eprintln!("incremental: 1,000 changes into {pages} rows");
+        let (sim, c, _dir) = self.world(pages, 0).await;
+        let full = c.run(&["sync", "--full-refresh"]).await;
+        self.record(
+            format!("   (setup) full refresh, {pages} pages"),
+            format!(
+                "{:.0} pages/s, {:.1} s, {:.1} CPU s, peak RSS {:.0} MiB",
+                pages as f64 / full.wall.as_secs_f64(),
+                full.wall.as_secs_f64(),
+                full.cpu.as_secs_f64(),
+                full.peak_rss_mib
+            ),
+            if pages >= 1_000_000 {
+                "≤ 300 MiB (4)"
+            } else {
+                "—"
+            },
+            (pages >= 1_000_000).then_some(full.peak_rss_mib <= 300.0),
+        );
+        sim.advance_clock(chrono::Duration::minutes(10));
+        let ds = sim.databases()[0].data_sources[0].id.clone();
+        sim.edit_pages(&ds, 1_000);
+        let inc = c.run(&["sync"]).await;
+        self.record(
+            format!("3. 1,000 changes into {pages} rows"),
+            format!(
+                "{:.2} s wall, {:.1} CPU s, peak RSS {:.0} MiB",
+                inc.wall.as_secs_f64(),
+                inc.cpu.as_secs_f64(),
+                inc.peak_rss_mib
+            ),
+            "≤ 5 s at 1,000,000 rows",
+            (pages >= 1_000_000).then_some(inc.wall.as_secs_f64() <= 5.0),
+        );
+        sim.reset_counters();
+        c.run(&["sync"]).await;
+        let requests = sim.counters().total_requests;
+        let sources: usize = sim.databases().iter().map(|d| d.data_sources.len()).sum();
+        let per_source = requests as f64 / sources as f64;
+        self.record(
+            format!("5. no-change incremental, {pages} rows"),
+            format!("{per_source:.0} requests per data source"),
+            "≤ 2",
+            Some(per_source <= 2.0),
+        );
+        inc.wall
+    }
+
+    fn table(&self) -> String {
+        let mut out = String::from("| scenario | measured | target | met |\n|---|---|---|---|\n");
+        for r in &self.rows {
+            let met = match r.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "",
+            };
+            out.push_str(&format!(
+                "| {} | {} | {} | {met} |\n",
+                r.scenario, r.figure, r.target
+            ));
+        }
+        out
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut bin = std::path::PathBuf::from("target/release/notion-sync");
+    let mut quick = false;
+    let mut wanted: Vec<String> = Vec::new();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--bin" => bin = args.next().expect("--bin PATH").into(),
+            "--quick" => quick = true,
+            "-h" | "--help" => {
+                println!(
+                    "notion-bench [--bin PATH] [--quick] [throughput|budget|incremental]...\n\
+                     --quick uses a tenth of the sizes, to check the harness itself"
+                );
+                return;
+            }
+            other => wanted.push(other.to_string()),
+        }
+    }
+    let all = wanted.is_empty();
+    let want = |s: &str| all || wanted.iter().any(|w| w == s);
+    let scale = |n: usize| if quick { n / 10 } else { n };
+    let mut bench = Bench {
+        bin,
+        rows: Vec::new(),
+    };
+    if want("throughput") {
+        bench.throughput(scale(20_000)).await;
+        bench.throughput(scale(100_000)).await;
+    }
+    if want("budget") {
+        bench
+            .budget(scale(20_000), if quick { 120 } else { 1_200 })
+            .await;
+    }
+    if want("incremental") {
+        let small = bench.incremental(scale(100_000)).await;
+        let large = bench.incremental(scale(1_000_000)).await;
+        let ratio = large.as_secs_f64() / small.as_secs_f64();
+        bench.record(
+            "3. ratio 1,000,000 / 100,000 rows",
+            format!("{ratio:.2}"),
+            "≤ 1.5",
+            Some(ratio <= 1.5),
+        );
+    }
+    println!("{}", bench.table());
+}

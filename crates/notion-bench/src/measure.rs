@@ -1,0 +1,82 @@
+//! Running the connector as a child process and reading what it cost: wall time, CPU time and peak RSS
+//! (from `wait4`, so only the child's own resources count, not the simulator's).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What one run cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    /// Wall-clock time.
+    pub wall: Duration,
+    /// User + system CPU time.
+    pub cpu: Duration,
+    /// Peak resident set size, in MiB.
+    pub peak_rss_mib: f64,
+}
+
+/// The connector binary and the environment that points it at a simulator and a lake.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    /// Path of the `notion-sync` binary.
+    pub bin: PathBuf,
+    /// Environment of every run.
+    pub env: BTreeMap<String, String>,
+    /// Working directory (stderr logs land here).
+    pub dir: PathBuf,
+}
+
+impl Connector {
+    /// Runs `notion-sync args…` to completion; panics with its log when it fails.
+    pub async fn run(&self, args: &[&str]) -> Cost {
+        let bin = self.bin.clone();
+        let env = self.env.clone();
+        let dir = self.dir.clone();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        tokio::task::spawn_blocking(move || run_blocking(&bin, &args, &env, &dir))
+            .await
+            .expect("runner thread")
+    }
+}
+
+fn run_blocking(bin: &Path, args: &[String], env: &BTreeMap<String, String>, dir: &Path) -> Cost {
+    let log = dir.join("notion-sync.log");
+    let stderr = std::fs::File::create(&log).expect("log file");
+    let started = Instant::now();
+    // Reaped below by wait4, which also returns the child's resource usage.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(bin)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .envs(env)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is plain data, fully written by wait4 on success; `pid` is our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(waited, pid, "wait4 failed");
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    if !ok {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: String = text.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+        panic!("notion-sync {args:?} failed (status {status}):\n{tail}");
+    }
+    let tv =
+        |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    Cost {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        // Linux reports ru_maxrss in KiB.
+        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+    }
+}
