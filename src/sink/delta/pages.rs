@@ -167,6 +167,11 @@ impl PageChange {
     pub fn touches_pages(&self) -> bool {
         !self.rows.is_empty() || !self.flags.is_empty()
     }
+
+    /// Whether every row is a new key and nothing is flagged.
+    pub fn only_inserts(&self) -> bool {
+        self.flags.is_empty() && self.stats.updated == 0 && !self.rows.is_empty()
+    }
 }
 
 /// Keeps the newest row of each `(page_id, database_id)`.
