@@ -18,13 +18,13 @@ use super::hydrate::complete_row;
 use super::source::Seen;
 use super::{Counts, SyncError};
 use crate::bronze::{DeletedReason, PageRecord};
-use crate::notion::ids::normalize_id;
+use crate::notion::ids::{PageKey, normalize_id};
 use crate::notion::model::PageEnvelope;
 use crate::notion::{Client, RequestStats};
 use crate::sink::{BronzeSink, PageState};
 
-/// Pages one database lists now (every data source, both partitions), by page id.
-pub type Listing = HashMap<String, Seen>;
+/// Pages one database lists now (every data source, both partitions).
+pub type Listing = HashMap<PageKey, Seen>;
 
 /// What a single page read says about a page.
 enum Verdict {
@@ -55,35 +55,36 @@ pub async fn reconcile<S: BronzeSink>(
     stats: &RequestStats,
 ) -> Result<Counts, SyncError> {
     let states = sink.page_states(&ctx.database_id).await?;
-    let mut to_read: Vec<&str> = Vec::new();
+    let mut to_read: Vec<PageKey> = Vec::new();
     if refetch_stale {
         to_read.extend(
             listing
                 .iter()
-                .filter(|(id, seen)| is_stale(seen, states.get(*id)))
-                .map(|(id, _)| id.as_str()),
+                .filter(|(key, seen)| is_stale(seen, states.get(*key)))
+                .map(|(key, _)| *key),
         );
     }
     to_read.extend(
         states
             .iter()
-            .filter(|(id, s)| !s.is_deleted && !listing.contains_key(*id))
-            .map(|(id, _)| id.as_str()),
+            .filter(|(key, s)| !s.is_deleted && !listing.contains_key(*key))
+            .map(|(key, _)| *key),
     );
     to_read.sort_unstable();
     let mut counts = Counts::default();
     let mut rows: Vec<PageRecord> = Vec::new();
     let mut flags: Vec<(String, DeletedReason)> = Vec::new();
-    for page_id in to_read {
-        match read_page(client, ctx, page_id, stats).await? {
+    for key in to_read {
+        let page_id = key.id();
+        match read_page(client, ctx, &page_id, stats).await? {
             Verdict::Store(row) => {
                 counts.fetched += 1;
-                if row.is_deleted && states.get(page_id).is_some_and(|s| !s.is_deleted) {
+                if row.is_deleted && states.get(&key).is_some_and(|s| !s.is_deleted) {
                     counts.soft_deleted += 1;
                 }
                 rows.push(*row);
             }
-            Verdict::Flag(reason) => flags.push((page_id.to_string(), reason)),
+            Verdict::Flag(reason) => flags.push((page_id, reason)),
         }
     }
     if !rows.is_empty() {
@@ -173,7 +174,7 @@ mod tests {
     #[test]
     fn a_listed_page_is_reread_only_when_bronze_disagrees() {
         let seen = Seen {
-            page_id: "p".into(),
+            page: PageKey::of("p"),
             last_edited_time: t(5),
             is_archived: true,
         };

@@ -405,6 +405,6 @@ async fn read_database<S: BronzeSink>(
 
 fn list(listing: &mut deletes::Listing, seen: Vec<source::Seen>) {
     for s in seen {
-        listing.insert(s.page_id.clone(), s);
+        listing.insert(s.page, s);
     }
 }

@@ -15,6 +15,7 @@ use super::convert::{RowContext, page_record, sha256_hex};
 use super::hydrate::complete_row;
 use super::{Counts, SyncError};
 use crate::bronze::{PageRecord, RejectRecord, WatermarkRecord};
+use crate::notion::ids::PageKey;
 use crate::notion::model::ListPage;
 use crate::notion::{Client, RequestStats};
 use crate::progress::DbProgress;
@@ -55,8 +56,8 @@ pub enum Partition {
 /// A page listed by a query, as delete detection needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
-    /// Page id.
-    pub page_id: String,
+    /// The page.
+    pub page: PageKey,
     /// Its `last_edited_time`.
     pub last_edited_time: DateTime<Utc>,
     /// Its archive flag.
@@ -66,7 +67,7 @@ pub struct Seen {
 impl Seen {
     fn of(row: &PageRecord) -> Seen {
         Seen {
-            page_id: row.page_id.clone(),
+            page: PageKey::of(&row.page_id),
             last_edited_time: row.last_edited_time,
             is_archived: row.is_archived,
         }

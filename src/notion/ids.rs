@@ -21,20 +21,57 @@ pub fn normalize_id(raw: &str) -> Option<String> {
     if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
-    let h = hex.to_ascii_lowercase();
-    Some(format!(
+    Some(dashed(&hex.to_ascii_lowercase()))
+}
+
+/// 32 hex digits as 8-4-4-4-12.
+fn dashed(h: &str) -> String {
+    format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],
         &h[8..12],
         &h[12..16],
         &h[16..20],
         &h[20..32]
-    ))
+    )
+}
+
+/// A page id in 16 bytes: the key of in-memory indexes, which hold one entry per page of a table. A
+/// normalised id is a UUID, so its own 128 bits are the key and [`PageKey::id`] gives the id back; any other
+/// text is hashed (and has no way back, which only tests ever need).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PageKey(pub u128);
+
+impl PageKey {
+    /// The key of an id.
+    pub fn of(id: &str) -> PageKey {
+        let hex: String = id.chars().filter(|c| *c != '-').collect();
+        match u128::from_str_radix(&hex, 16) {
+            Ok(v) if hex.len() == 32 => PageKey(v),
+            _ => {
+                use sha2::Digest;
+                let d = sha2::Sha256::digest(id.as_bytes());
+                PageKey(u128::from_be_bytes(d[..16].try_into().unwrap_or([0; 16])))
+            }
+        }
+    }
+
+    /// The dashed lower-case id.
+    pub fn id(self) -> String {
+        dashed(&format!("{:032x}", self.0))
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_id;
+    use super::{PageKey, normalize_id};
+
+    #[test]
+    fn page_keys_round_trip_normalised_ids() {
+        let id = "195de922-1179-449f-ab80-75a27c979105";
+        assert_eq!(PageKey::of(id).id(), id);
+        assert_ne!(PageKey::of("a"), PageKey::of("b"));
+    }
 
     #[test]
     fn forms_normalise_to_dashed_lower_case() {

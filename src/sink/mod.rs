@@ -9,6 +9,8 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use crate::notion::ids::PageKey;
+
 use crate::bronze::{
     DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RunRecord, WatermarkRecord,
 };
@@ -205,11 +207,11 @@ pub trait BronzeSink: Send + Sync {
         &self,
     ) -> impl Future<Output = Result<HashMap<String, PageCounts>, SinkError>> + Send;
 
-    /// What bronze holds for every row of `database_id`, keyed by page id.
+    /// What bronze holds for every row of `database_id`, by page.
     fn page_states(
         &self,
         database_id: &str,
-    ) -> impl Future<Output = Result<HashMap<String, PageState>, SinkError>> + Send;
+    ) -> impl Future<Output = Result<HashMap<PageKey, PageState>, SinkError>> + Send;
 
     /// Flags live rows of `database_id` deleted (`is_deleted`, `deleted_at = at`, `deleted_reason`);
     /// rows already flagged keep their first `deleted_at`. Returns how many rows were flagged.

@@ -28,6 +28,7 @@ use super::{BronzeSink, PageCounts, PageState, SinkError, UpsertStats};
 use crate::bronze::{
     DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RunRecord, WatermarkRecord,
 };
+use crate::notion::ids::PageKey;
 use cells::{Cell, from_batches, to_batch};
 use pages::{PageChange, PageIndex};
 pub use records::{StoredPage, StoredVersion};
@@ -658,12 +659,12 @@ impl BronzeSink for DeltaSink {
     async fn page_states(
         &self,
         database_id: &str,
-    ) -> Result<HashMap<String, PageState>, SinkError> {
+    ) -> Result<HashMap<PageKey, PageState>, SinkError> {
         self.with_index(async |_: &Self, index: &mut PageIndex| {
             Ok(index
                 .by_db
                 .get(database_id)
-                .map(|m| m.iter().map(|(id, k)| (id.clone(), k.state())).collect())
+                .map(|m| m.iter().map(|(key, k)| (*key, k.state())).collect())
                 .unwrap_or_default())
         })
         .await

@@ -12,27 +12,33 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use deltalake::arrow::array::{BooleanArray, RecordBatch};
 use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema};
-use sha2::{Digest, Sha256};
 
 use super::cells::{Cell, to_batch};
 use super::records;
 use super::schema;
 use crate::bronze::{DeletedReason, PageRecord};
+use crate::notion::ids::PageKey;
 use crate::sink::{PageState, UpsertStats};
 
-/// What the sink knows about a stored page row.
+/// What the sink knows about a stored page row (32 bytes: the index holds one per row of the table).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Known {
-    pub hash: String,
+    /// The first 128 bits of `payload_sha256`.
+    pub hash: u128,
     pub edited_micros: i64,
     pub deleted: bool,
     pub archived: bool,
 }
 
+/// The first 128 bits of a hex SHA-256.
+fn hash128(sha: &str) -> u128 {
+    u128::from_str_radix(sha.get(..32).unwrap_or(""), 16).unwrap_or(0)
+}
+
 impl Known {
     fn of(row: &PageRecord) -> Known {
         Known {
-            hash: row.payload_sha256.clone(),
+            hash: hash128(&row.payload_sha256),
             edited_micros: row.last_edited_time.timestamp_micros(),
             deleted: row.is_deleted,
             archived: row.is_archived,
@@ -66,8 +72,8 @@ pub(super) const VERSION_KEY_COLUMNS: [&str; 2] = ["page_id", "payload_sha256"];
 /// The in-memory view of the pages and history tables.
 #[derive(Debug, Default)]
 pub(super) struct PageIndex {
-    /// database id → page id → stored state.
-    pub by_db: HashMap<String, HashMap<String, Known>>,
+    /// database id → page → stored state.
+    pub by_db: HashMap<String, HashMap<PageKey, Known>>,
     /// Keys of every (page id, payload hash) in the history table.
     pub versions: HashSet<u128>,
 }
@@ -75,23 +81,18 @@ pub(super) struct PageIndex {
 /// A compact key for `(page_id, payload_sha256)`: both are already uniformly distributed hex, so folding
 /// 128 bits of each keeps collisions out of reach while the set stays small (16 bytes per version).
 pub(super) fn version_key(page_id: &str, payload_sha256: &str) -> u128 {
-    let page = u128::from_str_radix(&page_id.replace('-', ""), 16).unwrap_or_else(|_| {
-        let d = Sha256::digest(page_id.as_bytes());
-        u128::from_be_bytes(d[..16].try_into().unwrap_or([0; 16]))
-    });
-    let hash = u128::from_str_radix(payload_sha256.get(..32).unwrap_or(""), 16).unwrap_or(0);
-    page.rotate_left(64) ^ hash
+    PageKey::of(page_id).0.rotate_left(64) ^ hash128(payload_sha256)
 }
 
 impl PageIndex {
     /// Builds the index from scanned `INDEX_COLUMNS` rows and `VERSION_KEY_COLUMNS` rows.
     pub fn load(pages: Vec<Vec<Cell>>, versions: Vec<Vec<Cell>>) -> PageIndex {
-        let mut by_db: HashMap<String, HashMap<String, Known>> = HashMap::new();
+        let mut by_db: HashMap<String, HashMap<PageKey, Known>> = HashMap::new();
         for r in pages {
             by_db.entry(r[1].text()).or_default().insert(
-                r[0].text(),
+                PageKey::of(&r[0].text()),
                 Known {
-                    hash: r[2].text(),
+                    hash: hash128(&r[2].text()),
                     edited_micros: r[3].ts().map(|t| t.timestamp_micros()).unwrap_or_default(),
                     deleted: r[4].flag(),
                     archived: r[5].flag(),
@@ -106,19 +107,22 @@ impl PageIndex {
     }
 
     fn get(&self, database_id: &str, page_id: &str) -> Option<&Known> {
-        self.by_db.get(database_id).and_then(|m| m.get(page_id))
+        self.by_db
+            .get(database_id)
+            .and_then(|m| m.get(&PageKey::of(page_id)))
     }
 
     /// Live rows of `page_id` in databases other than `database_id`.
     fn live_elsewhere<'a>(
         &'a self,
         database_id: &'a str,
-        page_id: &'a str,
+        page_id: &str,
     ) -> impl Iterator<Item = (&'a String, &'a Known)> + 'a {
+        let key = PageKey::of(page_id);
         self.by_db
             .iter()
             .filter(move |(db, _)| db.as_str() != database_id)
-            .filter_map(move |(db, pages)| pages.get(page_id).map(|k| (db, k)))
+            .filter_map(move |(db, pages)| pages.get(&key).map(|k| (db, k)))
             .filter(|(_, k)| !k.deleted)
     }
 
@@ -128,13 +132,13 @@ impl PageIndex {
             self.by_db
                 .entry(row.database_id.clone())
                 .or_default()
-                .insert(row.page_id.clone(), Known::of(row));
+                .insert(PageKey::of(&row.page_id), Known::of(row));
         }
         for flag in &change.flags {
             if let Some(k) = self
                 .by_db
                 .get_mut(&flag.database_id)
-                .and_then(|m| m.get_mut(&flag.page_id))
+                .and_then(|m| m.get_mut(&PageKey::of(&flag.page_id)))
             {
                 k.deleted = true;
             }
@@ -228,7 +232,7 @@ pub(super) fn plan_upsert(index: &PageIndex, rows: Vec<PageRecord>) -> PageChang
         match index.get(&row.database_id, &row.page_id) {
             Some(k)
                 if edited < k.edited_micros
-                    || (k.hash == row.payload_sha256 && k.deleted == row.is_deleted) => {}
+                    || (k.hash == hash128(&row.payload_sha256) && k.deleted == row.is_deleted) => {}
             Some(_) => {
                 change.stats.updated += 1;
                 change.rows.push(row);
