@@ -385,7 +385,9 @@ async fn read_database<S: BronzeSink>(
             }
         }
         crate::pause::point("source.before_schema").await;
-        sink.record_schemas(vec![src.snapshot.clone()]).await?;
+        if reshaped {
+            sink.record_schemas(vec![src.snapshot.clone()]).await?;
+        }
     }
     if plan.full_refresh || plan.detect_deletes {
         crate::pause::point("deletes.before").await;

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use notion_sim::{SimConfig, WorkspaceKind};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::oracle::{Memory, Promise, check};
@@ -20,12 +19,7 @@ enum Kill {
 
 /// `first` is run to completion before the killed run (`None`: the killed run is the first one).
 async fn crash_then_rerun(first: Option<&[&str]>, killed: &[&str], kill: Kill) {
-    let mut w = World::with_config(SimConfig {
-        workspace: WorkspaceKind::Large,
-        pages: 1_200,
-        ..SimConfig::default()
-    })
-    .await;
+    let mut w = World::large(1_200).await;
     w.set("NOTION_SYNC_BATCH_PAGES", "300");
     let mut memory = Memory::default();
     if let Some(args) = first {

@@ -312,12 +312,7 @@ async fn schema_changes_keep_the_sync_working_and_are_snapshotted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_source_over_the_10000_result_cap_is_read_completely() {
-    let w = World::with_config(SimConfig {
-        workspace: WorkspaceKind::Large,
-        pages: 10_250,
-        ..SimConfig::default()
-    })
-    .await;
+    let w = World::large(10_250).await;
     sync(&w, Promise::Incremental).await;
     check(&w, V, None, Promise::Incremental, &mut Memory::default()).await;
     let run = &w.sink().recent_runs(1).await.unwrap()[0];
@@ -327,12 +322,7 @@ async fn a_data_source_over_the_10000_result_cap_is_read_completely() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_cursor_restarts_the_query_and_is_counted() {
-    let w = World::with_config(SimConfig {
-        workspace: WorkspaceKind::Large,
-        pages: 450,
-        ..SimConfig::default()
-    })
-    .await;
+    let w = World::large(450).await;
     w.sim.set_faults(FaultPlan {
         rules: vec![FaultRule {
             endpoint: Some("query_data_source".into()),

@@ -32,6 +32,16 @@ impl World {
         .await
     }
 
+    /// One data source of `pages` rows.
+    pub async fn large(pages: usize) -> World {
+        Self::with_config(SimConfig {
+            workspace: WorkspaceKind::Large,
+            pages,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
     pub async fn with_config(cfg: SimConfig) -> World {
         let sim = Simulator::start(cfg).await.expect("simulator starts");
         let lake = tempfile::tempdir().expect("temp dir");

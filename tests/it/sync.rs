@@ -1,6 +1,6 @@
 //! The sync spine: full and incremental syncs land exactly what Notion holds.
 
-use notion_sim::{FaultKind, FaultMode, FaultPlan, FaultRule, SimConfig, WorkspaceKind};
+use notion_sim::{FaultKind, FaultMode, FaultPlan, FaultRule, WorkspaceKind};
 use notion_sync::sink::BronzeSink;
 use serde_json::Value;
 
@@ -126,12 +126,7 @@ async fn unchanged_resync_creates_no_delta_version() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_in_the_watermark_minute_are_picked_up_with_few_requests() {
-    let w = World::with_config(SimConfig {
-        workspace: WorkspaceKind::Large,
-        pages: 3_000,
-        ..SimConfig::default()
-    })
-    .await;
+    let w = World::large(3_000).await;
     assert_exit(&w.run(&["sync"]).await, 0);
     let marks = w.sink().load_watermarks().await.unwrap();
     let watermark = marks[0].watermark.expect("watermark set");
@@ -268,12 +263,7 @@ async fn exhausted_retries_exit_75_and_keep_the_watermark() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_first_commit_then_rerun_converges() {
-    let mut w = World::with_config(SimConfig {
-        workspace: WorkspaceKind::Large,
-        pages: 2_000,
-        ..SimConfig::default()
-    })
-    .await;
+    let mut w = World::large(2_000).await;
     w.set("NOTION_SYNC_BATCH_PAGES", "100");
     // Slow every query page down so the kill lands mid-run.
     w.sim.set_faults(FaultPlan {

@@ -285,7 +285,7 @@ impl DeltaSink {
         if change.touches_pages() {
             crate::pause::point("sink.before_pages").await;
             let spec = &schema::PAGES;
-            if change.only_inserts() && matches!(self.root, Root::Local(_)) {
+            if change.only_inserts() && self.locks().is_some() {
                 // New keys only, and this process holds the database lock: a plain append is the same
                 // change as the MERGE without joining against the table.
                 let rows: Vec<Vec<Cell>> = change.rows.iter().map(records::page_cells).collect();
@@ -362,6 +362,14 @@ impl DeltaSink {
             .await
             .map_err(|e| map_err(spec.name, e))?;
         Ok(())
+    }
+
+    /// The lock files of a lake on a local or mounted file system.
+    fn locks(&self) -> Option<LockDir> {
+        match &self.root {
+            Root::Local(dir) => Some(LockDir::new(dir.join("_locks"))),
+            Root::Remote(_) => None,
+        }
     }
 
     /// Compacts small files of every table, writes a checkpoint, and (with a retention) deletes files
@@ -602,19 +610,17 @@ impl BronzeSink for DeltaSink {
     }
 
     async fn lock_database(&self, database_id: &str, run_id: &str) -> Result<(), SinkError> {
-        match &self.root {
-            Root::Local(dir) => {
-                LockDir::new(dir.join("_locks")).acquire(database_id, &Holder::current(run_id))
-            }
-            // Object stores: Delta's optimistic commits and the guarded MERGE keep concurrent runs
-            // correct; only the history table may then hold a version twice.
-            Root::Remote(_) => Ok(()),
+        // Object stores take no lock: Delta's optimistic commits and the guarded MERGE keep concurrent
+        // runs correct; only the history table may then hold a version twice.
+        match self.locks() {
+            Some(locks) => locks.acquire(database_id, &Holder::current(run_id)),
+            None => Ok(()),
         }
     }
 
     async fn unlock_database(&self, database_id: &str, run_id: &str) {
-        if let Root::Local(dir) = &self.root {
-            LockDir::new(dir.join("_locks")).release(database_id, run_id);
+        if let Some(locks) = self.locks() {
+            locks.release(database_id, run_id);
         }
     }
 
