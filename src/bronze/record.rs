@@ -122,6 +122,10 @@ pub struct WatermarkRecord {
     pub last_run_id: String,
     /// When the row was written.
     pub updated_at: DateTime<Utc>,
+    /// Notion's clock (its `Date` header) when the last complete read of the data source began. Every page
+    /// that read did not see was edited at or after `query_started_at − lookback`, so the next run reads
+    /// from that minute when it is later than `watermark − lookback` (a quiet data source is not re-read).
+    pub query_started_at: Option<DateTime<Utc>>,
 }
 
 /// How a run read a database.

@@ -79,7 +79,10 @@ pub async fn run(args: &DemoArgs) -> u8 {
         detect_deletes: false,
         run_id: uuid::Uuid::new_v4().to_string(),
         lookback: Duration::from_secs(300),
-        batch_pages: 500,
+        pacing: crate::extract::Pacing {
+            batch_pages: 500,
+            ..Default::default()
+        },
         concurrency: 4,
     };
     println!("\n1. Full sync of {} databases:", databases.len());

@@ -44,7 +44,7 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
         detect_deletes: args.detect_deletes,
         run_id: uuid::Uuid::new_v4().to_string(),
         lookback: settings.lookback,
-        batch_pages: settings.batch_pages,
+        pacing: settings.pacing,
         concurrency: settings.concurrency,
     };
     let outcomes = run_sync(&client, &sink, &plan, &Progress::auto()).await;

@@ -15,6 +15,8 @@ pub const ENV_VARS: &[&str] = &[
     "BRONZE_SCHEMA",
     "NOTION_SYNC_LOOKBACK",
     "NOTION_SYNC_BATCH_PAGES",
+    "NOTION_SYNC_COMMIT_INTERVAL",
+    "NOTION_SYNC_WATERMARK_INTERVAL",
     "NOTION_MAX_RETRIES",
     "NOTION_TIMEOUT_SECONDS",
     "NOTION_SYNC_CONCURRENCY",
@@ -43,6 +45,10 @@ pub struct EnvVars {
     pub notion_sync_lookback: Option<String>,
     /// `NOTION_SYNC_BATCH_PAGES`: pages per commit.
     pub notion_sync_batch_pages: Option<String>,
+    /// `NOTION_SYNC_COMMIT_INTERVAL`: shortest time between two commits of a data source.
+    pub notion_sync_commit_interval: Option<String>,
+    /// `NOTION_SYNC_WATERMARK_INTERVAL`: longest time between two watermark saves of a long read.
+    pub notion_sync_watermark_interval: Option<String>,
     /// `NOTION_MAX_RETRIES`: retries of a failed read.
     pub notion_max_retries: Option<String>,
     /// `NOTION_TIMEOUT_SECONDS`: per-request timeout.

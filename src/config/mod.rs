@@ -68,8 +68,8 @@ pub struct Settings {
     pub bronze_schema: String,
     /// How far before the watermark an incremental query starts.
     pub lookback: Duration,
-    /// Pages per committed batch.
-    pub batch_pages: usize,
+    /// Batch size, commit interval and watermark interval.
+    pub pacing: crate::extract::Pacing,
     /// Retries of a failed read (5xx, timeout, dropped connection) before giving up.
     pub max_retries: u32,
     /// Per-request timeout.
@@ -127,19 +127,26 @@ impl Settings {
                 format!("{bronze_schema:?} must be letters, digits and underscores"),
             ));
         }
-        let lookback = match env.notion_sync_lookback.as_deref() {
-            None => Duration::from_secs(300),
-            Some(v) => parse_duration(v).ok_or_else(|| {
-                ConfigError::new(
-                    "NOTION_SYNC_LOOKBACK",
-                    format!("{v:?} is not a duration; write e.g. 5m, 300s or 1h"),
-                )
-            })?,
-        };
+        let defaults = crate::extract::Pacing::default();
+        let lookback = duration_setting(
+            env.notion_sync_lookback.as_deref(),
+            "NOTION_SYNC_LOOKBACK",
+            Duration::from_secs(300),
+        )?;
+        let commit_interval = duration_setting(
+            env.notion_sync_commit_interval.as_deref(),
+            "NOTION_SYNC_COMMIT_INTERVAL",
+            defaults.commit_interval,
+        )?;
+        let watermark_interval = duration_setting(
+            env.notion_sync_watermark_interval.as_deref(),
+            "NOTION_SYNC_WATERMARK_INTERVAL",
+            defaults.watermark_interval,
+        )?;
         let batch_pages = parse_number(
             env.notion_sync_batch_pages.as_deref(),
             "NOTION_SYNC_BATCH_PAGES",
-            1000,
+            defaults.batch_pages as u64,
             1,
             1_000_000,
         )? as usize;
@@ -173,7 +180,11 @@ impl Settings {
             lakehouse_uri,
             bronze_schema,
             lookback,
-            batch_pages,
+            pacing: crate::extract::Pacing {
+                batch_pages,
+                commit_interval,
+                watermark_interval,
+            },
             max_retries,
             request_timeout,
             concurrency,
@@ -331,11 +342,31 @@ fn parse_number(
     Ok(n)
 }
 
-/// Parses `300`, `300s`, `5m`, `1h` into a duration.
+/// A duration variable, or `default` when unset; an unreadable value names the variable.
+fn duration_setting(
+    raw: Option<&str>,
+    setting: &str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match raw {
+        None => Ok(default),
+        Some(v) => parse_duration(v).ok_or_else(|| {
+            ConfigError::new(
+                setting,
+                format!("{v:?} is not a duration; write e.g. 250ms, 10s, 5m or 1h"),
+            )
+        }),
+    }
+}
+
+/// Parses `250ms`, `300`, `300s`, `5m`, `1h` into a duration.
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
     let n: u64 = digits.parse().ok()?;
+    if unit.trim() == "ms" {
+        return Some(Duration::from_millis(n));
+    }
     let secs = match unit.trim() {
         "" | "s" | "sec" | "secs" | "seconds" => n,
         "m" | "min" | "mins" | "minutes" => n.checked_mul(60)?,

@@ -1,5 +1,7 @@
 //! Raw page JSON → bronze row.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -34,10 +36,164 @@ pub fn sha256_hex(text: &str) -> String {
 /// The content hash of a JSON document: SHA-256 of its canonical form (keys sorted, no whitespace), so the
 /// same content hashes the same whether it came from a query, a page read or a hydration. Text that is not
 /// JSON hashes as it is.
+///
+/// The canonical form is the text `serde_json::Value::to_string` gives, written straight into the hasher
+/// from a borrowed parse (no map or string per node), which keeps hashing off the allocator.
 pub fn json_sha256(text: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) => sha256_hex(&v.to_string()),
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = serde::Deserialize::deserialize(&mut de).and_then(|c: Canon<'_>| {
+        de.end()?;
+        Ok(c)
+    });
+    match parsed {
+        Ok(canon) => {
+            let mut out = HashWriter(Sha256::new());
+            canon.write(&mut out);
+            hex::encode(out.0.finalize())
+        }
         Err(_) => sha256_hex(text),
+    }
+}
+
+/// A JSON value borrowed from its text, as the canonical hash needs it.
+enum Canon<'a> {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Str(Cow<'a, str>),
+    Array(Vec<Canon<'a>>),
+    Object(Vec<(Cow<'a, str>, Canon<'a>)>),
+}
+
+impl Canon<'_> {
+    fn write(&self, out: &mut HashWriter) {
+        match self {
+            Canon::Null => out.put(b"null"),
+            Canon::Bool(true) => out.put(b"true"),
+            Canon::Bool(false) => out.put(b"false"),
+            Canon::Number(n) => out.json(n),
+            Canon::Str(s) => out.json(s),
+            Canon::Array(items) => {
+                out.put(b"[");
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.put(b",");
+                    }
+                    item.write(out);
+                }
+                out.put(b"]");
+            }
+            Canon::Object(entries) => {
+                out.put(b"{");
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.put(b",");
+                    }
+                    out.json(key);
+                    out.put(b":");
+                    value.write(out);
+                }
+                out.put(b"}");
+            }
+        }
+    }
+}
+
+/// Feeds canonical JSON text into SHA-256.
+struct HashWriter(Sha256);
+
+impl HashWriter {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// Writes a string or number exactly as `serde_json` serialises it.
+    fn json<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
+        // Writing into a hasher cannot fail, and these types always serialise.
+        let _ = serde_json::to_writer(&mut *self, value);
+    }
+}
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Canon<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CanonVisitor)
+    }
+}
+
+struct CanonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CanonVisitor {
+    type Value = Canon<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Canon::Null)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Canon::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Canon::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Canon::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // serde_json never yields a non-finite float; `Value` would store one as null.
+        Ok(serde_json::Number::from_f64(v).map_or(Canon::Null, Canon::Number))
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Canon::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Canon::Str(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Canon::Str(Cow::Owned(v)))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Canon::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries: Vec<(Cow<'de, str>, Canon<'de>)> = Vec::new();
+        while let Some(key) = map.next_key::<Canon<'de>>()? {
+            let Canon::Str(key) = key else {
+                return Err(serde::de::Error::custom("object key is not a string"));
+            };
+            entries.push((key, map.next_value()?));
+        }
+        // Sorted by key, the last of equal keys winning: the order and choice of a `BTreeMap`.
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        Ok(Canon::Object(entries))
     }
 }
 
@@ -135,6 +291,22 @@ mod tests {
             err.contains("195de922-1179-449f-ab80-75a27c979105"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn canonical_hash_is_the_sorted_value_text() {
+        for text in [
+            r#"{"b":1,"a":[true,null,-0.0,1e3,12345678901234567890,-5,"x\u00e9\n\"q\""],"c":{"z":{},"y":[]}}"#,
+            r#"{"k":1,"k":2,"é":"\ud83d\ude00","":0.1}"#,
+            r#"  [ 1.5e-7 , "a\/b" , { } ] "#,
+            "\"just a string\"",
+            "17",
+        ] {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(json_sha256(text), sha256_hex(&value.to_string()), "{text}");
+        }
+        assert_eq!(json_sha256("{\"a\":1} x"), sha256_hex("{\"a\":1} x"));
+        assert_eq!(json_sha256("not json"), sha256_hex("not json"));
     }
 
     #[test]

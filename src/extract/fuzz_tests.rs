@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::convert::{RowContext, json_sha256, page_record};
+use super::convert::{RowContext, json_sha256, page_record, sha256_hex};
 use super::hydrate::{may_be_truncated, truncated_properties};
 use crate::notion::ApiVersion;
 
@@ -261,8 +261,13 @@ fn fuzz_decoder_and_arrow_conversion() {
                     row.payload, text,
                     "case {case} (seed {seed}): payload verbatim"
                 );
-                serde_json::from_str::<Value>(&row.payload).expect("payload is JSON");
+                let value: Value = serde_json::from_str(&row.payload).expect("payload is JSON");
                 assert_eq!(row.payload_sha256, json_sha256(&row.payload));
+                assert_eq!(
+                    row.payload_sha256,
+                    sha256_hex(&value.to_string()),
+                    "case {case}: canonical hash"
+                );
                 let props: Value = serde_json::from_str(&row.properties).expect("properties JSON");
                 let reparsed: Value = serde_json::from_str(&text).expect("generated JSON");
                 assert_eq!(

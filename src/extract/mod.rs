@@ -93,10 +93,33 @@ pub struct SyncPlan {
     pub run_id: String,
     /// Overlap before the watermark.
     pub lookback: std::time::Duration,
-    /// Pages per commit.
-    pub batch_pages: usize,
+    /// Batch sizes and how often commits and watermark saves happen.
+    pub pacing: Pacing,
     /// Databases at once.
     pub concurrency: usize,
+}
+
+/// How a data source's read is cut into commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Pages the fetcher hands to the writer at a time.
+    pub batch_pages: usize,
+    /// The shortest time between two commits of a data source: batches arriving within it are committed
+    /// together. Zero commits every batch on its own.
+    pub commit_interval: std::time::Duration,
+    /// The longest time between two watermark saves of a long read (a crash re-reads at most this much).
+    /// Zero saves after every commit.
+    pub watermark_interval: std::time::Duration,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing {
+            batch_pages: 1000,
+            commit_interval: std::time::Duration::from_millis(250),
+            watermark_interval: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
 /// The result of one database.
@@ -347,10 +370,11 @@ async fn read_database<S: BronzeSink>(
             },
             watermark: before,
             last_full_refresh_at: previous.and_then(|w| w.last_full_refresh_at),
+            query_started_at: previous.and_then(|w| w.query_started_at),
             full_refresh: plan.full_refresh || reshaped,
             partition: Partition::Default,
             lookback: plan.lookback,
-            batch_pages: plan.batch_pages,
+            pacing: plan.pacing,
             stats,
             progress: bar,
         };
@@ -360,7 +384,7 @@ async fn read_database<S: BronzeSink>(
         if let Some(e) = error {
             return Err(e);
         }
-        let watermark = outcome.watermark;
+        let (watermark, started) = (outcome.watermark, outcome.query_started_at);
         list(&mut listing, outcome.seen);
         // Archived pages come only from their own partition: read it on full refreshes, on a data
         // source's first run (so a new bronze table starts complete) and after a schema change.
@@ -375,7 +399,7 @@ async fn read_database<S: BronzeSink>(
             list(&mut listing, outcome.seen);
         }
         if plan.full_refresh {
-            refreshed.push(watermark_row(&job, watermark, None));
+            refreshed.push(watermark_row(&job, watermark, started));
         } else if plan.detect_deletes {
             for partition in [Partition::Default, Partition::Archived] {
                 job.partition = partition;

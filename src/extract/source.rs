@@ -1,10 +1,12 @@
 //! One data source: query pages since the watermark, commit them in batches, advance the watermark; or
 //! list the ids of a partition for delete detection.
 //!
-//! Fetching and committing overlap: the query loop fills batches and hands them to the writer through a
-//! bounded channel, so the next Notion page is fetched while the previous batch is merged. The watermark is
-//! saved only after the sink confirmed the batch, and results come sorted by `last_edited_time` ascending,
-//! so a crash at any point re-reads at most the uncommitted tail (the merge makes that re-read a no-op).
+//! Fetching, converting and committing overlap: the next query page is requested while the previous one is
+//! decoded on the blocking pool, and the query loop hands full batches to the writer through a bounded
+//! channel; batches that queue up while a commit runs are committed together. The watermark is saved only
+//! after the sink confirmed the batches (every `watermark_interval` and at the end), and results come sorted
+//! by `last_edited_time` ascending, so a crash at any point re-reads at most the tail committed since the
+//! last save (the merge makes that re-read a no-op).
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde_json::value::RawValue;
@@ -29,14 +31,16 @@ pub struct SourceJob<'a> {
     pub watermark: Option<DateTime<Utc>>,
     /// Stored time of the last completed full refresh, kept when the watermark moves.
     pub last_full_refresh_at: Option<DateTime<Utc>>,
+    /// Stored Notion clock at the start of the last complete read.
+    pub query_started_at: Option<DateTime<Utc>>,
     /// Re-read everything.
     pub full_refresh: bool,
     /// Which result set to read.
     pub partition: Partition,
     /// Overlap before the watermark.
     pub lookback: std::time::Duration,
-    /// Pages per commit.
-    pub batch_pages: usize,
+    /// Batch sizes and commit timing.
+    pub pacing: super::Pacing,
     /// Request counters of the database.
     pub stats: &'a RequestStats,
     /// Progress display.
@@ -81,6 +85,8 @@ pub struct SourceOutcome {
     pub counts: Counts,
     /// Watermark after the run.
     pub watermark: Option<DateTime<Utc>>,
+    /// Notion's clock when this read began, once it completed (else the stored one).
+    pub query_started_at: Option<DateTime<Utc>>,
     /// Every page the queries listed.
     pub seen: Vec<Seen>,
 }
@@ -98,6 +104,8 @@ enum Out {
 struct Fetched {
     fetched: i64,
     restarts: i64,
+    /// Notion's clock at the first answer.
+    started: Option<DateTime<Utc>>,
     seen: Vec<Seen>,
     rejects: Vec<RejectRecord>,
     error: Option<SyncError>,
@@ -110,16 +118,22 @@ pub async fn sync_source<S: BronzeSink>(
     sink: &S,
     job: &SourceJob<'_>,
 ) -> (SourceOutcome, Option<SyncError>) {
-    let (tx, rx) = mpsc::channel::<Vec<PageRecord>>(2);
+    let (tx, rx) = mpsc::channel::<Vec<PageRecord>>(GROUP_BATCHES);
     let start_at = if job.full_refresh {
         None
     } else {
-        job.watermark.map(|w| {
-            w - ChronoDuration::from_std(job.lookback).unwrap_or(ChronoDuration::minutes(5))
-        })
+        start_bound(job.watermark, job.query_started_at, job.lookback)
     };
-    let fetch = fetch_pages(client, job, start_at, Out::Batches(tx));
-    let write = write_batches(sink, job, rx);
+    // Set by the fetcher when it read everything; the writer's last watermark save carries it.
+    let completed = std::sync::OnceLock::new();
+    let fetch = async {
+        let fetched = fetch_pages(client, job, start_at, Out::Batches(tx)).await;
+        if fetched.error.is_none() {
+            let _ = completed.set(fetched.started);
+        }
+        fetched
+    };
+    let write = write_batches(sink, job, rx, &completed);
     let (fetched, (mut outcome, write_err)) = tokio::join!(fetch, write);
     outcome.counts.fetched = fetched.fetched;
     outcome.counts.restarts = fetched.restarts;
@@ -131,6 +145,27 @@ pub async fn sync_source<S: BronzeSink>(
     };
     // A writer failure stops the fetcher (its channel closes), so report the writer's error first.
     (outcome, write_err.or(fetched.error).or(reject_err))
+}
+
+/// Where an incremental read starts. Two lower bounds hold for every page the last complete read did not
+/// see, and the later one is used: `watermark − lookback` (Notion floors timestamps to the minute and its
+/// index lags, so the newest minutes must be read again), and the minute of `query_started_at − lookback`
+/// (a page that read missed was edited after its query began, less the index lag), which keeps a data
+/// source whose last edits are older than the lookback from being re-read at all.
+pub fn start_bound(
+    watermark: Option<DateTime<Utc>>,
+    query_started_at: Option<DateTime<Utc>>,
+    lookback: std::time::Duration,
+) -> Option<DateTime<Utc>> {
+    let lookback = ChronoDuration::from_std(lookback).unwrap_or(ChronoDuration::minutes(5));
+    let by_watermark = watermark.map(|w| w - lookback);
+    let by_clock = query_started_at.map(|q| floor_minute(q - lookback));
+    by_watermark.max(by_clock)
+}
+
+fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    t - ChronoDuration::seconds(t.timestamp().rem_euclid(60))
+        - ChronoDuration::nanoseconds(i64::from(t.timestamp_subsec_nanos()))
 }
 
 /// Lists every page of the job's partition, asking Notion for as little as it allows (the title property
@@ -257,21 +292,27 @@ async fn fetch_pages(
     // Greatest timestamps seen in the current window, to restart from.
     let (mut max_edited, mut max_created): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
         (None, None);
-    let mut buffer: Vec<PageRecord> = Vec::with_capacity(job.batch_pages);
+    let mut buffer: Vec<PageRecord> = Vec::with_capacity(job.pacing.batch_pages);
     let mut result = Fetched::default();
+    // The next query page, requested while the previous one was converted.
+    type Answer = Result<(ListPage, Option<DateTime<Utc>>), crate::notion::NotionError>;
+    let mut prefetched: Option<Answer> = None;
     loop {
-        let body = query_body(window, job.partition, cursor.as_deref());
-        let page: ListPage = match client
-            .post_read(
-                &path,
-                &query,
-                &body,
-                Some(&job.ctx.data_source_id),
-                job.stats,
-            )
-            .await
-        {
-            Ok(page) => page,
+        let response = match prefetched.take() {
+            Some(response) => response,
+            None => {
+                let body = query_body(window, job.partition, cursor.as_deref());
+                let ds = Some(job.ctx.data_source_id.as_str());
+                client
+                    .post_read_dated(&path, &query, &body, ds, job.stats)
+                    .await
+            }
+        };
+        let mut page: ListPage = match response {
+            Ok((page, date)) => {
+                result.started = result.started.or(date);
+                page
+            }
             Err(e) if e.is_invalid_cursor() && cursor.is_some() => {
                 // The cursor expired: start the window again from the last position seen. Nothing is skipped
                 // because the bounds are inclusive and rows are merged idempotently.
@@ -297,18 +338,37 @@ async fn fetch_pages(
             RequestStats::get(&job.stats.requests),
             RequestStats::get(&job.stats.throttled),
         );
-        for raw in &page.results {
-            let mut row = match page_record(raw, &job.ctx) {
-                Ok(Some(row)) => row,
-                Ok(None) => continue,
-                Err(message) => {
-                    // Kept raw with the reason; the rest of the data source goes on.
-                    tracing::warn!(database = %job.ctx.database_name, error = %message,
-                        "a query result cannot be stored as a page; kept in notion_raw_rejects");
-                    result.rejects.push(reject(raw, &job.ctx, message));
-                    continue;
-                }
-            };
+        let follow = match (page.has_more, page.is_capped(), &page.next_cursor) {
+            (true, false, Some(next)) => Some(next.clone()),
+            _ => None,
+        };
+        // Decode and hash on the blocking pool while the next page is on its way.
+        let results = std::mem::take(&mut page.results);
+        let ctx = job.ctx.clone();
+        let convert = tokio::task::spawn_blocking(move || convert_results(results, &ctx));
+        let next = async {
+            let cursor = follow.as_deref()?;
+            let body = query_body(window, job.partition, Some(cursor));
+            let ds = Some(job.ctx.data_source_id.as_str());
+            Some(
+                client
+                    .post_read_dated(&path, &query, &body, ds, job.stats)
+                    .await,
+            )
+        };
+        let (converted, next) = tokio::join!(convert, next);
+        prefetched = next;
+        let converted = match converted {
+            Ok(converted) => converted,
+            Err(e) => {
+                result.error = Some(SyncError::Payload(format!(
+                    "converting a query page failed: {e}"
+                )));
+                return result;
+            }
+        };
+        result.rejects.extend(converted.rejects);
+        for mut row in converted.rows {
             max_edited = max_edited.max(Some(row.last_edited_time));
             max_created = max_created.max(Some(row.created_time));
             result.seen.push(Seen::of(&row));
@@ -323,14 +383,12 @@ async fn fetch_pages(
         }
         job.progress.pages(result.fetched as u64);
         if let Out::Batches(tx) = &out
-            && buffer.len() >= job.batch_pages
+            && buffer.len() >= job.pacing.batch_pages
             && tx.send(std::mem::take(&mut buffer)).await.is_err()
         {
             return result;
         }
-        if let (true, false, Some(next)) =
-            (page.has_more, page.is_capped(), page.next_cursor.clone())
-        {
+        if let Some(next) = follow {
             cursor = Some(next);
             continue;
         }
@@ -362,6 +420,33 @@ async fn fetch_pages(
     result
 }
 
+/// One query page's results as rows, and the results that are not storable pages.
+#[derive(Default)]
+struct Converted {
+    rows: Vec<PageRecord>,
+    rejects: Vec<RejectRecord>,
+}
+
+fn convert_results(results: Vec<Box<RawValue>>, ctx: &RowContext) -> Converted {
+    let mut out = Converted {
+        rows: Vec::with_capacity(results.len()),
+        rejects: Vec::new(),
+    };
+    for raw in &results {
+        match page_record(raw, ctx) {
+            Ok(Some(row)) => out.rows.push(row),
+            Ok(None) => {}
+            Err(message) => {
+                // Kept raw with the reason; the rest of the data source goes on.
+                tracing::warn!(database = %ctx.database_name, error = %message,
+                    "a query result cannot be stored as a page; kept in notion_raw_rejects");
+                out.rejects.push(reject(raw, ctx, message));
+            }
+        }
+    }
+    out
+}
+
 /// A reject row for a result that is not a storable page.
 fn reject(raw: &RawValue, ctx: &RowContext, error: String) -> RejectRecord {
     #[derive(serde::Deserialize)]
@@ -389,17 +474,29 @@ fn reject(raw: &RawValue, ctx: &RowContext, error: String) -> RejectRecord {
     }
 }
 
-/// Commits batches as they arrive and advances the watermark after each confirmed commit.
+/// Batches the fetcher may run ahead of the writer; also the most a group commit takes at once.
+const GROUP_BATCHES: usize = 8;
+
+/// Commits batches as they arrive and advances the watermark after confirmed commits: at most every
+/// `watermark_interval` of the job's [`Pacing`](super::Pacing), and once at the end.
 async fn write_batches<S: BronzeSink>(
     sink: &S,
     job: &SourceJob<'_>,
     mut rx: mpsc::Receiver<Vec<PageRecord>>,
+    completed: &std::sync::OnceLock<Option<DateTime<Utc>>>,
 ) -> (SourceOutcome, Option<SyncError>) {
     let mut outcome = SourceOutcome {
         watermark: job.watermark,
+        query_started_at: job.query_started_at,
         ..SourceOutcome::default()
     };
+    // Greatest `last_edited_time` committed, and when the watermark was last saved.
+    let mut committed = job.watermark;
+    let mut saved_at = std::time::Instant::now();
+    let mut last_commit = tokio::time::Instant::now();
     while let Some(batch) = rx.recv().await {
+        let batch = group(batch, &mut rx, &job.pacing, last_commit).await;
+        last_commit = tokio::time::Instant::now();
         let batch_max = batch.iter().map(|r| r.last_edited_time).max();
         crate::pause::point("write.batch").await;
         let stats = match sink.upsert_pages(batch).await {
@@ -410,35 +507,87 @@ async fn write_batches<S: BronzeSink>(
         outcome.counts.updated += stats.updated as i64;
         outcome.counts.unchanged += stats.unchanged as i64;
         outcome.counts.soft_deleted += stats.flagged as i64;
-        let advanced = outcome.watermark.max(batch_max);
-        if job.partition == Partition::Default && advanced != outcome.watermark {
-            crate::pause::point("write.before_watermark").await;
-            outcome.watermark = advanced;
-            if let Err(e) = sink
-                .save_watermark(watermark_row(job, advanced, None))
-                .await
-            {
-                return (outcome, Some(e.into()));
+        committed = committed.max(batch_max);
+        if saved_at.elapsed() >= job.pacing.watermark_interval {
+            let started = outcome.query_started_at;
+            if let Err(e) = save_watermark(sink, job, &mut outcome, committed, started).await {
+                return (outcome, Some(e));
             }
+            saved_at = std::time::Instant::now();
         }
     }
-    (outcome, None)
+    // The channel closed: the fetcher is done, and `completed` says whether it read everything.
+    let started = match completed.get() {
+        Some(Some(started)) => Some(*started),
+        _ => outcome.query_started_at,
+    };
+    match save_watermark(sink, job, &mut outcome, committed, started).await {
+        Ok(()) => (outcome, None),
+        Err(e) => (outcome, Some(e)),
+    }
+}
+
+/// Group commit: a batch is joined by the batches that arrive until `commit_interval` has passed since the
+/// previous commit (or [`GROUP_BATCHES`] are together, or the fetcher is done). Every commit has a fixed
+/// cost in both tables' logs, so a fast fetcher gets fewer, larger commits, and a slow one still has its
+/// pages committed as they come.
+async fn group(
+    mut batch: Vec<PageRecord>,
+    rx: &mut mpsc::Receiver<Vec<PageRecord>>,
+    pacing: &super::Pacing,
+    last_commit: tokio::time::Instant,
+) -> Vec<PageRecord> {
+    if pacing.commit_interval.is_zero() {
+        return batch;
+    }
+    let full = GROUP_BATCHES * pacing.batch_pages.max(1);
+    let deadline = last_commit + pacing.commit_interval;
+    while batch.len() < full {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(more)) => batch.extend(more),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// Saves the watermark row when the next run's start would move: `committed` is past the saved
+/// watermark, or `started` moves the clock bound to a later minute. Only the default partition has one.
+async fn save_watermark<S: BronzeSink>(
+    sink: &S,
+    job: &SourceJob<'_>,
+    outcome: &mut SourceOutcome,
+    committed: Option<DateTime<Utc>>,
+    started: Option<DateTime<Utc>>,
+) -> Result<(), SyncError> {
+    let bound = |started| start_bound(None, started, job.lookback);
+    let moved = committed != outcome.watermark || bound(started) > bound(outcome.query_started_at);
+    if job.partition != Partition::Default || !moved {
+        return Ok(());
+    }
+    crate::pause::point("write.before_watermark").await;
+    sink.save_watermark(watermark_row(job, committed, started))
+        .await?;
+    outcome.watermark = committed;
+    outcome.query_started_at = started;
+    Ok(())
 }
 
 /// The watermark row for this source.
 pub fn watermark_row(
     job: &SourceJob<'_>,
     watermark: Option<DateTime<Utc>>,
-    full_refresh_at: Option<DateTime<Utc>>,
+    query_started_at: Option<DateTime<Utc>>,
 ) -> WatermarkRecord {
     WatermarkRecord {
         database_id: job.ctx.database_id.clone(),
         data_source_id: job.ctx.data_source_id.clone(),
         database_name: job.ctx.database_name.clone(),
         watermark,
-        last_full_refresh_at: full_refresh_at.or(job.last_full_refresh_at),
+        last_full_refresh_at: job.last_full_refresh_at,
         last_run_id: job.ctx.run_id.clone(),
         updated_at: Utc::now(),
+        query_started_at,
     }
 }
 
@@ -450,6 +599,25 @@ mod tests {
         DateTime::parse_from_rfc3339(&format!("2026-01-05T09:{m:02}:00Z"))
             .unwrap()
             .to_utc()
+    }
+
+    #[test]
+    fn the_start_is_the_later_of_the_watermark_and_clock_bounds() {
+        let five = std::time::Duration::from_secs(300);
+        let at = |m: u32, s: u32| t(m) + ChronoDuration::seconds(i64::from(s));
+        assert_eq!(start_bound(None, None, five), None);
+        assert_eq!(start_bound(Some(t(20)), None, five), Some(t(15)));
+        // A quiet data source: edits stopped at :20, the last complete read began at :50:30.
+        assert_eq!(
+            start_bound(Some(t(20)), Some(at(50, 30)), five),
+            Some(t(45))
+        );
+        // A read right after the edits: the watermark bound is the later one.
+        assert_eq!(
+            start_bound(Some(t(20)), Some(at(21, 10)), five),
+            Some(t(16))
+        );
+        assert_eq!(start_bound(None, Some(at(30, 59)), five), Some(t(25)));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
@@ -132,6 +133,7 @@ impl Client {
     ) -> Result<T, NotionError> {
         self.call(Method::GET, path, query, None, object_id, stats)
             .await
+            .map(|(value, _)| value)
     }
 
     /// `POST path?query` with a JSON body, for read-only endpoints (query, search), which are retried like
@@ -144,6 +146,21 @@ impl Client {
         object_id: Option<&str>,
         stats: &RequestStats,
     ) -> Result<T, NotionError> {
+        self.post_read_dated(path, query, body, object_id, stats)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// [`Client::post_read`], also returning Notion's clock when it answered (its `Date` header, to the
+    /// second), when it sent one.
+    pub async fn post_read_dated<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: &Value,
+        object_id: Option<&str>,
+        stats: &RequestStats,
+    ) -> Result<(T, Option<DateTime<Utc>>), NotionError> {
         self.call(Method::POST, path, query, Some(body), object_id, stats)
             .await
     }
@@ -156,7 +173,7 @@ impl Client {
         body: Option<&Value>,
         object_id: Option<&str>,
         stats: &RequestStats,
-    ) -> Result<T, NotionError> {
+    ) -> Result<(T, Option<DateTime<Utc>>), NotionError> {
         let endpoint = format!("{method} {path}");
         let url = self
             .inner
@@ -237,7 +254,7 @@ impl Client {
         url: &Url,
         query: &[(&str, String)],
         body: Option<&Value>,
-    ) -> Result<T, Failure> {
+    ) -> Result<(T, Option<DateTime<Utc>>), Failure> {
         let mut req = self.inner.http.request(method.clone(), url.clone());
         if !query.is_empty() {
             req = req.query(query);
@@ -255,20 +272,24 @@ impl Client {
         };
         let request_id = header("x-notion-request-id");
         let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+        let date = header("date").and_then(|d| DateTime::parse_from_rfc2822(&d).ok());
         let bytes = resp.bytes().await.map_err(transport_failure)?;
         if (200..300).contains(&status) {
-            return serde_json::from_slice::<T>(&bytes).map_err(|e| Failure {
-                status: Some(status),
-                code: "invalid_json".into(),
-                message: format!("response body could not be decoded: {e}"),
-                request_id: request_id.clone(),
-                // A cut-off or garbled body is a transport fault; a well-formed body of the wrong shape is not.
-                verdict: if e.is_eof() || e.is_syntax() {
-                    Verdict::Transient
-                } else {
-                    Verdict::Fatal
-                },
-            });
+            let date = date.map(|d| d.to_utc());
+            return serde_json::from_slice::<T>(&bytes)
+                .map(|v| (v, date))
+                .map_err(|e| Failure {
+                    status: Some(status),
+                    code: "invalid_json".into(),
+                    message: format!("response body could not be decoded: {e}"),
+                    request_id: request_id.clone(),
+                    // A cut-off or garbled body is a transport fault; a well-formed body of the wrong shape is not.
+                    verdict: if e.is_eof() || e.is_syntax() {
+                        Verdict::Transient
+                    } else {
+                        Verdict::Fatal
+                    },
+                });
         }
         let err: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
         let reason = err

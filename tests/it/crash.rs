@@ -34,6 +34,10 @@ async fn crash_then_rerun(first: Option<&[&str]>, killed: &[&str], kill: Kill) {
     }
     if let Kill::At(point, n) = kill {
         w.set("NOTION_SYNC_PAUSE_AT", &format!("{point}#{n}"));
+        // One commit per batch and a watermark save after each, so the n-th pass of a point is the n-th
+        // batch. Timed kills run with the default pacing (grouped commits, periodic watermark saves).
+        w.set("NOTION_SYNC_COMMIT_INTERVAL", "0");
+        w.set("NOTION_SYNC_WATERMARK_INTERVAL", "0");
     }
     let mut child = w
         .command(killed)

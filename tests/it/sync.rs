@@ -128,11 +128,12 @@ async fn unchanged_resync_creates_no_delta_version() {
 async fn edits_in_the_watermark_minute_are_picked_up_with_few_requests() {
     let w = World::large(3_000).await;
     assert_exit(&w.run(&["sync"]).await, 0);
-    let marks = w.sink().load_watermarks().await.unwrap();
-    let watermark = marks[0].watermark.expect("watermark set");
-    // Edit k pages in the very minute of the stored watermark: strict `after` filters would miss them.
-    w.sim.set_clock(watermark + chrono::Duration::seconds(30));
+    // A sync in the minute of 150 edits, then 150 more edits in that same minute, after the sync: a strict
+    // `after` filter on the watermark (or a watermark taken from the clock) would miss them.
+    w.sim.advance_clock(chrono::Duration::minutes(20));
     let ds = &w.sim.databases()[0].data_sources[0].id;
+    w.sim.edit_pages(ds, 150);
+    assert_exit(&w.run(&["sync"]).await, 0);
     let edited = w.sim.edit_pages(ds, 150);
     assert_eq!(edited.len(), 150);
     let before = w.query_requests();
@@ -140,7 +141,7 @@ async fn edits_in_the_watermark_minute_are_picked_up_with_few_requests() {
     let queries = w.query_requests() - before;
     assert!(
         (2..=4).contains(&queries),
-        "150 changed pages need ~2 query pages, not 30; got {queries}"
+        "the minute's 300 edits need ~3 query pages, not 30; got {queries}"
     );
     assert_bronze_matches(&w, "2026-03-11", None).await;
     let run = &w.sink().recent_runs(1).await.unwrap()[0];
@@ -265,6 +266,8 @@ async fn exhausted_retries_exit_75_and_keep_the_watermark() {
 async fn killed_after_first_commit_then_rerun_converges() {
     let mut w = World::large(2_000).await;
     w.set("NOTION_SYNC_BATCH_PAGES", "100");
+    // A watermark save after every commit, so the first one shows the kill lands after a commit.
+    w.set("NOTION_SYNC_WATERMARK_INTERVAL", "0");
     // Slow every query page down so the kill lands mid-run.
     w.sim.set_faults(FaultPlan {
         rules: vec![FaultRule {
@@ -321,6 +324,58 @@ async fn a_run_with_nothing_to_do_costs_two_requests_per_data_source() {
         c.by_endpoint
     );
     assert_bronze_matches(&w, "2026-03-11", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_minute_of_the_last_read_is_read_once_more_then_runs_are_idle() {
+    use notion_sync::sink::BronzeSink;
+    let w = World::start(WorkspaceKind::Full).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let sources: u64 = w
+        .sim
+        .databases()
+        .iter()
+        .map(|d| d.data_sources.len() as u64)
+        .sum();
+    let ds = w.sim.databases()[0].data_sources[0].id.clone();
+    // Edits before and after a sync, all in one minute of Notion's clock.
+    w.sim.advance_clock(chrono::Duration::minutes(20));
+    let edited = w.sim.edit_pages(&ds, 150);
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let late = w.sim.edit_pages(&ds, 1);
+    // Fifteen minutes later the last read's minute is read again, which finds the late edit.
+    w.sim.advance_clock(chrono::Duration::minutes(15));
+    w.sim.reset_counters();
+    assert_exit(&w.run(&["sync"]).await, 0);
+    assert!(w.sim.counters().total_requests > 2 * sources);
+    let runs = w.sink().recent_runs(100).await.unwrap();
+    let fetched: i64 = runs
+        .iter()
+        .filter(|r| r.run_id == runs[0].run_id)
+        .map(|r| r.fetched)
+        .sum();
+    assert!(
+        fetched >= edited.len() as i64,
+        "the minute re-read: {fetched} pages"
+    );
+    assert_bronze_matches(&w, "2026-03-11", None).await;
+    let stored = w.pages().await;
+    assert!(stored.iter().any(|p| p.record.page_id == late[0]));
+    // That run began 15 minutes after the edits, so the next one reads nothing old.
+    w.sim.reset_counters();
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let c = w.sim.counters();
+    assert!(
+        c.total_requests <= 2 * sources,
+        "{} requests for {sources} data sources: {:?}",
+        c.total_requests,
+        c.by_endpoint
+    );
+    let marks = w.sink().load_watermarks().await.unwrap();
+    assert!(
+        marks.iter().all(|m| m.query_started_at.is_some()),
+        "every data source records Notion's clock at its last read"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

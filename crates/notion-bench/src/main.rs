@@ -149,9 +149,11 @@ impl Bench {
             },
             (pages >= 1_000_000).then_some(full.peak_rss_mib <= 300.0),
         );
+        // 1,000 pages are edited; the next scheduled run comes 15 minutes later.
         sim.advance_clock(chrono::Duration::minutes(10));
         let ds = sim.databases()[0].data_sources[0].id.clone();
         sim.edit_pages(&ds, 1_000);
+        sim.advance_clock(chrono::Duration::minutes(15));
         let inc = c.run(&["sync"]).await;
         self.record(
             format!("3. 1,000 changes into {pages} rows"),
@@ -164,18 +166,38 @@ impl Bench {
             "≤ 5 s at 1,000,000 rows",
             (pages >= 1_000_000).then_some(inc.wall.as_secs_f64() <= 5.0),
         );
+        // Nothing edited since that run.
+        let idle = self.requests_per_source(&sim, &c).await;
+        self.record(
+            format!("5. no-change run, {pages} rows"),
+            format!("{idle:.0} requests per data source"),
+            "≤ 2",
+            Some(idle <= 2.0),
+        );
+        // The hard case: a sync in the same minute as 1,000 edits. The next run must read that minute again
+        // (a page edited later in it has the same minute-floored timestamp, and Notion's index lags), so it
+        // re-reads the 1,000 pages once; the run after it is idle again.
+        sim.edit_pages(&ds, 1_000);
+        c.run(&["sync"]).await;
+        sim.advance_clock(chrono::Duration::minutes(15));
+        let boundary = self.requests_per_source(&sim, &c).await;
+        let settled = self.requests_per_source(&sim, &c).await;
+        self.record(
+            format!("   no-change runs after a sync in the minute of 1,000 edits, {pages} rows"),
+            format!("{boundary:.0}, then {settled:.0} requests per data source"),
+            "—",
+            None,
+        );
+        inc.wall
+    }
+
+    /// Runs an incremental sync and returns the requests it made per data source.
+    async fn requests_per_source(&self, sim: &SimHandle, c: &Connector) -> f64 {
         sim.reset_counters();
         c.run(&["sync"]).await;
         let requests = sim.counters().total_requests;
         let sources: usize = sim.databases().iter().map(|d| d.data_sources.len()).sum();
-        let per_source = requests as f64 / sources as f64;
-        self.record(
-            format!("5. no-change incremental, {pages} rows"),
-            format!("{per_source:.0} requests per data source"),
-            "≤ 2",
-            Some(per_source <= 2.0),
-        );
-        inc.wall
+        requests as f64 / sources as f64
     }
 
     fn table(&self) -> String {
@@ -227,9 +249,8 @@ async fn main() {
         bench.throughput(scale(100_000)).await;
     }
     if want("budget") {
-        bench
-            .budget(scale(20_000), if quick { 120 } else { 1_200 })
-            .await;
+        // Notion's own budget (180/min): a 20,000-page refresh then takes 67 s at best.
+        bench.budget(scale(20_000), 180).await;
     }
     if want("incremental") {
         let small = bench.incremental(scale(100_000)).await;

@@ -41,6 +41,14 @@ impl Connector {
     }
 }
 
+/// Tuning variables passed through from the harness's own environment (`NOTION_SYNC_*` settings such as
+/// `NOTION_SYNC_BATCH_PAGES`, and the allocator's `MIMALLOC_*`), so experiments need no rebuild.
+fn tuning() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("NOTION_SYNC_") || k.starts_with("MIMALLOC_"))
+        .collect()
+}
+
 fn run_blocking(bin: &Path, args: &[String], env: &BTreeMap<String, String>, dir: &Path) -> Cost {
     let log = dir.join("notion-sync.log");
     let stderr = std::fs::File::create(&log).expect("log file");
@@ -52,6 +60,7 @@ fn run_blocking(bin: &Path, args: &[String], env: &BTreeMap<String, String>, dir
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", dir)
+        .envs(tuning())
         .envs(env)
         .current_dir(dir)
         .stdout(Stdio::null())

@@ -160,6 +160,12 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     )
     .await;
     shared.count(endpoint, resp.status().as_u16());
+    let mut resp = resp;
+    // Notion's clock, as Notion sends it: clients may use it to bound their next read.
+    let date = shared.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        resp.headers_mut().insert("date", v);
+    }
     resp
 }
 

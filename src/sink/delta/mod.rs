@@ -44,6 +44,8 @@ pub struct DeltaSink {
     root: Root,
     storage_options: HashMap<String, String>,
     index: Mutex<Option<PageIndex>>,
+    /// Opened tables, brought up to date before each use by reading only the commits made since.
+    tables: std::sync::Mutex<HashMap<&'static str, DeltaTable>>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +76,7 @@ impl DeltaSink {
             root,
             storage_options: HashMap::new(),
             index: Mutex::new(None),
+            tables: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -109,15 +112,45 @@ impl DeltaSink {
             .map_err(|e| map_err(table, e))
     }
 
+    /// The table at its latest version. A table opened before is brought forward from the version it was
+    /// left at (only newer commits are read) instead of replaying its log again.
     async fn open(&self, spec: &TableSpec) -> Result<DeltaTable, SinkError> {
-        let table = self.handle(spec.name).await?;
+        let cached = self.cached(spec.name);
+        let table = match cached {
+            Some(mut table) => {
+                table
+                    .update_incremental(None)
+                    .await
+                    .map_err(|e| map_err(spec.name, e))?;
+                table
+            }
+            None => self.handle(spec.name).await?,
+        };
         if table.version().is_none() {
             return Err(SinkError::Internal {
                 table: spec.name.to_string(),
                 reason: "table does not exist; run `notion-sync init-tables`".into(),
             });
         }
+        self.keep(spec, &table);
         Ok(table)
+    }
+
+    fn cached(&self, name: &str) -> Option<DeltaTable> {
+        let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        tables.get(name).cloned()
+    }
+
+    /// Remembers `table` as the newest known state of its table.
+    fn keep(&self, spec: &TableSpec, table: &DeltaTable) {
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        let newer = match tables.get(spec.name) {
+            Some(known) => table.version() >= known.version(),
+            None => true,
+        };
+        if newer {
+            tables.insert(spec.name, table.clone());
+        }
     }
 
     async fn scan_table(
@@ -172,6 +205,7 @@ impl DeltaSink {
             .with_commit_properties(commit_props(operation))
             .await
             .map_err(|e| map_err(spec.name, e))?;
+        self.keep(spec, &table);
         Ok(table.version())
     }
 
@@ -222,7 +256,10 @@ impl DeltaSink {
                     .map_err(|e| map_err(spec.name, e))?;
             }
             match builder.await {
-                Ok((table, _metrics)) => return Ok(table.version()),
+                Ok((table, _metrics)) => {
+                    self.keep(spec, &table);
+                    return Ok(table.version());
+                }
                 Err(e) if is_conflict(&e) && attempt < COMMIT_ATTEMPTS => {
                     tracing::warn!(
                         table = spec.name,

@@ -196,6 +196,7 @@ pub fn watermark_cells(r: &WatermarkRecord) -> Vec<Cell> {
         Cell::Ts(r.last_full_refresh_at),
         s(&r.last_run_id),
         t(r.updated_at),
+        Cell::Ts(r.query_started_at),
     ]
 }
 
@@ -209,6 +210,7 @@ pub fn watermark_from(c: &[Cell]) -> WatermarkRecord {
         last_full_refresh_at: c[4].ts(),
         last_run_id: c[5].text(),
         updated_at: c[6].ts().unwrap_or_default(),
+        query_started_at: c[7].ts(),
     }
 }
 

@@ -137,6 +137,7 @@ pub const WATERMARKS: TableSpec = TableSpec {
         c("last_full_refresh_at", Ts, true),
         c("last_run_id", Str, false),
         c("updated_at", Ts, false),
+        c("query_started_at", Ts, true),
     ],
     partition: None,
     comment: "Max committed last_edited_time per Notion data source",

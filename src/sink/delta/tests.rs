@@ -140,6 +140,7 @@ async fn watermarks_runs_schemas_and_counts_round_trip() {
         last_full_refresh_at: None,
         last_run_id: "r1".into(),
         updated_at: ts(4),
+        query_started_at: Some(ts(5)),
     };
     sink.save_watermark(w.clone()).await.unwrap();
     w.watermark = Some(ts(9));
