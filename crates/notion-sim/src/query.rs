@@ -311,6 +311,45 @@ fn property_matches(page: &Page, ds: &DataSource, f: &Value) -> Result<bool, Str
     })
 }
 
+/// The first position of `index` (rows sorted under `sorts`) that a row passing `filter` can hold: when the
+/// first sort is a timestamp ascending and the filter bounds that timestamp from below (alone or inside an
+/// `and`), every earlier row fails the filter, so a query starts there instead of testing each of them.
+pub fn seek(index: &[(Vec<Key>, String)], filter: Option<&Value>, sorts: &[Sort]) -> usize {
+    let Some(least) = least_first_key(filter, sorts) else {
+        return 0;
+    };
+    index.partition_point(|(key, _)| key[0].cmp(&least) == Ordering::Less)
+}
+
+fn least_first_key(filter: Option<&Value>, sorts: &[Sort]) -> Option<Key> {
+    let first = sorts.first().filter(|s| s.ascending)?;
+    let ts = first.by.strip_prefix("timestamp:")?;
+    let filter = filter?;
+    let conditions: Vec<&Value> = match filter.get("and").and_then(Value::as_array) {
+        Some(items) => items.iter().collect(),
+        None => vec![filter],
+    };
+    conditions
+        .into_iter()
+        .filter_map(|f| lower_bound(f, ts))
+        .max()
+        .map(|secs| Key::Num(secs as f64))
+}
+
+/// The least whole second (the sort key's unit) a timestamp passing `f` can have, if `f` bounds `ts`.
+fn lower_bound(f: &Value, ts: &str) -> Option<i64> {
+    if f.get("timestamp").and_then(Value::as_str) != Some(ts) {
+        return None;
+    }
+    let (op, arg) = f.get(ts)?.as_object()?.iter().next()?;
+    let (t, date_only) = arg.as_str().and_then(parse_time)?;
+    match op.as_str() {
+        "after" if date_only => Some((t + chrono::Duration::days(1)).timestamp()),
+        "on_or_after" | "after" | "equals" => Some(t.timestamp()),
+        _ => None,
+    }
+}
+
 /// Whether `page` passes `filter`; `depth` counts compound nesting (Notion allows two levels).
 pub fn matches(page: &Page, ds: &DataSource, filter: &Value, depth: usize) -> Result<bool, String> {
     for (op, all) in [("and", true), ("or", false)] {
@@ -433,6 +472,54 @@ pub fn validate(ds: &DataSource, filter: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lower_timestamp_bound_seeks_past_earlier_rows() {
+        let sorts = parse_sorts(Some(
+            &json!([{"timestamp": "last_edited_time", "direction": "ascending"}]),
+        ))
+        .unwrap();
+        let index: Vec<(Vec<Key>, String)> = [60.0, 120.0, 120.0, 180.0]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (vec![Key::Num(*s)], i.to_string()))
+            .collect();
+        let at = |op: &str, t: &str| json!({"timestamp": "last_edited_time", "last_edited_time": {op: t}});
+        assert_eq!(
+            seek(
+                &index,
+                Some(&at("on_or_after", "1970-01-01T00:02:00Z")),
+                &sorts
+            ),
+            1
+        );
+        assert_eq!(
+            seek(&index, Some(&at("after", "1970-01-01T00:02:00Z")), &sorts),
+            1
+        );
+        let and = json!({"and": [at("on_or_after", "1970-01-01T00:01:00Z"), at("on_or_after", "1970-01-01T00:03:00Z")]});
+        assert_eq!(seek(&index, Some(&and), &sorts), 3);
+        // No bound, an upper bound, another timestamp, or a descending sort: from the start.
+        assert_eq!(seek(&index, None, &sorts), 0);
+        assert_eq!(
+            seek(&index, Some(&at("before", "1970-01-01T00:03:00Z")), &sorts),
+            0
+        );
+        let created = json!({"timestamp": "created_time", "created_time": {"on_or_after": "1970-01-01T00:03:00Z"}});
+        assert_eq!(seek(&index, Some(&created), &sorts), 0);
+        let desc = parse_sorts(Some(
+            &json!([{"timestamp": "last_edited_time", "direction": "descending"}]),
+        ))
+        .unwrap();
+        assert_eq!(
+            seek(
+                &index,
+                Some(&at("on_or_after", "1970-01-01T00:03:00Z")),
+                &desc
+            ),
+            0
+        );
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

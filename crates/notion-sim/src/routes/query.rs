@@ -107,7 +107,8 @@ pub fn query_data_source(
         Some(c) => index.partition_point(|(key, id)| {
             query::compare((key, id), (&c.key, &c.id), &sorts) != std::cmp::Ordering::Greater
         }),
-    };
+    }
+    .max(query::seek(&index, filter, &sorts));
     let served = cursor.as_ref().map_or(0, |c| c.served);
     let room = shared.cap.saturating_sub(served);
     let take = size.min(room);
