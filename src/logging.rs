@@ -6,11 +6,27 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
+/// Dependency log targets capped below the chosen level unless named explicitly.
+const QUIET_TARGETS: [&str; 2] = [
+    "buoyant_kernel=warn",
+    "deltalake_core::operations::merge=error",
+];
+
 /// Installs the global subscriber writing to stderr. `RUST_LOG` overrides `level`.
 pub fn init(format: Option<LogFormat>, level: &str) {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // The Delta engine logs every snapshot it builds at info and a missing MERGE metric at warn, on every
+    // commit; those say nothing to an operator. A directive naming one of these targets overrides this.
+    let explicit = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
+    for quiet in QUIET_TARGETS {
+        if !explicit.contains(quiet.split('=').next().unwrap_or_default())
+            && let Ok(directive) = quiet.parse()
+        {
+            filter = filter.add_directive(directive);
+        }
+    }
     let format = format.unwrap_or(if std::io::stderr().is_terminal() {
         LogFormat::Text
     } else {

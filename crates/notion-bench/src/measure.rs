@@ -1,5 +1,11 @@
-//! Running the connector as a child process and reading what it cost: wall time, CPU time and peak RSS
-//! (from `wait4`, so only the child's own resources count, not the simulator's).
+//! Running the connector as a child process and reading what it cost: wall time and CPU time from
+//! `wait4`, peak RSS from the child's own `VmHWM`.
+//!
+//! `ru_maxrss` cannot be used for the peak: Linux carries the high-water mark of the memory a process had
+//! before `exec` into it, and a spawned child starts as a view of the harness, which holds the simulator
+//! (about 1.4 GiB with 1,000,000 pages). `VmHWM` in `/proc/<pid>/status` belongs to the executed program
+//! alone; it is sampled every 10 ms until the child exits (it only grows, so the last sample is the peak
+//! up to the final 10 ms).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,12 +74,14 @@ fn run_blocking(bin: &Path, args: &[String], env: &BTreeMap<String, String>, dir
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
     let pid = child.id() as libc::pid_t;
+    let sampler = std::thread::spawn(move || peak_rss_kib(pid));
     let mut status: libc::c_int = 0;
     // SAFETY: `rusage` is plain data, fully written by wait4 on success; `pid` is our own child.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
     assert_eq!(waited, pid, "wait4 failed");
+    let peak_kib = sampler.join().expect("RSS sampler");
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     if !ok {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -85,7 +93,24 @@ fn run_blocking(bin: &Path, args: &[String], env: &BTreeMap<String, String>, dir
     Cost {
         wall,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        // Linux reports ru_maxrss in KiB.
-        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        peak_rss_mib: peak_kib as f64 / 1024.0,
+    }
+}
+
+/// The last `VmHWM` (KiB) of a running process, read until it exits (a zombie has none).
+fn peak_rss_kib(pid: libc::pid_t) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let mut peak = 0;
+    loop {
+        let hwm = std::fs::read_to_string(&path).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
+        match hwm {
+            Some(kib) => peak = peak.max(kib),
+            None => return peak,
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -19,7 +19,8 @@ use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::transaction::{CommitProperties, TransactionError};
 use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableError};
+use deltalake::table::config::TablePropertiesExt;
+use deltalake::{DeltaTable, DeltaTableError, TableProperty};
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -36,6 +37,12 @@ use schema::TableSpec;
 
 /// Attempts of one commit when concurrent writers keep winning.
 const COMMIT_ATTEMPTS: u32 = 6;
+
+/// Commits between checkpoints (`delta.checkpointInterval`). Each commit brings a table forward by reading
+/// every JSON commit since the last checkpoint, all at once; at Delta's default of 100 that replay grew
+/// to over a gigabyte of decoder buffers on a long run. Ten keeps it small for a checkpoint every ten
+/// commits.
+const CHECKPOINT_INTERVAL: u64 = 10;
 
 /// A Delta Lake bronze layer.
 #[derive(Debug)]
@@ -159,6 +166,21 @@ impl DeltaSink {
         spec: &TableSpec,
         columns: Option<&[&str]>,
     ) -> Result<Vec<Vec<Cell>>, SinkError> {
+        let mut rows = Vec::new();
+        self.scan_batches(table, spec, columns, |batch| rows.extend(batch))
+            .await?;
+        Ok(rows)
+    }
+
+    /// Scans `columns` of a table one record batch at a time, so a large table is never held whole.
+    async fn scan_batches(
+        &self,
+        table: DeltaTable,
+        spec: &TableSpec,
+        columns: Option<&[&str]>,
+        mut each: impl FnMut(Vec<Vec<Cell>>),
+    ) -> Result<(), SinkError> {
+        use futures::StreamExt;
         // Projection by name through DataFusion (partition columns come back last and dictionary-encoded;
         // `from_batches` finds columns by name and normalises their types).
         let ctx = SessionContext::new();
@@ -172,14 +194,18 @@ impl DeltaSink {
         let names: Vec<&str> = columns
             .map(<[&str]>::to_vec)
             .unwrap_or_else(|| spec.names());
-        let batches = ctx
+        let mut stream = ctx
             .read_table(provider)
             .and_then(|df| df.select_columns(&names))
             .map_err(|e| internal(spec.name, e))?
-            .collect()
+            .execute_stream()
             .await
             .map_err(|e| internal(spec.name, e))?;
-        from_batches(spec, columns, &batches).map_err(|e| internal(spec.name, e))
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| internal(spec.name, e))?;
+            each(from_batches(spec, columns, &[batch]).map_err(|e| internal(spec.name, e))?);
+        }
+        Ok(())
     }
 
     async fn scan(
@@ -352,13 +378,19 @@ impl DeltaSink {
     }
 
     async fn load_index(&self) -> Result<PageIndex, SinkError> {
-        let pages = self
-            .scan(&schema::PAGES, Some(&pages::INDEX_COLUMNS))
-            .await?;
-        let versions = self
-            .scan(&schema::VERSIONS, Some(&pages::VERSION_KEY_COLUMNS))
-            .await?;
-        Ok(PageIndex::load(pages, versions))
+        let mut index = PageIndex::default();
+        let table = self.open(&schema::PAGES).await?;
+        self.scan_batches(table, &schema::PAGES, Some(&pages::INDEX_COLUMNS), |rows| {
+            index.add_pages(rows)
+        })
+        .await?;
+        let table = self.open(&schema::VERSIONS).await?;
+        let columns = Some(&pages::VERSION_KEY_COLUMNS[..]);
+        self.scan_batches(table, &schema::VERSIONS, columns, |rows| {
+            index.add_versions(rows)
+        })
+        .await?;
+        Ok(index)
     }
 
     /// Adds the spec's columns a table created by an older release lacks (always nullable ones).
@@ -399,6 +431,30 @@ impl DeltaSink {
             .await
             .map_err(|e| map_err(spec.name, e))?;
         Ok(())
+    }
+
+    /// Sets [`CHECKPOINT_INTERVAL`] on a table created by an older release.
+    async fn set_checkpoint_interval(
+        &self,
+        table: DeltaTable,
+        spec: &TableSpec,
+    ) -> Result<DeltaTable, SinkError> {
+        let current = table
+            .snapshot()
+            .map_err(|e| map_err(spec.name, e))?
+            .table_config()
+            .checkpoint_interval()
+            .get();
+        if current == CHECKPOINT_INTERVAL {
+            return Ok(table);
+        }
+        let property = TableProperty::CheckpointInterval.as_ref().to_string();
+        table
+            .set_tbl_properties()
+            .with_properties(HashMap::from([(property, CHECKPOINT_INTERVAL.to_string())]))
+            .with_commit_properties(commit_props("notion-sync.set_properties"))
+            .await
+            .map_err(|e| map_err(spec.name, e))
     }
 
     /// The lock files of a lake on a local or mounted file system.
@@ -515,11 +571,16 @@ impl BronzeSink for DeltaSink {
         for spec in schema::ALL {
             let table = self.handle(spec.name).await?;
             if table.version().is_some() {
+                let table = self.set_checkpoint_interval(table, &spec).await?;
                 self.add_missing_columns(table, &spec).await?;
                 continue;
             }
             let mut builder = table
                 .create()
+                .with_configuration_property(
+                    TableProperty::CheckpointInterval,
+                    Some(CHECKPOINT_INTERVAL.to_string()),
+                )
                 .with_columns(spec.delta_fields())
                 .with_table_name(spec.name)
                 .with_comment(spec.comment)

@@ -85,11 +85,10 @@ pub(super) fn version_key(page_id: &str, payload_sha256: &str) -> u128 {
 }
 
 impl PageIndex {
-    /// Builds the index from scanned `INDEX_COLUMNS` rows and `VERSION_KEY_COLUMNS` rows.
-    pub fn load(pages: Vec<Vec<Cell>>, versions: Vec<Vec<Cell>>) -> PageIndex {
-        let mut by_db: HashMap<String, HashMap<PageKey, Known>> = HashMap::new();
+    /// Adds scanned `INDEX_COLUMNS` rows of the pages table.
+    pub fn add_pages(&mut self, pages: Vec<Vec<Cell>>) {
         for r in pages {
-            by_db.entry(r[1].text()).or_default().insert(
+            self.by_db.entry(r[1].text()).or_default().insert(
                 PageKey::of(&r[0].text()),
                 Known {
                     hash: hash128(&r[2].text()),
@@ -99,11 +98,15 @@ impl PageIndex {
                 },
             );
         }
-        let versions = versions
-            .iter()
-            .map(|r| version_key(&r[0].text(), &r[1].text()))
-            .collect();
-        PageIndex { by_db, versions }
+    }
+
+    /// Adds scanned `VERSION_KEY_COLUMNS` rows of the history table.
+    pub fn add_versions(&mut self, versions: Vec<Vec<Cell>>) {
+        self.versions.extend(
+            versions
+                .iter()
+                .map(|r| version_key(&r[0].text(), &r[1].text())),
+        );
     }
 
     fn get(&self, database_id: &str, page_id: &str) -> Option<&Known> {
