@@ -7,8 +7,9 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::LogFormat;
 
 /// Dependency log targets capped below the chosen level unless named explicitly.
-const QUIET_TARGETS: [&str; 2] = [
+const QUIET_TARGETS: [&str; 3] = [
     "buoyant_kernel=warn",
+    "deltalake_core=warn",
     "deltalake_core::operations::merge=error",
 ];
 
@@ -17,8 +18,8 @@ pub fn init(format: Option<LogFormat>, level: &str) {
     let mut filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // The Delta engine logs every snapshot it builds at info and a missing MERGE metric at warn, on every
-    // commit; those say nothing to an operator. A directive naming one of these targets overrides this.
+    // The Delta engine logs every snapshot and commit at info and a missing MERGE metric at warn, on every
+    // commit; those say nothing to an operator (a commit that fails surfaces as this crate's error). A directive naming one of these targets overrides this.
     let explicit = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
     for quiet in QUIET_TARGETS {
         if !explicit.contains(quiet.split('=').next().unwrap_or_default())

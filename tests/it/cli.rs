@@ -192,7 +192,11 @@ async fn the_token_never_appears_in_output_or_tables() {
     for (k, v) in others {
         w.set(k, v);
     }
-    w.set("RUST_LOG", "trace");
+    // Every target at trace, the Delta engine's too (it is capped unless named).
+    w.set(
+        "RUST_LOG",
+        "trace,buoyant_kernel=trace,deltalake_core=trace",
+    );
     let mut outputs = Vec::new();
     for args in [
         &["sync"][..],
