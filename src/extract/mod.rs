@@ -7,6 +7,7 @@ pub mod deletes;
 pub mod hydrate;
 pub mod resolve;
 pub mod source;
+pub mod writer;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -22,7 +23,8 @@ use crate::notion::{ApiVersion, Client, ErrorClass, NotionError, RequestStats};
 use crate::progress::Progress;
 use crate::sink::{BronzeSink, SinkError};
 use convert::RowContext;
-use source::{Partition, SourceJob, sync_source, watermark_row};
+use source::{Partition, SourceJob, sync_source};
+use writer::watermark_row;
 
 /// Why a database's sync stopped.
 #[derive(Debug, thiserror::Error)]

@@ -2,8 +2,8 @@
 //! list the ids of a partition for delete detection.
 //!
 //! Fetching, converting and committing overlap: the next query page is requested while the previous one is
-//! decoded on the blocking pool, and the query loop hands full batches to the writer through a bounded
-//! channel; batches that queue up while a commit runs are committed together. The watermark is saved only
+//! decoded on the blocking pool, and the query loop hands full batches to the writer (`writer.rs`) through a
+//! bounded channel; batches that queue up while a commit runs are committed together. The watermark is saved only
 //! after the sink confirmed the batches (every `watermark_interval` and at the end), and results come sorted
 //! by `last_edited_time` ascending, so a crash at any point re-reads at most the tail committed since the
 //! last save (the merge makes that re-read a no-op).
@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::convert::{RowContext, page_record, sha256_hex};
 use super::hydrate::complete_row;
 use super::{Counts, SyncError};
-use crate::bronze::{PageRecord, RejectRecord, WatermarkRecord};
+use crate::bronze::{PageRecord, RejectRecord};
 use crate::notion::ids::PageKey;
 use crate::notion::model::ListPage;
 use crate::notion::{Client, RequestStats};
@@ -118,7 +118,7 @@ pub async fn sync_source<S: BronzeSink>(
     sink: &S,
     job: &SourceJob<'_>,
 ) -> (SourceOutcome, Option<SyncError>) {
-    let (tx, rx) = mpsc::channel::<Vec<PageRecord>>(GROUP_BATCHES);
+    let (tx, rx) = mpsc::channel::<Vec<PageRecord>>(super::writer::GROUP_BATCHES);
     let start_at = if job.full_refresh {
         None
     } else {
@@ -133,7 +133,7 @@ pub async fn sync_source<S: BronzeSink>(
         }
         fetched
     };
-    let write = write_batches(sink, job, rx, &completed);
+    let write = super::writer::write_batches(sink, job, rx, &completed);
     let (fetched, (mut outcome, write_err)) = tokio::join!(fetch, write);
     outcome.counts.fetched = fetched.fetched;
     outcome.counts.restarts = fetched.restarts;
@@ -471,123 +471,6 @@ fn reject(raw: &RawValue, ctx: &RowContext, error: String) -> RejectRecord {
         raw_sha256: sha256_hex(raw.get()),
         observed_at: ctx.synced_at,
         sync_run_id: ctx.run_id.clone(),
-    }
-}
-
-/// Batches the fetcher may run ahead of the writer; also the most a group commit takes at once.
-const GROUP_BATCHES: usize = 8;
-
-/// Commits batches as they arrive and advances the watermark after confirmed commits: at most every
-/// `watermark_interval` of the job's [`Pacing`](super::Pacing), and once at the end.
-async fn write_batches<S: BronzeSink>(
-    sink: &S,
-    job: &SourceJob<'_>,
-    mut rx: mpsc::Receiver<Vec<PageRecord>>,
-    completed: &std::sync::OnceLock<Option<DateTime<Utc>>>,
-) -> (SourceOutcome, Option<SyncError>) {
-    let mut outcome = SourceOutcome {
-        watermark: job.watermark,
-        query_started_at: job.query_started_at,
-        ..SourceOutcome::default()
-    };
-    // Greatest `last_edited_time` committed, and when the watermark was last saved.
-    let mut committed = job.watermark;
-    let mut saved_at = std::time::Instant::now();
-    let mut last_commit = tokio::time::Instant::now();
-    while let Some(batch) = rx.recv().await {
-        let batch = group(batch, &mut rx, &job.pacing, last_commit).await;
-        last_commit = tokio::time::Instant::now();
-        let batch_max = batch.iter().map(|r| r.last_edited_time).max();
-        crate::pause::point("write.batch").await;
-        let stats = match sink.upsert_pages(batch).await {
-            Ok(s) => s,
-            Err(e) => return (outcome, Some(e.into())),
-        };
-        outcome.counts.inserted += stats.inserted as i64;
-        outcome.counts.updated += stats.updated as i64;
-        outcome.counts.unchanged += stats.unchanged as i64;
-        outcome.counts.soft_deleted += stats.flagged as i64;
-        committed = committed.max(batch_max);
-        if saved_at.elapsed() >= job.pacing.watermark_interval {
-            let started = outcome.query_started_at;
-            if let Err(e) = save_watermark(sink, job, &mut outcome, committed, started).await {
-                return (outcome, Some(e));
-            }
-            saved_at = std::time::Instant::now();
-        }
-    }
-    // The channel closed: the fetcher is done, and `completed` says whether it read everything.
-    let started = match completed.get() {
-        Some(Some(started)) => Some(*started),
-        _ => outcome.query_started_at,
-    };
-    match save_watermark(sink, job, &mut outcome, committed, started).await {
-        Ok(()) => (outcome, None),
-        Err(e) => (outcome, Some(e)),
-    }
-}
-
-/// Group commit: a batch is joined by the batches that arrive until `commit_interval` has passed since the
-/// previous commit (or [`GROUP_BATCHES`] are together, or the fetcher is done). Every commit has a fixed
-/// cost in both tables' logs, so a fast fetcher gets fewer, larger commits, and a slow one still has its
-/// pages committed as they come.
-async fn group(
-    mut batch: Vec<PageRecord>,
-    rx: &mut mpsc::Receiver<Vec<PageRecord>>,
-    pacing: &super::Pacing,
-    last_commit: tokio::time::Instant,
-) -> Vec<PageRecord> {
-    if pacing.commit_interval.is_zero() {
-        return batch;
-    }
-    let full = GROUP_BATCHES * pacing.batch_pages.max(1);
-    let deadline = last_commit + pacing.commit_interval;
-    while batch.len() < full {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(more)) => batch.extend(more),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    batch
-}
-
-/// Saves the watermark row when the next run's start would move: `committed` is past the saved
-/// watermark, or `started` moves the clock bound to a later minute. Only the default partition has one.
-async fn save_watermark<S: BronzeSink>(
-    sink: &S,
-    job: &SourceJob<'_>,
-    outcome: &mut SourceOutcome,
-    committed: Option<DateTime<Utc>>,
-    started: Option<DateTime<Utc>>,
-) -> Result<(), SyncError> {
-    let bound = |started| start_bound(None, started, job.lookback);
-    let moved = committed != outcome.watermark || bound(started) > bound(outcome.query_started_at);
-    if job.partition != Partition::Default || !moved {
-        return Ok(());
-    }
-    crate::pause::point("write.before_watermark").await;
-    sink.save_watermark(watermark_row(job, committed, started))
-        .await?;
-    outcome.watermark = committed;
-    outcome.query_started_at = started;
-    Ok(())
-}
-
-/// The watermark row for this source.
-pub fn watermark_row(
-    job: &SourceJob<'_>,
-    watermark: Option<DateTime<Utc>>,
-    query_started_at: Option<DateTime<Utc>>,
-) -> WatermarkRecord {
-    WatermarkRecord {
-        database_id: job.ctx.database_id.clone(),
-        data_source_id: job.ctx.data_source_id.clone(),
-        database_name: job.ctx.database_name.clone(),
-        watermark,
-        last_full_refresh_at: job.last_full_refresh_at,
-        last_run_id: job.ctx.run_id.clone(),
-        updated_at: Utc::now(),
-        query_started_at,
     }
 }
 

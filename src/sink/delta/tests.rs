@@ -351,7 +351,7 @@ async fn tables_of_an_older_release_gain_new_columns() {
         .into_iter()
         .filter(|f| !["deleted_reason", "hydrated_properties"].contains(&f.name().as_str()))
         .collect();
-    DeltaTable::try_from_url(url)
+    DeltaTable::try_from_url(url.clone())
         .await
         .unwrap()
         .create()
@@ -361,6 +361,14 @@ async fn tables_of_an_older_release_gain_new_columns() {
         .unwrap();
     let upgraded = DeltaSink::new(uri.to_str().unwrap(), "bronze").unwrap();
     upgraded.init_tables().await.unwrap();
+    // It also takes the checkpoint interval new tables are created with (Delta's default is 100).
+    use deltalake::table::config::TablePropertiesExt;
+    let table = DeltaTable::try_from_url(url).await.unwrap();
+    let config = table.snapshot().unwrap().table_config();
+    assert_eq!(
+        config.checkpoint_interval().get(),
+        super::CHECKPOINT_INTERVAL
+    );
     upgraded
         .upsert_pages(vec![page("a", "db1", 1, "x")])
         .await
