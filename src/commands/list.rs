@@ -71,7 +71,7 @@ async fn search_databases(
         if let Some(c) = &cursor {
             body["start_cursor"] = json!(c);
         }
-        let page: ListPage = client
+        let (page, _): (ListPage, _) = client
             .post_read("/v1/search", &[], &body, None, &stats)
             .await?;
         for raw in &page.results {

@@ -303,9 +303,7 @@ async fn fetch_pages(
             None => {
                 let body = query_body(window, job.partition, cursor.as_deref());
                 let ds = Some(job.ctx.data_source_id.as_str());
-                client
-                    .post_read_dated(&path, &query, &body, ds, job.stats)
-                    .await
+                client.post_read(&path, &query, &body, ds, job.stats).await
             }
         };
         let mut page: ListPage = match response {
@@ -350,11 +348,7 @@ async fn fetch_pages(
             let cursor = follow.as_deref()?;
             let body = query_body(window, job.partition, Some(cursor));
             let ds = Some(job.ctx.data_source_id.as_str());
-            Some(
-                client
-                    .post_read_dated(&path, &query, &body, ds, job.stats)
-                    .await,
-            )
+            Some(client.post_read(&path, &query, &body, ds, job.stats).await)
         };
         let (converted, next) = tokio::join!(convert, next);
         prefetched = next;

@@ -137,23 +137,9 @@ impl Client {
     }
 
     /// `POST path?query` with a JSON body, for read-only endpoints (query, search), which are retried like
-    /// GETs.
+    /// GETs. Also returns Notion's clock when it answered (its `Date` header, to the second), when it sent
+    /// one.
     pub async fn post_read<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-        body: &Value,
-        object_id: Option<&str>,
-        stats: &RequestStats,
-    ) -> Result<T, NotionError> {
-        self.post_read_dated(path, query, body, object_id, stats)
-            .await
-            .map(|(value, _)| value)
-    }
-
-    /// [`Client::post_read`], also returning Notion's clock when it answered (its `Date` header, to the
-    /// second), when it sent one.
-    pub async fn post_read_dated<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],

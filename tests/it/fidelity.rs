@@ -222,12 +222,7 @@ async fn a_page_moved_to_another_database_never_has_two_live_rows() {
     let w = World::start(WorkspaceKind::Demo).await;
     sync(&w, Promise::Incremental).await;
     let (page, from) = first_page(&w, "Notes");
-    let to = w
-        .sim
-        .databases()
-        .into_iter()
-        .find(|d| d.title == "Documentation")
-        .unwrap();
+    let to = w.database("Documentation");
     w.sim.advance_clock(chrono::Duration::minutes(2));
     assert!(w.sim.move_page(&page, &to.data_sources[0].id));
     sync(&w, Promise::Incremental).await;
@@ -243,12 +238,7 @@ async fn schema_changes_keep_the_sync_working_and_are_snapshotted() {
     let w = World::start(WorkspaceKind::Demo).await;
     let mut memory = Memory::default();
     sync(&w, Promise::Incremental).await;
-    let tasks = w
-        .sim
-        .databases()
-        .into_iter()
-        .find(|d| d.title == "Tasks")
-        .unwrap();
+    let tasks = w.database("Tasks");
     let ds = tasks.data_sources[0].id.clone();
     let snapshots = |rows: &[notion_sync::bronze::DatabaseRecord]| {
         rows.iter().filter(|r| r.data_source_id == ds).count()

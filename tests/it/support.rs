@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::process::Output;
 
-use notion_sim::{SimConfig, SimHandle, Simulator, WorkspaceKind};
+use notion_sim::{DatabaseInfo, SimConfig, SimHandle, Simulator, WorkspaceKind};
 use notion_sync::sink::delta::{DeltaSink, StoredPage};
 use tempfile::TempDir;
 
@@ -30,6 +30,38 @@ impl World {
             ..SimConfig::default()
         })
         .await
+    }
+
+    /// The simulated database titled `title`.
+    pub fn database(&self, title: &str) -> DatabaseInfo {
+        self.sim
+            .databases()
+            .into_iter()
+            .find(|d| d.title == title)
+            .unwrap_or_else(|| panic!("no database {title}"))
+    }
+
+    /// Data sources in the simulated workspace.
+    pub fn data_source_count(&self) -> u64 {
+        self.sim
+            .databases()
+            .iter()
+            .map(|d| d.data_sources.len() as u64)
+            .sum()
+    }
+
+    /// Runs an incremental sync and asserts it cost at most two requests per data source.
+    pub async fn assert_idle_run(&self) {
+        let sources = self.data_source_count();
+        self.sim.reset_counters();
+        assert_exit(&self.run(&["sync"]).await, 0);
+        let c = self.sim.counters();
+        assert!(
+            c.total_requests <= 2 * sources,
+            "{} requests for {sources} data sources: {:?}",
+            c.total_requests,
+            c.by_endpoint
+        );
     }
 
     /// One data source of `pages` rows.

@@ -227,15 +227,7 @@ async fn exhausted_retries_exit_75_and_keep_the_watermark() {
     assert_exit(&w.run(&["sync", "-d", "tasks"]).await, 0);
     let before = w.sink().load_watermarks().await.unwrap();
     w.sim.advance_clock(chrono::Duration::minutes(10));
-    let ds = w
-        .sim
-        .databases()
-        .into_iter()
-        .find(|d| d.title == "Tasks")
-        .unwrap()
-        .data_sources[0]
-        .id
-        .clone();
+    let ds = w.database("Tasks").data_sources[0].id.clone();
     w.sim.edit_pages(&ds, 3);
     w.sim.set_faults(FaultPlan {
         rules: vec![FaultRule {
@@ -308,21 +300,7 @@ async fn killed_after_first_commit_then_rerun_converges() {
 async fn a_run_with_nothing_to_do_costs_two_requests_per_data_source() {
     let w = World::start(WorkspaceKind::Full).await;
     assert_exit(&w.run(&["sync"]).await, 0);
-    let sources: u64 = w
-        .sim
-        .databases()
-        .iter()
-        .map(|d| d.data_sources.len() as u64)
-        .sum();
-    w.sim.reset_counters();
-    assert_exit(&w.run(&["sync"]).await, 0);
-    let c = w.sim.counters();
-    assert!(
-        c.total_requests <= 2 * sources,
-        "{} requests for {sources} data sources: {:?}",
-        c.total_requests,
-        c.by_endpoint
-    );
+    w.assert_idle_run().await;
     assert_bronze_matches(&w, "2026-03-11", None).await;
 }
 
@@ -331,12 +309,7 @@ async fn the_minute_of_the_last_read_is_read_once_more_then_runs_are_idle() {
     use notion_sync::sink::BronzeSink;
     let w = World::start(WorkspaceKind::Full).await;
     assert_exit(&w.run(&["sync"]).await, 0);
-    let sources: u64 = w
-        .sim
-        .databases()
-        .iter()
-        .map(|d| d.data_sources.len() as u64)
-        .sum();
+    let sources = w.data_source_count();
     let ds = w.sim.databases()[0].data_sources[0].id.clone();
     // Edits before and after a sync, all in one minute of Notion's clock.
     w.sim.advance_clock(chrono::Duration::minutes(20));
@@ -362,15 +335,7 @@ async fn the_minute_of_the_last_read_is_read_once_more_then_runs_are_idle() {
     let stored = w.pages().await;
     assert!(stored.iter().any(|p| p.record.page_id == late[0]));
     // That run began 15 minutes after the edits, so the next one reads nothing old.
-    w.sim.reset_counters();
-    assert_exit(&w.run(&["sync"]).await, 0);
-    let c = w.sim.counters();
-    assert!(
-        c.total_requests <= 2 * sources,
-        "{} requests for {sources} data sources: {:?}",
-        c.total_requests,
-        c.by_endpoint
-    );
+    w.assert_idle_run().await;
     let marks = w.sink().load_watermarks().await.unwrap();
     assert!(
         marks.iter().all(|m| m.query_started_at.is_some()),
@@ -382,12 +347,7 @@ async fn the_minute_of_the_last_read_is_read_once_more_then_runs_are_idle() {
 async fn optimize_compacts_checkpoints_and_vacuums_without_changing_rows() {
     let w = World::start(WorkspaceKind::Demo).await;
     assert_exit(&w.run(&["sync"]).await, 0);
-    let tasks = w
-        .sim
-        .databases()
-        .into_iter()
-        .find(|d| d.title == "Tasks")
-        .unwrap();
+    let tasks = w.database("Tasks");
     for _ in 0..3 {
         w.sim.advance_clock(chrono::Duration::minutes(2));
         w.sim.edit_pages(&tasks.data_sources[0].id, 5);

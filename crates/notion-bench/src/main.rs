@@ -94,12 +94,7 @@ impl Bench {
         let rate = pages as f64 / cost.wall.as_secs_f64();
         self.record(
             format!("1. full refresh, {pages} pages"),
-            format!(
-                "{rate:.0} pages/s wall ({:.1} s), {:.1} CPU s, peak RSS {:.0} MiB",
-                cost.wall.as_secs_f64(),
-                cost.cpu.as_secs_f64(),
-                cost.peak_rss_mib
-            ),
+            format!("{rate:.0} pages/s, {}", cost.summary()),
             "≥ 20,000 pages/s",
             Some(rate >= 20_000.0),
         );
@@ -136,11 +131,9 @@ impl Bench {
         self.record(
             format!("   (setup) full refresh, {pages} pages"),
             format!(
-                "{:.0} pages/s, {:.1} s, {:.1} CPU s, peak RSS {:.0} MiB",
+                "{:.0} pages/s, {}",
                 pages as f64 / full.wall.as_secs_f64(),
-                full.wall.as_secs_f64(),
-                full.cpu.as_secs_f64(),
-                full.peak_rss_mib
+                full.summary()
             ),
             if pages >= 1_000_000 {
                 "≤ 300 MiB (4)"
@@ -157,12 +150,7 @@ impl Bench {
         let inc = c.run(&["sync"]).await;
         self.record(
             format!("3. 1,000 changes into {pages} rows"),
-            format!(
-                "{:.2} s wall, {:.1} CPU s, peak RSS {:.0} MiB",
-                inc.wall.as_secs_f64(),
-                inc.cpu.as_secs_f64(),
-                inc.peak_rss_mib
-            ),
+            inc.summary(),
             "≤ 5 s at 1,000,000 rows",
             (pages >= 1_000_000).then_some(inc.wall.as_secs_f64() <= 5.0),
         );

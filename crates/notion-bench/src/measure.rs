@@ -23,6 +23,18 @@ pub struct Cost {
     pub peak_rss_mib: f64,
 }
 
+impl Cost {
+    /// `wall s wall, cpu CPU s, peak RSS n MiB`, as the results table shows a run.
+    pub fn summary(&self) -> String {
+        format!(
+            "{:.2} s wall, {:.1} CPU s, peak RSS {:.0} MiB",
+            self.wall.as_secs_f64(),
+            self.cpu.as_secs_f64(),
+            self.peak_rss_mib
+        )
+    }
+}
+
 /// The connector binary and the environment that points it at a simulator and a lake.
 #[derive(Debug, Clone)]
 pub struct Connector {
