@@ -7,8 +7,11 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::LogFormat;
 
 /// Dependency log targets capped below the chosen level unless named explicitly.
-const QUIET_TARGETS: [&str; 4] = [
+const QUIET_TARGETS: [&str; 5] = [
     "buoyant_kernel=warn",
+    // Warns each time databases synced together commit to a shared table at once and the commit is
+    // retried; a commit that fails for good comes back as an error.
+    "deltalake_core::kernel::transaction=error",
     // Logs an error for every table it is asked to open that does not exist yet (each one on a first
     // `init-tables`); real failures come back to this crate as errors and are reported there.
     "buoyant_kernel::snapshot::builder=off",
