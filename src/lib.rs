@@ -15,4 +15,5 @@ pub mod logging;
 pub mod notion;
 pub mod pause;
 pub mod progress;
+pub mod retry;
 pub mod sink;

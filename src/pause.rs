@@ -2,7 +2,9 @@
 //!
 //! With `NOTION_SYNC_PAUSE_AT=<point>[#n]` the process stops at the `n`-th (default first) time it reaches
 //! `point`, prints `paused at <point>` on stderr and waits forever, so a test can kill it there with
-//! SIGKILL. Without the variable every point is a single atomic load.
+//! SIGKILL. With `NOTION_SYNC_PAUSE_MODE=stop` it stops itself there with SIGSTOP instead, so a test can
+//! change the world around it (take its lease over, break a table) and let it go on with SIGCONT. Without
+//! the variable every point is a single atomic load.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +13,8 @@ struct Target {
     point: String,
     nth: u64,
     seen: AtomicU64,
+    /// Stop the process (SIGSTOP) instead of waiting forever.
+    stop: bool,
 }
 
 fn target() -> Option<&'static Target> {
@@ -26,6 +30,7 @@ fn target() -> Option<&'static Target> {
                 point,
                 nth,
                 seen: AtomicU64::new(0),
+                stop: std::env::var("NOTION_SYNC_PAUSE_MODE").is_ok_and(|m| m == "stop"),
             })
         })
         .as_ref()
@@ -38,6 +43,11 @@ pub async fn point(name: &str) {
     };
     if t.point == name && t.seen.fetch_add(1, Ordering::SeqCst) + 1 == t.nth {
         eprintln!("paused at {name}");
+        if t.stop {
+            // Continues where it stopped when the test sends SIGCONT.
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+            return;
+        }
         std::future::pending::<()>().await;
     }
 }

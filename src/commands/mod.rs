@@ -95,4 +95,5 @@ pub fn open_client(settings: &Settings) -> Result<crate::notion::Client, u8> {
 /// Opens the configured lake.
 pub fn open_sink(settings: &Settings) -> Result<DeltaSink, SinkError> {
     DeltaSink::new(&settings.lakehouse_uri, &settings.bronze_schema)
+        .map(|sink| sink.with_lock_ttl(settings.lock_ttl))
 }

@@ -20,6 +20,7 @@ pub const ENV_VARS: &[&str] = &[
     "NOTION_MAX_RETRIES",
     "NOTION_TIMEOUT_SECONDS",
     "NOTION_SYNC_CONCURRENCY",
+    "NOTION_SYNC_LOCK_TTL",
 ];
 
 /// The raw values of the variables in [`ENV_VARS`] (decoded by `envy`), plus the database id variables.
@@ -55,6 +56,8 @@ pub struct EnvVars {
     pub notion_timeout_seconds: Option<String>,
     /// `NOTION_SYNC_CONCURRENCY`: databases synced at once.
     pub notion_sync_concurrency: Option<String>,
+    /// `NOTION_SYNC_LOCK_TTL`: how long a database's lease lives unless its holder renews it.
+    pub notion_sync_lock_ttl: Option<String>,
     /// `NOTION_<NAME>_DB_ID` variables, as (variable, value), sorted.
     #[serde(skip)]
     pub database_ids: Vec<(String, String)>,

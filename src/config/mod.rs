@@ -76,6 +76,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Databases synced at once.
     pub concurrency: usize,
+    /// Time to live of a database's one-writer lease.
+    pub lock_ttl: Duration,
 }
 
 impl Settings {
@@ -171,6 +173,19 @@ impl Settings {
             1,
             64,
         )? as usize;
+        let lock_ttl = duration_setting(
+            env.notion_sync_lock_ttl.as_deref(),
+            "NOTION_SYNC_LOCK_TTL",
+            crate::sink::lease::DEFAULT_TTL,
+        )?;
+        if lock_ttl < Duration::from_secs(1) || lock_ttl > Duration::from_secs(86_400) {
+            return Err(ConfigError::new(
+                "NOTION_SYNC_LOCK_TTL",
+                format!(
+                    "{lock_ttl:?} is out of range; use a duration between 1s and 24h (e.g. 3m)"
+                ),
+            ));
+        }
         Ok(Settings {
             token,
             base_url,
@@ -188,6 +203,7 @@ impl Settings {
             max_retries,
             request_timeout,
             concurrency,
+            lock_ttl,
         })
     }
 

@@ -15,9 +15,9 @@ use serde_json::value::RawValue;
 
 use super::convert::{RowContext, page_record};
 use super::hydrate::complete_row;
-use super::source::Seen;
+use super::source::{Seen, reject};
 use super::{Counts, SyncError};
-use crate::bronze::{DeletedReason, PageRecord};
+use crate::bronze::{DeletedReason, PageRecord, RejectRecord};
 use crate::notion::ids::{PageKey, normalize_id};
 use crate::notion::model::PageEnvelope;
 use crate::notion::{Client, RequestStats};
@@ -32,6 +32,8 @@ enum Verdict {
     Store(Box<PageRecord>),
     /// The row is to be flagged without a new payload.
     Flag(DeletedReason),
+    /// Notion served something that cannot be stored as the page: kept raw, the stored row left alone.
+    Reject(Box<RejectRecord>),
 }
 
 /// Whether a listed page's bronze row needs a fresh read: absent, flagged, older, or in the other
@@ -74,6 +76,7 @@ pub async fn reconcile<S: BronzeSink>(
     let mut counts = Counts::default();
     let mut rows: Vec<PageRecord> = Vec::new();
     let mut flags: Vec<(String, DeletedReason)> = Vec::new();
+    let mut rejects: Vec<RejectRecord> = Vec::new();
     for key in to_read {
         let page_id = key.id();
         match read_page(client, ctx, &page_id, stats).await? {
@@ -85,7 +88,12 @@ pub async fn reconcile<S: BronzeSink>(
                 rows.push(*row);
             }
             Verdict::Flag(reason) => flags.push((page_id, reason)),
+            Verdict::Reject(r) => rejects.push(*r),
         }
+    }
+    if !rejects.is_empty() {
+        counts.rejected += rejects.len() as i64;
+        sink.record_rejects(rejects).await?;
     }
     if !rows.is_empty() {
         let written = sink.upsert_pages(rows).await?;
@@ -118,8 +126,15 @@ async fn read_page(
         Err(e) => return Err(e.into()),
     };
     let raw = without_request_id(raw);
-    let env: PageEnvelope = serde_json::from_str(raw.get())
-        .map_err(|e| SyncError::Payload(format!("page {page_id} could not be decoded: {e}")))?;
+    let rejected = |error: String| {
+        tracing::warn!(database = %ctx.database_name, page = page_id, error = %error,
+            "a page read cannot be stored; kept in notion_raw_rejects, its stored row left as it is");
+        Ok::<_, SyncError>(Verdict::Reject(Box::new(reject(&raw, ctx, error))))
+    };
+    let env: PageEnvelope = match serde_json::from_str(raw.get()) {
+        Ok(env) => env,
+        Err(e) => return rejected(format!("page {page_id} could not be decoded: {e}")),
+    };
     let parent = env.parent();
     let database = parent.database_id.as_deref().and_then(normalize_id);
     if database.as_deref() != Some(ctx.database_id.as_str()) {
@@ -131,10 +146,10 @@ async fn read_page(
         .as_deref()
         .and_then(normalize_id)
         .unwrap_or_else(|| ctx.database_id.clone());
-    let Some(mut row) = page_record(&raw, &here).map_err(SyncError::Payload)? else {
-        return Err(SyncError::Payload(format!(
-            "GET /v1/pages/{page_id} did not return a page"
-        )));
+    let mut row = match page_record(&raw, &here) {
+        Ok(Some(row)) => row,
+        Ok(None) => return rejected(format!("GET /v1/pages/{page_id} did not return a page")),
+        Err(e) => return rejected(e),
     };
     complete_row(client, &mut row, stats).await?;
     if row.in_trash {

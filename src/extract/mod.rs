@@ -38,6 +38,9 @@ pub enum SyncError {
     /// Notion returned something this connector cannot store safely.
     #[error("unexpected payload: {0}")]
     Payload(String),
+    /// The database synced, but its run row could not be recorded: the audit trail would miss it.
+    #[error("the run row could not be written to notion_sync_runs: {0}")]
+    Audit(SinkError),
 }
 
 impl SyncError {
@@ -45,7 +48,7 @@ impl SyncError {
     pub fn class(&self) -> ErrorClass {
         match self {
             SyncError::Notion(e) => e.class,
-            SyncError::Sink(e) => e.class(),
+            SyncError::Sink(e) | SyncError::Audit(e) => e.class(),
             SyncError::Payload(_) => ErrorClass::Internal,
         }
     }
@@ -283,7 +286,7 @@ async fn sync_database<S: BronzeSink>(
     if run.watermark_after.is_none() {
         run.watermark_after = run.watermark_before;
     }
-    let error = result.err();
+    let mut error = result.err();
     match &error {
         Some(e) => {
             run.status = RunStatus::Failed;
@@ -302,6 +305,8 @@ async fn sync_database<S: BronzeSink>(
     crate::pause::point("run.before_audit").await;
     if let Err(e) = sink.append_run(run.clone()).await {
         tracing::error!(database = %db.name, error = %e, "could not record the run row");
+        // The data landed, but an operator must learn that its audit row is missing.
+        error = error.or(Some(SyncError::Audit(e)));
     }
     DatabaseOutcome {
         database: db.clone(),

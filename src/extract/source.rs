@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::convert::{RowContext, page_record, sha256_hex};
 use super::hydrate::complete_row;
+use super::writer::Chunk;
 use super::{Counts, SyncError};
 use crate::bronze::{PageRecord, RejectRecord};
 use crate::notion::ids::PageKey;
@@ -93,8 +94,8 @@ pub struct SourceOutcome {
 
 /// Where fetched rows go.
 enum Out {
-    /// Completed rows, in batches, to the writer.
-    Batches(mpsc::Sender<Vec<PageRecord>>),
+    /// Completed rows and the rejects among them, in batches, to the writer.
+    Batches(mpsc::Sender<Chunk>),
     /// Nowhere: only the ids are kept (the query asks for the title property alone).
     Ids,
 }
@@ -107,7 +108,6 @@ struct Fetched {
     /// Notion's clock at the first answer.
     started: Option<DateTime<Utc>>,
     seen: Vec<Seen>,
-    rejects: Vec<RejectRecord>,
     error: Option<SyncError>,
 }
 
@@ -118,7 +118,7 @@ pub async fn sync_source<S: BronzeSink>(
     sink: &S,
     job: &SourceJob<'_>,
 ) -> (SourceOutcome, Option<SyncError>) {
-    let (tx, rx) = mpsc::channel::<Vec<PageRecord>>(super::writer::GROUP_BATCHES);
+    let (tx, rx) = mpsc::channel::<Chunk>(super::writer::GROUP_BATCHES);
     let start_at = if job.full_refresh {
         None
     } else {
@@ -137,14 +137,9 @@ pub async fn sync_source<S: BronzeSink>(
     let (fetched, (mut outcome, write_err)) = tokio::join!(fetch, write);
     outcome.counts.fetched = fetched.fetched;
     outcome.counts.restarts = fetched.restarts;
-    outcome.counts.rejected = fetched.rejects.len() as i64;
     outcome.seen = fetched.seen;
-    let reject_err = match sink.record_rejects(fetched.rejects).await {
-        Ok(_) => None,
-        Err(e) => Some(e.into()),
-    };
     // A writer failure stops the fetcher (its channel closes), so report the writer's error first.
-    (outcome, write_err.or(fetched.error).or(reject_err))
+    (outcome, write_err.or(fetched.error))
 }
 
 /// Where an incremental read starts. Two lower bounds hold for every page the last complete read did not
@@ -292,7 +287,7 @@ async fn fetch_pages(
     // Greatest timestamps seen in the current window, to restart from.
     let (mut max_edited, mut max_created): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
         (None, None);
-    let mut buffer: Vec<PageRecord> = Vec::with_capacity(job.pacing.batch_pages);
+    let mut buffer = Chunk::with_capacity(job.pacing.batch_pages);
     let mut result = Fetched::default();
     // The next query page, requested while the previous one was converted.
     type Answer = Result<(ListPage, Option<DateTime<Utc>>), crate::notion::NotionError>;
@@ -361,7 +356,11 @@ async fn fetch_pages(
                 return result;
             }
         };
-        result.rejects.extend(converted.rejects);
+        if let Out::Batches(_) = out {
+            // Rejects travel with the rows read before them, so they are stored before the watermark
+            // moves past them.
+            buffer.rejects.extend(converted.rejects);
+        }
         for mut row in converted.rows {
             max_edited = max_edited.max(Some(row.last_edited_time));
             max_created = max_created.max(Some(row.created_time));
@@ -371,13 +370,13 @@ async fn fetch_pages(
                     result.error = Some(e.into());
                     return result;
                 }
-                buffer.push(row);
+                buffer.rows.push(row);
                 result.fetched += 1;
             }
         }
         job.progress.pages(result.fetched as u64);
         if let Out::Batches(tx) = &out
-            && buffer.len() >= job.pacing.batch_pages
+            && buffer.rows.len() >= job.pacing.batch_pages
             && tx.send(std::mem::take(&mut buffer)).await.is_err()
         {
             return result;
@@ -442,7 +441,7 @@ fn convert_results(results: Vec<Box<RawValue>>, ctx: &RowContext) -> Converted {
 }
 
 /// A reject row for a result that is not a storable page.
-fn reject(raw: &RawValue, ctx: &RowContext, error: String) -> RejectRecord {
+pub(super) fn reject(raw: &RawValue, ctx: &RowContext, error: String) -> RejectRecord {
     #[derive(serde::Deserialize)]
     struct Id {
         id: Option<Value>,

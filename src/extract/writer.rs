@@ -6,18 +6,49 @@ use tokio::sync::mpsc;
 
 use super::SyncError;
 use super::source::{Partition, SourceJob, SourceOutcome, start_bound};
-use crate::bronze::{PageRecord, WatermarkRecord};
+use crate::bronze::{PageRecord, RejectRecord, WatermarkRecord};
 use crate::sink::BronzeSink;
 
 /// Batches the fetcher may run ahead of the writer; also the most a group commit takes at once.
 pub const GROUP_BATCHES: usize = 8;
 
+/// What the fetcher hands the writer: completed rows, and the query results among them that cannot be
+/// stored as pages.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Rows to upsert.
+    pub rows: Vec<PageRecord>,
+    /// Results for the reject table.
+    pub rejects: Vec<RejectRecord>,
+}
+
+impl Chunk {
+    /// An empty chunk with room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> Chunk {
+        Chunk {
+            rows: Vec::with_capacity(rows),
+            rejects: Vec::new(),
+        }
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.rejects.is_empty()
+    }
+
+    fn extend(&mut self, other: Chunk) {
+        self.rows.extend(other.rows);
+        self.rejects.extend(other.rejects);
+    }
+}
+
 /// Commits batches as they arrive and advances the watermark after confirmed commits: at most every
-/// `watermark_interval` of the job's [`Pacing`](super::Pacing), and once at the end.
+/// `watermark_interval` of the job's [`Pacing`](super::Pacing), and once at the end. Rejects are stored
+/// with the batch they arrived in, before any watermark save that covers it.
 pub async fn write_batches<S: BronzeSink>(
     sink: &S,
     job: &SourceJob<'_>,
-    mut rx: mpsc::Receiver<Vec<PageRecord>>,
+    mut rx: mpsc::Receiver<Chunk>,
     completed: &std::sync::OnceLock<Option<DateTime<Utc>>>,
 ) -> (SourceOutcome, Option<SyncError>) {
     let mut outcome = SourceOutcome {
@@ -30,11 +61,20 @@ pub async fn write_batches<S: BronzeSink>(
     let mut saved_at = std::time::Instant::now();
     let mut last_commit = tokio::time::Instant::now();
     while let Some(batch) = rx.recv().await {
-        let batch = group(batch, &mut rx, &job.pacing, last_commit).await;
+        let Chunk { rows, rejects } = group(batch, &mut rx, &job.pacing, last_commit).await;
         last_commit = tokio::time::Instant::now();
-        let batch_max = batch.iter().map(|r| r.last_edited_time).max();
+        let batch_max = rows.iter().map(|r| r.last_edited_time).max();
+        if !rejects.is_empty() {
+            outcome.counts.rejected += rejects.len() as i64;
+            if let Err(e) = sink.record_rejects(rejects).await {
+                return (outcome, Some(e.into()));
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
         crate::pause::point("write.batch").await;
-        let stats = match sink.upsert_pages(batch).await {
+        let stats = match sink.upsert_pages(rows).await {
             Ok(s) => s,
             Err(e) => return (outcome, Some(e.into())),
         };
@@ -67,17 +107,17 @@ pub async fn write_batches<S: BronzeSink>(
 /// cost in both tables' logs, so a fast fetcher gets fewer, larger commits, and a slow one still has its
 /// pages committed as they come.
 async fn group(
-    mut batch: Vec<PageRecord>,
-    rx: &mut mpsc::Receiver<Vec<PageRecord>>,
+    mut batch: Chunk,
+    rx: &mut mpsc::Receiver<Chunk>,
     pacing: &super::Pacing,
     last_commit: tokio::time::Instant,
-) -> Vec<PageRecord> {
+) -> Chunk {
     if pacing.commit_interval.is_zero() {
         return batch;
     }
     let full = GROUP_BATCHES * pacing.batch_pages.max(1);
     let deadline = last_commit + pacing.commit_interval;
-    while batch.len() < full {
+    while batch.rows.len() < full {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(more)) => batch.extend(more),
             Ok(None) | Err(_) => break,

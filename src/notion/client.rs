@@ -14,9 +14,10 @@ use super::ApiVersion;
 use super::error::{ErrorClass, NotionError, classify};
 use super::limiter::TokenLimiter;
 use super::model::ErrorBody;
-use super::retry::{Backoff, MAX_THROTTLE_WAITS, Verdict, classify_status};
+use super::retry::{Transport, classify_status, classify_transport};
 use super::stats::RequestStats;
 use crate::config::Secret;
+use crate::retry::{Class, Decision, Operation, Policy};
 
 /// How to reach Notion.
 #[derive(Debug, Clone)]
@@ -68,7 +69,7 @@ struct Inner {
     base: Url,
     version: ApiVersion,
     limiter: TokenLimiter,
-    backoff: Backoff,
+    policy: Policy,
 }
 
 /// One failed attempt, before the retry decision.
@@ -77,7 +78,7 @@ struct Failure {
     code: String,
     message: String,
     request_id: Option<String>,
-    verdict: Verdict,
+    class: Class,
 }
 
 impl Client {
@@ -113,7 +114,7 @@ impl Client {
                 base: opts.base_url,
                 version: opts.api_version,
                 limiter: TokenLimiter::new(opts.requests_per_minute),
-                backoff: Backoff::new(opts.backoff_base, opts.backoff_cap, opts.max_retries),
+                policy: Policy::new(opts.backoff_base, opts.backoff_cap, opts.max_retries),
             }),
         })
     }
@@ -131,9 +132,17 @@ impl Client {
         object_id: Option<&str>,
         stats: &RequestStats,
     ) -> Result<T, NotionError> {
-        self.call(Method::GET, path, query, None, object_id, stats)
-            .await
-            .map(|(value, _)| value)
+        self.call(
+            Operation::Read,
+            Method::GET,
+            path,
+            query,
+            None,
+            object_id,
+            stats,
+        )
+        .await
+        .map(|(value, _)| value)
     }
 
     /// `POST path?query` with a JSON body, for read-only endpoints (query, search), which are retried like
@@ -147,12 +156,45 @@ impl Client {
         object_id: Option<&str>,
         stats: &RequestStats,
     ) -> Result<(T, Option<DateTime<Utc>>), NotionError> {
-        self.call(Method::POST, path, query, Some(body), object_id, stats)
-            .await
+        self.call(
+            Operation::Read,
+            Method::POST,
+            path,
+            query,
+            Some(body),
+            object_id,
+            stats,
+        )
+        .await
     }
 
+    /// A write (`POST`, `PATCH`, `DELETE` that changes Notion), decoded as `T`. Retried only when Notion
+    /// answered that it did not apply it (throttled, transaction collision) or it never left this host.
+    pub async fn write<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        object_id: Option<&str>,
+        stats: &RequestStats,
+    ) -> Result<T, NotionError> {
+        self.call(
+            Operation::Write,
+            method,
+            path,
+            &[],
+            Some(body),
+            object_id,
+            stats,
+        )
+        .await
+        .map(|(value, _)| value)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn call<T: DeserializeOwned>(
         &self,
+        op: Operation,
         method: Method,
         path: &str,
         query: &[(&str, String)],
@@ -166,68 +208,63 @@ impl Client {
             .base
             .join(path.trim_start_matches('/'))
             .map_err(|e| local_error(&endpoint, &format!("bad URL: {e}"), ErrorClass::Internal))?;
-        let mut retries = 0u32;
-        let mut throttles = 0u32;
+        let mut attempts = self.inner.policy.start();
         loop {
             self.inner.limiter.acquire().await;
             RequestStats::bump(&stats.requests);
-            let failure = match self.attempt::<T>(&method, &url, query, body).await {
+            let failure = match self.attempt::<T>(op, &method, &url, query, body).await {
                 Ok(value) => return Ok(value),
                 Err(f) => f,
             };
-            let give_up = |f: Failure, hint: Option<&str>, class: ErrorClass| NotionError {
+            let give_up = |f: Failure, hint: Option<String>, class: ErrorClass| NotionError {
                 status: f.status,
                 code: f.code,
                 message: f.message,
                 request_id: f.request_id,
                 endpoint: endpoint.clone(),
                 object_id: object_id.map(str::to_string),
-                hint: hint.map(str::to_string),
+                hint,
                 class,
             };
-            match failure.verdict {
-                Verdict::Throttled(wait) if throttles < MAX_THROTTLE_WAITS => {
-                    throttles += 1;
+            let decision = attempts.next(failure.class);
+            if let Some(wait) = decision.wait() {
+                stats.wait_ms.fetch_add(
+                    wait.as_millis() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
+            match decision {
+                Decision::Throttle(wait) => {
                     RequestStats::bump(&stats.throttled);
-                    stats.wait_ms.fetch_add(
-                        wait.as_millis() as u64,
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
                     tracing::info!(endpoint = %endpoint, wait_s = wait.as_secs(), status = ?failure.status,
                         "throttled by Notion; waiting out Retry-After");
+                    // Every task sharing the token waits, not only this one.
                     self.inner.limiter.pause_for(wait);
                 }
-                Verdict::Transient | Verdict::Throttled(_) => {
-                    match self.inner.backoff.delay(retries) {
-                        Some(delay) => {
-                            retries += 1;
-                            RequestStats::bump(&stats.retries);
-                            stats.wait_ms.fetch_add(
-                                delay.as_millis() as u64,
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            tracing::warn!(endpoint = %endpoint, status = ?failure.status, code = %failure.code,
-                            attempt = retries, delay_ms = delay.as_millis() as u64, "retrying after a transient failure");
-                            tokio::time::sleep(delay).await;
-                        }
-                        None => {
-                            let budget = self.inner.backoff.budget();
-                            return Err(give_up(
-                                failure,
-                                Some(&format!(
-                                    "Notion kept failing after {budget} retries; rerun later (safe: nothing past the \
-                                 last committed batch was recorded)"
-                                )),
-                                ErrorClass::Transient,
-                            ));
-                        }
-                    }
+                Decision::Backoff { delay, attempt } => {
+                    RequestStats::bump(&stats.retries);
+                    tracing::warn!(endpoint = %endpoint, status = ?failure.status, code = %failure.code,
+                        attempt, delay_ms = delay.as_millis() as u64, "retrying after a transient failure");
+                    tokio::time::sleep(delay).await;
                 }
-                Verdict::Fatal => {
+                Decision::Exhausted(retries) => {
+                    let hint = format!(
+                        "Notion kept failing after {retries} retries; rerun later (safe: nothing past the \
+                         last committed batch was recorded)"
+                    );
+                    return Err(give_up(failure, Some(hint), ErrorClass::Transient));
+                }
+                Decision::Permanent => {
                     let (class, hint) = match failure.status {
                         Some(status) => classify(status, &failure.code),
                         None => (ErrorClass::Internal, None),
                     };
+                    let hint = hint.map(str::to_string).or_else(|| {
+                        (op == Operation::Write && class == ErrorClass::Transient).then(|| {
+                            "the write may have been applied; check Notion before repeating it"
+                                .to_string()
+                        })
+                    });
                     return Err(give_up(failure, hint, class));
                 }
             }
@@ -236,6 +273,7 @@ impl Client {
 
     async fn attempt<T: DeserializeOwned>(
         &self,
+        op: Operation,
         method: &Method,
         url: &Url,
         query: &[(&str, String)],
@@ -248,7 +286,7 @@ impl Client {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(transport_failure)?;
+        let resp = req.send().await.map_err(|e| transport_failure(op, e))?;
         let status = resp.status().as_u16();
         let header = |name: &str| {
             resp.headers()
@@ -259,7 +297,7 @@ impl Client {
         let request_id = header("x-notion-request-id");
         let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
         let date = header("date").and_then(|d| DateTime::parse_from_rfc2822(&d).ok());
-        let bytes = resp.bytes().await.map_err(transport_failure)?;
+        let bytes = resp.bytes().await.map_err(|e| transport_failure(op, e))?;
         if (200..300).contains(&status) {
             let date = date.map(|d| d.to_utc());
             return serde_json::from_slice::<T>(&bytes)
@@ -270,10 +308,10 @@ impl Client {
                     message: format!("response body could not be decoded: {e}"),
                     request_id: request_id.clone(),
                     // A cut-off or garbled body is a transport fault; a well-formed body of the wrong shape is not.
-                    verdict: if e.is_eof() || e.is_syntax() {
-                        Verdict::Transient
+                    class: if e.is_eof() || e.is_syntax() {
+                        classify_transport(op, Transport::Garbled)
                     } else {
-                        Verdict::Fatal
+                        Class::Permanent
                     },
                 });
         }
@@ -284,11 +322,7 @@ impl Client {
             .and_then(|d| d.get("rate_limit_reason"))
             .and_then(Value::as_str)
             .unwrap_or("");
-        let verdict = if reason == "public_api_request_blocked" {
-            Verdict::Fatal
-        } else {
-            classify_status(status, retry_after, &err.code)
-        };
+        let class = classify_status(op, status, retry_after, &err.code, reason);
         Err(Failure {
             status: Some(status),
             code: if err.code.is_empty() {
@@ -302,12 +336,17 @@ impl Client {
                 err.message
             },
             request_id: err.request_id.or(request_id),
-            verdict,
+            class,
         })
     }
 }
 
-fn transport_failure(e: reqwest::Error) -> Failure {
+fn transport_failure(op: Operation, e: reqwest::Error) -> Failure {
+    let kind = if e.is_connect() {
+        Transport::Refused
+    } else {
+        Transport::Interrupted
+    };
     let code = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
@@ -320,7 +359,7 @@ fn transport_failure(e: reqwest::Error) -> Failure {
         code: code.into(),
         message: error_chain(&e),
         request_id: None,
-        verdict: Verdict::Transient,
+        class: classify_transport(op, kind),
     }
 }
 

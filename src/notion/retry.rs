@@ -1,111 +1,137 @@
-//! Retry policy: which failures to retry, and how long to wait.
+//! How Notion's answers map onto the connector's retry policy ([`crate::retry`]).
 //!
-//! Throttling (429 `rate_limited`, 529) waits exactly what the server's `Retry-After` says (clamped), and
-//! does not spend the retry budget — only a cap on total waits applies. Server and transport failures on
-//! reads back off exponentially with full jitter (AWS's "full jitter": a uniform draw below an exponentially
-//! growing ceiling) and spend the budget. Client errors (400/401/403/404) are never retried.
+//! Throttling (429 `rate_limited`, 529 `service_overload`) waits what `Retry-After` says, for reads and
+//! writes alike: a throttled request was not applied. `public_api_request_blocked` is never retried.
+//! Server and transport failures are retried for idempotent reads only; a write is retried after them
+//! only when the request provably never reached Notion (the connection was refused) or Notion reported a
+//! transaction collision (409 `conflict_error`, nothing saved). A write answered 5xx may have been saved
+//! (Notion documents `committed_resource_id` for that case), so it is reported, not repeated.
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use crate::retry::{Class, Operation};
 
-/// What to do with a failed attempt.
+/// A transport failure: whether the request may have reached Notion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Wait this long (from `Retry-After`) and try again; counts as a throttle, not a retry.
-    Throttled(Duration),
-    /// A transient failure: back off and retry while the budget lasts.
-    Transient,
-    /// Do not retry.
-    Fatal,
+pub enum Transport {
+    /// No connection was made: the request was never sent.
+    Refused,
+    /// Sent, then timed out or the connection broke: it may have been applied.
+    Interrupted,
+    /// A 2xx answer whose body was cut off or garbled.
+    Garbled,
 }
 
-/// Longest `Retry-After` honoured for one wait.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
-/// Most throttle waits for one request before it fails as transient.
-pub const MAX_THROTTLE_WAITS: u32 = 30;
-
-/// Classifies an HTTP status (and `Retry-After` seconds, when given) for an idempotent read.
-pub fn classify_status(status: u16, retry_after: Option<u64>, code: &str) -> Verdict {
+/// Classifies an HTTP error answer.
+pub fn classify_status(
+    op: Operation,
+    status: u16,
+    retry_after: Option<u64>,
+    code: &str,
+    rate_limit_reason: &str,
+) -> Class {
+    if rate_limit_reason == "public_api_request_blocked" {
+        return Class::Permanent;
+    }
     match status {
         429 if code == "rate_limited" || code.is_empty() => {
-            Verdict::Throttled(throttle_wait(retry_after))
+            Class::Throttled(Some(throttle_wait(retry_after)))
         }
-        529 => Verdict::Throttled(throttle_wait(retry_after)),
-        500 | 502 | 503 | 504 | 409 => Verdict::Transient,
-        _ => Verdict::Fatal,
+        529 => Class::Throttled(Some(throttle_wait(retry_after))),
+        409 => Class::Transient,
+        500 | 502 | 503 | 504 if op == Operation::Read => Class::Transient,
+        _ => Class::Permanent,
+    }
+}
+
+/// Classifies a failure without a usable HTTP answer.
+pub fn classify_transport(op: Operation, failure: Transport) -> Class {
+    match (op, failure) {
+        (_, Transport::Refused) | (Operation::Read, _) => Class::Transient,
+        (Operation::Write, _) => Class::Permanent,
     }
 }
 
 fn throttle_wait(retry_after: Option<u64>) -> Duration {
-    Duration::from_secs(retry_after.unwrap_or(1).max(1)).min(MAX_RETRY_AFTER)
-}
-
-/// Exponential backoff ceilings with full jitter applied on top.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    ceilings: Vec<Duration>,
-}
-
-impl Backoff {
-    /// `max_retries` delays starting at `base`, doubling, capped at `cap`.
-    pub fn new(base: Duration, cap: Duration, max_retries: u32) -> Self {
-        let ceilings = ExponentialBuilder::default()
-            .with_min_delay(base)
-            .with_max_delay(cap)
-            .with_factor(2.0)
-            .with_max_times(max_retries as usize)
-            .build()
-            .collect();
-        Backoff { ceilings }
-    }
-
-    /// The delay before retry number `attempt` (0-based), or `None` when the budget is spent.
-    pub fn delay(&self, attempt: u32) -> Option<Duration> {
-        let ceiling = *self.ceilings.get(attempt as usize)?;
-        Some(ceiling.mul_f64(fastrand::f64()))
-    }
-
-    /// Retries allowed.
-    pub fn budget(&self) -> u32 {
-        self.ceilings.len() as u32
-    }
+    Duration::from_secs(retry_after.unwrap_or(1).max(1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const READ: Operation = Operation::Read;
+    const WRITE: Operation = Operation::Write;
+
     #[test]
-    fn statuses_classify() {
+    fn reads_retry_throttles_server_and_transport_failures() {
         assert_eq!(
-            classify_status(429, Some(3), "rate_limited"),
-            Verdict::Throttled(Duration::from_secs(3))
+            classify_status(READ, 429, Some(3), "rate_limited", ""),
+            Class::Throttled(Some(Duration::from_secs(3)))
         );
         assert_eq!(
-            classify_status(529, None, "service_overload"),
-            Verdict::Throttled(Duration::from_secs(1))
+            classify_status(READ, 529, None, "service_overload", ""),
+            Class::Throttled(Some(Duration::from_secs(1)))
         );
-        assert_eq!(
-            classify_status(429, Some(9999), ""),
-            Verdict::Throttled(MAX_RETRY_AFTER)
-        );
-        for s in [500, 502, 503, 504] {
-            assert_eq!(classify_status(s, None, ""), Verdict::Transient);
+        for s in [409, 500, 502, 503, 504] {
+            assert_eq!(classify_status(READ, s, None, "", ""), Class::Transient);
         }
         for s in [400, 401, 403, 404] {
-            assert_eq!(classify_status(s, None, ""), Verdict::Fatal);
+            assert_eq!(classify_status(READ, s, None, "", ""), Class::Permanent);
+        }
+        for t in [
+            Transport::Refused,
+            Transport::Interrupted,
+            Transport::Garbled,
+        ] {
+            assert_eq!(classify_transport(READ, t), Class::Transient);
         }
     }
 
     #[test]
-    fn backoff_is_bounded_and_jittered() {
-        let b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 6);
-        assert_eq!(b.budget(), 6);
-        for attempt in 0..6 {
-            let d = b.delay(attempt).unwrap();
-            assert!(d <= Duration::from_secs(2), "{d:?}");
+    fn writes_are_retried_only_when_they_did_not_happen() {
+        assert!(matches!(
+            classify_status(WRITE, 429, Some(2), "rate_limited", ""),
+            Class::Throttled(_)
+        ));
+        assert_eq!(
+            classify_status(WRITE, 409, None, "conflict_error", ""),
+            Class::Transient
+        );
+        for s in [500, 502, 503, 504] {
+            assert_eq!(
+                classify_status(WRITE, s, None, "service_unavailable", ""),
+                Class::Permanent,
+                "a write answered {s} may have been saved"
+            );
         }
-        assert!(b.delay(6).is_none());
+        assert_eq!(
+            classify_transport(WRITE, Transport::Refused),
+            Class::Transient
+        );
+        assert_eq!(
+            classify_transport(WRITE, Transport::Interrupted),
+            Class::Permanent
+        );
+        assert_eq!(
+            classify_transport(WRITE, Transport::Garbled),
+            Class::Permanent
+        );
+    }
+
+    #[test]
+    fn blocked_integrations_are_never_retried() {
+        for op in [READ, WRITE] {
+            assert_eq!(
+                classify_status(
+                    op,
+                    429,
+                    Some(1),
+                    "rate_limited",
+                    "public_api_request_blocked"
+                ),
+                Class::Permanent
+            );
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! (Databricks over ODBC) implements the same trait.
 
 pub mod delta;
-pub mod lock;
+pub mod lease;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -98,16 +98,30 @@ pub enum SinkError {
     },
     /// Another run is syncing this database into the same lake.
     #[error(
-        "database {database_id} is being synced by {holder}; wait for it to finish (if that process is gone \
-         from another host, delete {lock})"
+        "database {database_id} is being synced by {holder}; its lease ({lock}) runs until {expires_at} and \
+         is renewed while that run is alive; rerun later: once the lease expires (NOTION_SYNC_LOCK_TTL) it \
+         is taken over, nothing needs deleting"
     )]
     Busy {
         /// The database.
         database_id: String,
         /// Who holds it.
         holder: String,
-        /// The lock's location.
+        /// When the holder's lease expires unless renewed.
+        expires_at: String,
+        /// The lease's location.
         lock: String,
+    },
+    /// This run's lease of a database was taken over or expired; it stopped before committing more.
+    #[error(
+        "the lease of database {database_id} was lost ({reason}); stopped before the next commit; rerun \
+         (what was committed before is kept)"
+    )]
+    LeaseLost {
+        /// The database.
+        database_id: String,
+        /// What happened to the lease.
+        reason: String,
     },
     /// A bug or corrupted table.
     #[error("internal sink error on {table}: {reason}")]
@@ -125,9 +139,10 @@ impl SinkError {
         use crate::notion::ErrorClass;
         match self {
             SinkError::Location { .. } => ErrorClass::Config,
-            SinkError::Conflict { .. } | SinkError::Transient { .. } | SinkError::Busy { .. } => {
-                ErrorClass::Transient
-            }
+            SinkError::Conflict { .. }
+            | SinkError::Transient { .. }
+            | SinkError::Busy { .. }
+            | SinkError::LeaseLost { .. } => ErrorClass::Transient,
             SinkError::Internal { .. } => ErrorClass::Internal,
         }
     }
@@ -183,14 +198,16 @@ pub trait BronzeSink: Send + Sync {
         rows: Vec<RejectRecord>,
     ) -> impl Future<Output = Result<u64, SinkError>> + Send;
 
-    /// Takes the one-writer lock of `database_id` for `run_id`; `SinkError::Busy` names the run holding it.
+    /// Takes the one-writer lease of `database_id` for `run_id` and renews it until released;
+    /// `SinkError::Busy` names the run holding it. Commits for a database whose lease was lost fail with
+    /// `SinkError::LeaseLost`.
     fn lock_database(
         &self,
         database_id: &str,
         run_id: &str,
     ) -> impl Future<Output = Result<(), SinkError>> + Send;
 
-    /// Releases the lock taken by `lock_database`.
+    /// Releases the lease taken by `lock_database`.
     fn unlock_database(&self, database_id: &str, run_id: &str) -> impl Future<Output = ()> + Send;
 
     /// Appends one run audit row.

@@ -39,6 +39,8 @@ async fn crash_then_rerun(first: Option<&[&str]>, killed: &[&str], kill: Kill) {
         w.set("NOTION_SYNC_COMMIT_INTERVAL", "0");
         w.set("NOTION_SYNC_WATERMARK_INTERVAL", "0");
     }
+    // The killed run's lease must expire before the rerun can take it over.
+    w.set("NOTION_SYNC_LOCK_TTL", "2s");
     let mut child = w
         .command(killed)
         .stdout(std::process::Stdio::null())
@@ -65,6 +67,7 @@ async fn crash_then_rerun(first: Option<&[&str]>, killed: &[&str], kill: Kill) {
     child.start_kill().unwrap(); // SIGKILL
     child.wait().await.unwrap();
     w.env.remove("NOTION_SYNC_PAUSE_AT");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     // The rerun is the same command; then an incremental one confirms nothing is left behind.
     assert_exit(&w.run(killed).await, 0);
     let promise = if killed.contains(&"--full-refresh") {

@@ -166,67 +166,123 @@ async fn a_malformed_page_is_kept_raw_in_the_reject_table_and_the_rest_lands() {
     assert_bronze_matches(&w, "2026-03-11", None).await;
 }
 
+/// Ids of `n` live pages of the simulated database titled `title`.
+fn live_pages(w: &World, title: &str, n: usize) -> Vec<String> {
+    let db = w.sim.database_id_by_title(title).unwrap();
+    let dump = w.sim.state_dump("2026-03-11");
+    dump["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["database_id"] == db.as_str() && p["in_trash"] == false && p["is_archived"] == false
+        })
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .take(n)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_syncs_on_one_lake_never_corrupt_it() {
+async fn a_stored_page_notion_later_serves_malformed_is_rejected_and_the_rest_lands() {
+    let w = World::start(WorkspaceKind::Demo).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let id = live_pages(&w, "Tasks", 1).remove(0);
+    w.sim.override_page(
+        &id,
+        json!({"last_edited_time": "yesterday"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    for args in [
+        &["sync", "--full-refresh"][..],
+        &["sync", "--detect-deletes"][..],
+    ] {
+        let out = w.run(args).await;
+        assert_exit(&out, 0);
+        let rejects = w.sink().read_rejects().await.unwrap();
+        assert!(
+            rejects
+                .iter()
+                .any(|r| r.page_id.as_deref() == Some(id.as_str())),
+            "{args:?}: {rejects:?}"
+        );
+        let row = w
+            .pages()
+            .await
+            .into_iter()
+            .find(|p| p.record.page_id == id)
+            .expect("the stored row is kept");
+        assert!(
+            !row.record.is_deleted,
+            "{args:?}: a malformed read is not a deletion"
+        );
+    }
+    w.sim.override_page(&id, Default::default());
+    w.sim.advance_clock(chrono::Duration::minutes(1));
+    w.sim.edit_page(&id);
+    assert_exit(&w.run(&["sync"]).await, 0);
+    assert_bronze_matches(&w, "2026-03-11", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_that_cannot_be_written_hold_the_watermark_back() {
     let w = World::start(WorkspaceKind::Demo).await;
     assert_exit(&w.run(&["init-tables"]).await, 0);
-    // A slow Notion makes the two runs overlap.
-    w.sim.set_faults(FaultPlan {
-        rules: vec![FaultRule {
-            endpoint: None,
-            kind: FaultKind::Delay(Duration::from_millis(150)),
-            mode: FaultMode::Always,
-        }],
-    });
-    let first = w
-        .command(&["sync"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let second = w.run(&["sync"]).await;
-    let first = first.wait_with_output().await.unwrap();
-    assert_exit(&first, 0);
-    match second.status.code() {
-        Some(0) => {}
-        Some(75) => {
-            let err = crate::support::stderr(&second);
-            assert!(err.contains("is being synced by run"), "{err}");
-            let runs = w.sink().recent_runs(100).await.unwrap();
-            let holder = &runs
-                .iter()
-                .find(|r| r.status.as_str() != "failed")
-                .unwrap()
-                .run_id;
-            assert!(
-                err.contains(holder.as_str()),
-                "names the run holding the lake: {err}"
-            );
+    // The oldest page of the database: once the watermark passed it, no incremental read sees it again.
+    let db = w.sim.database_id_by_title("Tasks").unwrap();
+    let dump = w.sim.state_dump("2026-03-11");
+    let oldest = dump["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["database_id"] == db.as_str() && p["in_trash"] == false && p["is_archived"] == false
+        })
+        .min_by_key(|p| p["page"]["last_edited_time"].as_str().unwrap().to_string())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.sim
+        .override_page(&oldest, json!({"id": 12345}).as_object().unwrap().clone());
+    // The rejects table breaks while the run reads its first page.
+    let mut cmd = w.command(&["sync", "-d", "tasks"]);
+    cmd.env("NOTION_SYNC_PAUSE_AT", "fetch.page#1")
+        .env("NOTION_SYNC_PAUSE_MODE", "stop")
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let rejects = w.lake.path().join("lake/bronze/notion_raw_rejects");
+    let stopped = async {
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id().unwrap()))
+                .unwrap_or_default();
+            if stat.split_whitespace().nth(2) == Some("T") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        other => panic!(
-            "second run exited {other:?}: {}",
-            crate::support::stderr(&second)
-        ),
-    }
-    w.sim.clear_faults();
-    let mut memory = crate::oracle::Memory::default();
-    crate::oracle::check(
-        &w,
-        "2026-03-11",
-        None,
-        crate::oracle::Promise::Incremental,
-        &mut memory,
+    };
+    tokio::time::timeout(Duration::from_secs(60), stopped)
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&rejects).unwrap();
+    std::fs::write(&rejects, b"not a table").unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGCONT,
     )
-    .await;
-    // Every table still loads and its history is readable; the next run proceeds.
-    assert_exit(&w.run(&["sync"]).await, 0);
-    crate::oracle::check(
-        &w,
-        "2026-03-11",
-        None,
-        crate::oracle::Promise::Incremental,
-        &mut memory,
-    )
-    .await;
+    .unwrap();
+    let status = child.wait().await.unwrap();
+    assert_ne!(status.code(), Some(0));
+    // Repaired, the next run still finds the reject.
+    std::fs::remove_file(&rejects).unwrap();
+    assert_exit(&w.run(&["init-tables"]).await, 0);
+    assert_exit(&w.run(&["sync", "-d", "tasks"]).await, 0);
+    let stored = w.sink().read_rejects().await.unwrap();
+    assert!(
+        stored.iter().any(|r| r.page_id.as_deref() == Some("12345")),
+        "{stored:?}"
+    );
 }

@@ -328,6 +328,7 @@ pub fn workspace(kind: WorkspaceKind, seed: u64, pages: usize, now: DateTime<Utc
     });
     match kind {
         WorkspaceKind::Large => large(&mut g, if pages == 0 { 10_000 } else { pages }),
+        WorkspaceKind::Wide => wide(&mut g, if pages == 0 { 64 } else { pages }),
         WorkspaceKind::Demo => {
             demo(&mut g, pages);
         }
@@ -362,6 +363,24 @@ fn large(g: &mut Gen, n: usize) {
             .to_string();
         v.insert("Updated".into(), Value::String(day));
         g.page(&ids[0], 365, v);
+    }
+}
+
+/// `n` databases `Team 00`, `Team 01`, ... of five pages each.
+fn wide(g: &mut Gen, n: usize) {
+    for d in 0..n {
+        let props = vec![
+            g.prop("Name", "title", json!({})),
+            g.prop("Score", "number", json!({"format": "number"})),
+        ];
+        let name = format!("Team {d:02}");
+        let (_, ids) = g.database(&name, vec![(name.clone(), props)]);
+        for i in 0..5 {
+            let mut v = BTreeMap::new();
+            v.insert("Name".into(), Value::String(format!("{name} item {i}")));
+            v.insert("Score".into(), json!(g.rng.below(1000)));
+            g.page(&ids[0], 30, v);
+        }
     }
 }
 

@@ -45,6 +45,9 @@ pub enum WorkspaceKind {
     Full,
     /// One data source "Items" with `pages` rows.
     Large,
+    /// Many small databases (`pages` of them, default 64, five pages each): many data sources synced at
+    /// once.
+    Wide,
 }
 
 impl FromStr for WorkspaceKind {
@@ -55,6 +58,7 @@ impl FromStr for WorkspaceKind {
             "demo" => Ok(WorkspaceKind::Demo),
             "full" => Ok(WorkspaceKind::Full),
             "large" => Ok(WorkspaceKind::Large),
+            "wide" => Ok(WorkspaceKind::Wide),
             other => Err(format!(
                 "unknown workspace {other:?}; use demo, full or large"
             )),
@@ -202,6 +206,7 @@ impl fmt::Display for WorkspaceKind {
             WorkspaceKind::Demo => "demo",
             WorkspaceKind::Full => "full",
             WorkspaceKind::Large => "large",
+            WorkspaceKind::Wide => "wide",
         })
     }
 }

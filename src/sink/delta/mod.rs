@@ -13,6 +13,8 @@ mod records;
 pub mod schema;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deltalake::arrow::array::RecordBatch;
@@ -21,22 +23,36 @@ use deltalake::kernel::transaction::{CommitProperties, TransactionError};
 use deltalake::protocol::SaveMode;
 use deltalake::table::config::TablePropertiesExt;
 use deltalake::{DeltaTable, DeltaTableError, TableProperty};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use url::Url;
 
-use super::lock::{Holder, LockDir};
+use super::lease::{DEFAULT_TTL, DirLeaseStore, Leases};
 use super::{BronzeSink, PageCounts, PageState, SinkError, UpsertStats};
 use crate::bronze::{
     DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RunRecord, WatermarkRecord,
 };
 use crate::notion::ids::PageKey;
+use crate::retry::{Class, Policy, TokioClock};
 use cells::{Cell, from_batches, to_batch};
 use pages::{PageChange, PageIndex};
 pub use records::{StoredPage, StoredVersion};
 use schema::TableSpec;
 
-/// Attempts of one commit when concurrent writers keep winning.
-const COMMIT_ATTEMPTS: u32 = 6;
+/// Retries of one commit while concurrent writers keep winning (backoff from 50 ms doubling to 2 s).
+const COMMIT_RETRIES: u32 = 10;
+
+/// Commits this process runs at once per table. The small tables every database task writes (one row
+/// per data source or run) take one at a time, so this process's tasks never conflict there; the pages
+/// and history tables take a few, so databases commit in parallel without every commit losing the race
+/// for the next table version to dozens of others.
+const COMMIT_SLOTS: [(&str, usize); 6] = [
+    (schema::WATERMARKS.name, 1),
+    (schema::RUNS.name, 1),
+    (schema::REJECTS.name, 1),
+    (schema::DATABASES.name, 1),
+    (schema::PAGES.name, 4),
+    (schema::VERSIONS.name, 4),
+];
 
 /// Commits between checkpoints (`delta.checkpointInterval`). Each commit brings a table forward by reading
 /// every JSON commit since the last checkpoint, all at once; at Delta's default of 100 that replay grew
@@ -50,9 +66,23 @@ pub struct DeltaSink {
     uri: String,
     root: Root,
     storage_options: HashMap<String, String>,
+    /// The page index, locked only to plan a change and to apply it once committed.
     index: Mutex<Option<PageIndex>>,
+    /// Pages of changes being committed: a change touching one of them waits for that commit first.
+    in_flight: std::sync::Mutex<HashSet<PageKey>>,
+    /// Wakes changes waiting for in-flight pages.
+    committed: Notify,
     /// Opened tables, brought up to date before each use by reading only the commits made since.
     tables: std::sync::Mutex<HashMap<&'static str, DeltaTable>>,
+    /// Commits at once per table ([`COMMIT_SLOTS`]).
+    commit_slots: HashMap<&'static str, tokio::sync::Semaphore>,
+    /// Retries of commits that lost to a concurrent writer.
+    commit_policy: Policy,
+    /// One-writer leases per database (`None`: this lake takes none).
+    leases: Option<Leases>,
+    /// Test hook: every pages commit waits here first, so a test can prove commits overlap.
+    #[cfg(test)]
+    pages_barrier: Option<Arc<tokio::sync::Barrier>>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,13 +108,68 @@ impl DeltaSink {
             let abs = std::path::absolute(lake_uri).map_err(|e| location(e.to_string()))?;
             Root::Local(abs.join(schema))
         };
+        let leases = match &root {
+            Root::Local(dir) => Some(Leases::new(
+                Arc::new(DirLeaseStore::new(dir.join("_locks"))),
+                DEFAULT_TTL,
+            )),
+            Root::Remote(_) => None,
+        };
         Ok(DeltaSink {
             uri: lake_uri.to_string(),
             root,
             storage_options: HashMap::new(),
             index: Mutex::new(None),
+            in_flight: std::sync::Mutex::new(HashSet::new()),
+            committed: Notify::new(),
             tables: std::sync::Mutex::new(HashMap::new()),
+            commit_slots: COMMIT_SLOTS
+                .iter()
+                .map(|(t, n)| (*t, tokio::sync::Semaphore::new(*n)))
+                .collect(),
+            commit_policy: Policy::new(
+                Duration::from_millis(50),
+                Duration::from_secs(2),
+                COMMIT_RETRIES,
+            ),
+            leases,
+            #[cfg(test)]
+            pages_barrier: None,
         })
+    }
+
+    /// Leases live `ttl` unless renewed (`NOTION_SYNC_LOCK_TTL`).
+    pub fn with_lock_ttl(mut self, ttl: Duration) -> Self {
+        if let Some(leases) = &self.leases {
+            let store = leases.store();
+            self.leases = Some(Leases::new(store, ttl));
+        }
+        self
+    }
+
+    /// Fails with `SinkError::LeaseLost` when this process held the lease of one of `databases` and lost it.
+    async fn guard(&self, databases: &[&str]) -> Result<(), SinkError> {
+        if let Some(leases) = &self.leases {
+            for db in databases {
+                leases.check(db).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this process holds the lease of every one of `databases`.
+    fn holds_all(&self, databases: &[&str]) -> bool {
+        self.leases
+            .as_ref()
+            .is_some_and(|l| databases.iter().all(|d| l.holds(d)))
+    }
+
+    /// A commit slot of `table` ([`COMMIT_SLOTS`]).
+    async fn commit_slot(&self, table: &str) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        match self.commit_slots.get(table) {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        }
     }
 
     /// Storage options for object stores (credentials, endpoints), as delta-rs keys.
@@ -224,15 +309,45 @@ impl DeltaSink {
         operation: &str,
     ) -> Result<Option<u64>, SinkError> {
         let batch = to_batch(spec, rows).map_err(|e| internal(spec.name, e))?;
-        let table = self.open(spec).await?;
-        let table = table
-            .write(vec![batch])
-            .with_save_mode(SaveMode::Append)
-            .with_commit_properties(commit_props(operation))
+        let _slot = self.commit_slot(spec.name).await;
+        let batch = &batch;
+        self.retry_commit(spec, || async move {
+            let table = self.open(spec).await?;
+            let table = table
+                .write(vec![batch.clone()])
+                .with_save_mode(SaveMode::Append)
+                .with_commit_properties(commit_props(operation))
+                .await
+                .map_err(|e| map_err(spec.name, e))?;
+            self.keep(spec, &table);
+            Ok(table.version())
+        })
+        .await
+    }
+
+    /// Runs one commit attempt after another while they lose to concurrent writers, under the commit
+    /// policy; each attempt starts from the table's new state.
+    async fn retry_commit<T, Fut>(
+        &self,
+        spec: &TableSpec,
+        attempt: impl FnMut() -> Fut,
+    ) -> Result<T, SinkError>
+    where
+        Fut: std::future::Future<Output = Result<T, SinkError>>,
+    {
+        self.commit_policy
+            .run(
+                &TokioClock,
+                attempt,
+                |e: &SinkError| match e {
+                    SinkError::Conflict { .. } => Class::Transient,
+                    _ => Class::Permanent,
+                },
+                |_, decision| {
+                    tracing::debug!(table = spec.name, ?decision, "concurrent commit; retrying")
+                },
+            )
             .await
-            .map_err(|e| map_err(spec.name, e))?;
-        self.keep(spec, &table);
-        Ok(table.version())
     }
 
     /// MERGE `batch` into `spec`'s table as `plan` says. Retries commit conflicts against the new table
@@ -243,138 +358,148 @@ impl DeltaSink {
         batch: RecordBatch,
         plan: &MergePlan<'_>,
     ) -> Result<Option<u64>, SinkError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let table = self.open(spec).await?;
-            let source = SessionContext::new()
-                .read_batch(batch.clone())
-                .map_err(|e| internal(spec.name, e))?;
-            let mut builder = table
-                .merge(source, plan.on.as_str())
-                .with_source_alias("s")
-                .with_target_alias("t")
-                .with_commit_properties(commit_props(&format!("notion-sync.merge.{}", spec.name)));
-            for (guard, columns) in &plan.matched {
-                builder = builder
-                    .when_matched_update(|mut u| {
-                        if let Some(g) = guard {
-                            u = u.predicate(*g);
-                        }
-                        for col in columns {
-                            u = u.update(*col, format!("s.{col}"));
-                        }
-                        u
-                    })
-                    .map_err(|e| map_err(spec.name, e))?;
-            }
-            if let Some(guard) = plan.insert {
-                builder = builder
-                    .when_not_matched_insert(|mut i| {
-                        if let Some(g) = guard {
-                            i = i.predicate(g);
-                        }
-                        for col in spec.columns {
-                            i = i.set(col.name, format!("s.{}", col.name));
-                        }
-                        i
-                    })
-                    .map_err(|e| map_err(spec.name, e))?;
-            }
-            match builder.await {
-                Ok((table, _metrics)) => {
-                    self.keep(spec, &table);
-                    return Ok(table.version());
-                }
-                Err(e) if is_conflict(&e) && attempt < COMMIT_ATTEMPTS => {
-                    tracing::warn!(
-                        table = spec.name,
-                        attempt,
-                        "concurrent commit; retrying the merge"
-                    );
-                    tokio::time::sleep(std::time::Duration::from_millis(
-                        50 * u64::from(attempt) + fastrand::u64(0..100),
-                    ))
-                    .await;
-                }
-                Err(e) if is_conflict(&e) => {
-                    return Err(SinkError::Conflict {
-                        table: spec.name.into(),
-                        reason: e.to_string(),
-                    });
-                }
-                Err(e) => return Err(map_err(spec.name, e)),
-            }
-        }
+        let _slot = self.commit_slot(spec.name).await;
+        self.retry_commit(spec, || self.merge_once(spec, batch.clone(), plan))
+            .await
     }
 
-    /// Runs `f` with the page index, loading it first when needed. The index is dropped after a failed
-    /// write (the table may hold rows this process did not write) and reloaded by the next call.
-    async fn with_index<T>(
+    async fn merge_once(
         &self,
-        f: impl AsyncFnOnce(&Self, &mut PageIndex) -> Result<T, SinkError>,
-    ) -> Result<T, SinkError> {
+        spec: &TableSpec,
+        batch: RecordBatch,
+        plan: &MergePlan<'_>,
+    ) -> Result<Option<u64>, SinkError> {
+        let table = self.open(spec).await?;
+        let source = SessionContext::new()
+            .read_batch(batch)
+            .map_err(|e| internal(spec.name, e))?;
+        let mut builder = table
+            .merge(source, plan.on.as_str())
+            .with_source_alias("s")
+            .with_target_alias("t")
+            .with_commit_properties(commit_props(&format!("notion-sync.merge.{}", spec.name)));
+        for (guard, columns) in &plan.matched {
+            builder = builder
+                .when_matched_update(|mut u| {
+                    if let Some(g) = guard {
+                        u = u.predicate(*g);
+                    }
+                    for col in columns {
+                        u = u.update(*col, format!("s.{col}"));
+                    }
+                    u
+                })
+                .map_err(|e| map_err(spec.name, e))?;
+        }
+        if let Some(guard) = plan.insert {
+            builder = builder
+                .when_not_matched_insert(|mut i| {
+                    if let Some(g) = guard {
+                        i = i.predicate(g);
+                    }
+                    for col in spec.columns {
+                        i = i.set(col.name, format!("s.{}", col.name));
+                    }
+                    i
+                })
+                .map_err(|e| map_err(spec.name, e))?;
+        }
+        let (table, _metrics) = builder.await.map_err(|e| map_err(spec.name, e))?;
+        self.keep(spec, &table);
+        Ok(table.version())
+    }
+
+    /// The page index, loaded first when needed.
+    async fn index(&self) -> Result<tokio::sync::MutexGuard<'_, Option<PageIndex>>, SinkError> {
         let mut guard = self.index.lock().await;
         if guard.is_none() {
             *guard = Some(self.load_index().await?);
         }
-        let index = guard
-            .as_mut()
-            .ok_or_else(|| internal(schema::PAGES.name, "index"))?;
-        let result = f(self, index).await;
-        if result.is_err() {
-            *guard = None;
-        }
-        result
+        Ok(guard)
     }
 
-    /// Writes a planned change: history rows first, then one MERGE for rows and flags.
-    async fn commit_change(
+    /// Plans a change against the index and commits it. The index is locked only to plan and to apply:
+    /// changes of different databases commit in parallel. A change that touches a page another change is
+    /// committing waits for that commit and is planned again, so a page moving between databases is
+    /// never planned against a state about to change. After a failed commit the index is dropped (the
+    /// table may hold rows this process did not write) and reloaded by the next call.
+    async fn write_change(
         &self,
-        index: &mut PageIndex,
-        mut change: PageChange,
+        plan: impl Fn(&PageIndex) -> PageChange,
     ) -> Result<UpsertStats, SinkError> {
+        let (mut change, _claim) = loop {
+            let committed = self.committed.notified();
+            tokio::pin!(committed);
+            committed.as_mut().enable();
+            {
+                let guard = self.index().await?;
+                let index = guard
+                    .as_ref()
+                    .ok_or_else(|| internal(schema::PAGES.name, "index"))?;
+                let change = plan(index);
+                if let Some(claim) = Claim::take(self, change.page_keys()) {
+                    break (change, claim);
+                }
+            }
+            committed.await;
+        };
+        let result = self.commit_change(&mut change).await;
+        let mut guard = self.index.lock().await;
+        match &result {
+            Ok(()) => {
+                if let Some(index) = guard.as_mut() {
+                    index.apply(&change);
+                }
+            }
+            Err(_) => *guard = None,
+        }
+        result.map(|()| change.stats)
+    }
+
+    /// Writes a planned change: history rows first, then one MERGE (or append) for rows and flags.
+    async fn commit_change(&self, change: &mut PageChange) -> Result<(), SinkError> {
+        let databases = change.databases();
         if !change.versions.is_empty() {
             crate::pause::point("sink.before_versions").await;
+            self.guard(&databases).await?;
             let rows: Vec<Vec<Cell>> = change.versions.iter().map(records::version_cells).collect();
             self.append(&schema::VERSIONS, &rows, "notion-sync.append_versions")
                 .await?;
-            for v in &change.versions {
-                index
-                    .versions
-                    .insert(pages::version_key(&v.page_id, &v.payload_sha256));
-            }
         }
-        if change.touches_pages() {
-            crate::pause::point("sink.before_pages").await;
-            let spec = &schema::PAGES;
-            if change.only_inserts() && self.locks().is_some() {
-                // New keys only, and this process holds the database lock: a plain append is the same
-                // change as the MERGE without joining against the table.
-                let rows: Vec<Vec<Cell>> = change.rows.iter().map(records::page_cells).collect();
-                change.stats.committed_version =
-                    self.append(spec, &rows, "notion-sync.insert_pages").await?;
-                index.apply(&change);
-                return Ok(change.stats);
-            }
-            let batch = pages::merge_source(&change).map_err(|e| internal(spec.name, e))?;
-            let update: Vec<&str> = spec
-                .names()
-                .into_iter()
-                .filter(|c| *c != "first_synced_at")
-                .collect();
-            let plan = MergePlan {
-                on: pages::merge_on(&change),
-                matched: vec![
-                    (Some(pages::FLAG_GUARD), pages::FLAG_COLUMNS.to_vec()),
-                    (Some(pages::ROW_GUARD), update),
-                ],
-                insert: Some(Some("NOT s.flag_only")),
-            };
-            change.stats.committed_version = self.merge(spec, batch, &plan).await?;
-            index.apply(&change);
+        if !change.touches_pages() {
+            return Ok(());
         }
-        Ok(change.stats)
+        crate::pause::point("sink.before_pages").await;
+        #[cfg(test)]
+        if let Some(barrier) = &self.pages_barrier {
+            barrier.wait().await;
+        }
+        self.guard(&databases).await?;
+        let spec = &schema::PAGES;
+        if change.only_inserts() && self.holds_all(&databases) {
+            // New keys only, and this process holds the lease of every database involved: a plain
+            // append is the same change as the MERGE without joining against the table.
+            let rows: Vec<Vec<Cell>> = change.rows.iter().map(records::page_cells).collect();
+            change.stats.committed_version =
+                self.append(spec, &rows, "notion-sync.insert_pages").await?;
+            return Ok(());
+        }
+        let batch = pages::merge_source(change).map_err(|e| internal(spec.name, e))?;
+        let update: Vec<&str> = spec
+            .names()
+            .into_iter()
+            .filter(|c| *c != "first_synced_at")
+            .collect();
+        let plan = MergePlan {
+            on: pages::merge_on(change),
+            matched: vec![
+                (Some(pages::FLAG_GUARD), pages::FLAG_COLUMNS.to_vec()),
+                (Some(pages::ROW_GUARD), update),
+            ],
+            insert: Some(Some("NOT s.flag_only")),
+        };
+        change.stats.committed_version = self.merge(spec, batch, &plan).await?;
+        Ok(())
     }
 
     async fn load_index(&self) -> Result<PageIndex, SinkError> {
@@ -455,14 +580,6 @@ impl DeltaSink {
             .with_commit_properties(commit_props("notion-sync.set_properties"))
             .await
             .map_err(|e| map_err(spec.name, e))
-    }
-
-    /// The lock files of a lake on a local or mounted file system.
-    fn locks(&self) -> Option<LockDir> {
-        match &self.root {
-            Root::Local(dir) => Some(LockDir::new(dir.join("_locks"))),
-            Root::Remote(_) => None,
-        }
     }
 
     /// Compacts small files of every table, writes a checkpoint, and (with a retention) deletes files
@@ -614,11 +731,8 @@ impl BronzeSink for DeltaSink {
     }
 
     async fn upsert_pages(&self, rows: Vec<PageRecord>) -> Result<UpsertStats, SinkError> {
-        self.with_index(async |sink: &Self, index: &mut PageIndex| {
-            let change = pages::plan_upsert(index, rows);
-            sink.commit_change(index, change).await
-        })
-        .await
+        self.write_change(|index| pages::plan_upsert(index, &rows))
+            .await
     }
 
     async fn latest_schemas(&self) -> Result<HashMap<String, String>, SinkError> {
@@ -655,6 +769,8 @@ impl BronzeSink for DeltaSink {
         if new.is_empty() {
             return Ok(0);
         }
+        let databases: Vec<&str> = rows.iter().map(|r| r.database_id.as_str()).collect();
+        self.guard(&databases).await?;
         let spec = &schema::DATABASES;
         self.append(spec, &new, "notion-sync.record_schemas")
             .await?;
@@ -672,6 +788,7 @@ impl BronzeSink for DeltaSink {
     }
 
     async fn save_watermark(&self, row: WatermarkRecord) -> Result<(), SinkError> {
+        self.guard(&[row.database_id.as_str()]).await?;
         let spec = &schema::WATERMARKS;
         let batch = to_batch(spec, &[records::watermark_cells(&row)])
             .map_err(|e| internal(spec.name, e))?;
@@ -702,23 +819,25 @@ impl BronzeSink for DeltaSink {
         if new.is_empty() {
             return Ok(0);
         }
+        let databases: Vec<&str> = rows.iter().map(|r| r.database_id.as_str()).collect();
+        self.guard(&databases).await?;
         self.append(spec, &new, "notion-sync.record_rejects")
             .await?;
         Ok(new.len() as u64)
     }
 
     async fn lock_database(&self, database_id: &str, run_id: &str) -> Result<(), SinkError> {
-        // Object stores take no lock: Delta's optimistic commits and the guarded MERGE keep concurrent
-        // runs correct; only the history table may then hold a version twice.
-        match self.locks() {
-            Some(locks) => locks.acquire(database_id, &Holder::current(run_id)),
+        // Object stores take no lease yet: Delta's optimistic commits and the guarded MERGE keep
+        // concurrent runs correct; only the history table may then hold a version twice.
+        match &self.leases {
+            Some(leases) => leases.acquire(database_id, run_id).await,
             None => Ok(()),
         }
     }
 
     async fn unlock_database(&self, database_id: &str, run_id: &str) {
-        if let Some(locks) = self.locks() {
-            locks.release(database_id, run_id);
+        if let Some(leases) = &self.leases {
+            leases.release(database_id, run_id).await;
         }
     }
 
@@ -764,14 +883,12 @@ impl BronzeSink for DeltaSink {
         &self,
         database_id: &str,
     ) -> Result<HashMap<PageKey, PageState>, SinkError> {
-        self.with_index(async |_: &Self, index: &mut PageIndex| {
-            Ok(index
-                .by_db
-                .get(database_id)
-                .map(|m| m.iter().map(|(key, k)| (*key, k.state())).collect())
-                .unwrap_or_default())
-        })
-        .await
+        let guard = self.index().await?;
+        Ok(guard
+            .as_ref()
+            .and_then(|index| index.by_db.get(database_id))
+            .map(|m| m.iter().map(|(key, k)| (*key, k.state())).collect())
+            .unwrap_or_default())
     }
 
     async fn flag_deleted(
@@ -780,11 +897,9 @@ impl BronzeSink for DeltaSink {
         flags: Vec<(String, DeletedReason)>,
         at: DateTime<Utc>,
     ) -> Result<u64, SinkError> {
-        self.with_index(async |sink: &Self, index: &mut PageIndex| {
-            let change = pages::plan_flags(index, database_id, &flags, at);
-            sink.commit_change(index, change).await.map(|s| s.flagged)
-        })
-        .await
+        self.write_change(|index| pages::plan_flags(index, database_id, &flags, at))
+            .await
+            .map(|s| s.flagged)
     }
 }
 
@@ -819,6 +934,40 @@ struct MergePlan<'a> {
     insert: Option<Option<&'a str>>,
 }
 
+/// Pages of a change being committed, released (and waiters woken) when dropped, even if the commit's
+/// future is dropped half-way.
+struct Claim<'a> {
+    sink: &'a DeltaSink,
+    keys: Vec<PageKey>,
+}
+
+impl<'a> Claim<'a> {
+    /// Claims `keys`, or `None` when another change is committing one of them.
+    fn take(sink: &'a DeltaSink, keys: Vec<PageKey>) -> Option<Claim<'a>> {
+        let mut in_flight = sink.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.iter().any(|k| in_flight.contains(k)) {
+            return None;
+        }
+        in_flight.extend(keys.iter().copied());
+        Some(Claim { sink, keys })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .sink
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for k in &self.keys {
+            in_flight.remove(k);
+        }
+        drop(in_flight);
+        self.sink.committed.notify_waiters();
+    }
+}
+
 fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
@@ -840,6 +989,7 @@ fn is_conflict(e: &DeltaTableError) -> bool {
             | DeltaTableError::Transaction {
                 source: TransactionError::CommitConflict(_)
                     | TransactionError::VersionAlreadyExists(_)
+                    | TransactionError::MaxCommitAttempts(_)
             }
     )
 }

@@ -131,6 +131,10 @@ impl PageIndex {
 
     /// Applies a committed change.
     pub fn apply(&mut self, change: &PageChange) {
+        for v in &change.versions {
+            self.versions
+                .insert(version_key(&v.page_id, &v.payload_sha256));
+        }
         for row in &change.rows {
             self.by_db
                 .entry(row.database_id.clone())
@@ -179,13 +183,41 @@ impl PageChange {
     pub fn only_inserts(&self) -> bool {
         self.flags.is_empty() && self.stats.updated == 0 && !self.rows.is_empty()
     }
+
+    /// Every page the change writes a row, flag or version of.
+    pub fn page_keys(&self) -> Vec<PageKey> {
+        let mut keys: Vec<PageKey> = self
+            .rows
+            .iter()
+            .chain(&self.versions)
+            .map(|r| PageKey::of(&r.page_id))
+            .chain(self.flags.iter().map(|f| PageKey::of(&f.page_id)))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// Every database the change writes to, sorted.
+    pub fn databases(&self) -> Vec<&str> {
+        let mut dbs: Vec<&str> = self
+            .rows
+            .iter()
+            .chain(&self.versions)
+            .map(|r| r.database_id.as_str())
+            .chain(self.flags.iter().map(|f| f.database_id.as_str()))
+            .collect();
+        dbs.sort_unstable();
+        dbs.dedup();
+        dbs
+    }
 }
 
 /// Keeps the newest row of each `(page_id, database_id)`.
-fn newest_per_key(rows: Vec<PageRecord>) -> Vec<PageRecord> {
-    let mut latest: HashMap<(String, String), PageRecord> = HashMap::with_capacity(rows.len());
+fn newest_per_key(rows: &[PageRecord]) -> Vec<&PageRecord> {
+    let mut latest: HashMap<(&str, &str), &PageRecord> = HashMap::with_capacity(rows.len());
     for row in rows {
-        let key = (row.page_id.clone(), row.database_id.clone());
+        let key = (row.page_id.as_str(), row.database_id.as_str());
         match latest.get(&key) {
             Some(old) if old.last_edited_time > row.last_edited_time => {}
             _ => {
@@ -201,10 +233,11 @@ fn newest_per_key(rows: Vec<PageRecord>) -> Vec<PageRecord> {
 /// A row is written when its key is new, or when it is not older than the stored row and differs from it
 /// (payload or deleted flag). A page stored live under another database is a move: the older location is
 /// flagged `moved`, so a page never has two live rows.
-pub(super) fn plan_upsert(index: &PageIndex, rows: Vec<PageRecord>) -> PageChange {
+pub(super) fn plan_upsert(index: &PageIndex, rows: &[PageRecord]) -> PageChange {
     let total = rows.len() as u64;
     let mut change = PageChange::default();
-    for mut row in newest_per_key(rows) {
+    for row in newest_per_key(rows) {
+        let mut row = std::borrow::Cow::Borrowed(row);
         let edited = row.last_edited_time.timestamp_micros();
         if !row.is_deleted {
             let mut newer_elsewhere = false;
@@ -223,6 +256,7 @@ pub(super) fn plan_upsert(index: &PageIndex, rows: Vec<PageRecord>) -> PageChang
             }
             if newer_elsewhere {
                 // This copy was read before the page moved away: keep it, flagged.
+                let row = row.to_mut();
                 row.is_deleted = true;
                 row.deleted_at = Some(row.synced_at);
                 row.deleted_reason = Some(DeletedReason::Moved.as_str().to_string());
@@ -230,7 +264,7 @@ pub(super) fn plan_upsert(index: &PageIndex, rows: Vec<PageRecord>) -> PageChang
         }
         let key = version_key(&row.page_id, &row.payload_sha256);
         if !index.versions.contains(&key) {
-            change.versions.push(row.clone());
+            change.versions.push(row.clone().into_owned());
         }
         match index.get(&row.database_id, &row.page_id) {
             Some(k)
@@ -238,11 +272,11 @@ pub(super) fn plan_upsert(index: &PageIndex, rows: Vec<PageRecord>) -> PageChang
                     || (k.hash == hash128(&row.payload_sha256) && k.deleted == row.is_deleted) => {}
             Some(_) => {
                 change.stats.updated += 1;
-                change.rows.push(row);
+                change.rows.push(row.into_owned());
             }
             None => {
                 change.stats.inserted += 1;
-                change.rows.push(row);
+                change.rows.push(row.into_owned());
             }
         }
     }

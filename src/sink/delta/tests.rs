@@ -390,3 +390,36 @@ async fn an_unusable_location_is_a_location_error() {
         Err(SinkError::Location { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_of_different_databases_run_in_parallel() {
+    let (_dir, mut sink) = sink().await;
+    // Both commits must be inside their pages commit at once to pass the barrier: with commits one at a
+    // time, the first would wait for the second for ever.
+    sink.pages_barrier = Some(Arc::new(tokio::sync::Barrier::new(2)));
+    let a = vec![page("a", "db1", 1, "x")];
+    let b = vec![page("b", "db2", 1, "y")];
+    let both = futures::future::join(sink.upsert_pages(a.clone()), sink.upsert_pages(b.clone()));
+    let (ra, rb) = tokio::time::timeout(std::time::Duration::from_secs(60), both)
+        .await
+        .expect("the two commits overlap");
+    assert_eq!(ra.unwrap().inserted, 1);
+    assert_eq!(rb.unwrap().inserted, 1);
+    assert_eq!(stored(&sink).await, [a, b].concat());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_moving_while_its_old_database_commits_is_planned_after_that_commit() {
+    let (_dir, sink) = sink().await;
+    // The same page lands in two databases at once: the later edit must win and the older copy be
+    // flagged, exactly as if the commits had run one after the other.
+    let old = vec![page("p", "db1", 1, "old")];
+    let new = vec![page("p", "db2", 2, "new")];
+    let (r1, r2) = futures::future::join(sink.upsert_pages(old), sink.upsert_pages(new)).await;
+    r1.unwrap();
+    r2.unwrap();
+    let rows = stored(&sink).await;
+    let live: Vec<_> = rows.iter().filter(|r| !r.is_deleted).collect();
+    assert_eq!(live.len(), 1, "{rows:?}");
+    assert_eq!(live[0].database_id, "db2");
+}
