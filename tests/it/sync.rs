@@ -260,6 +260,7 @@ async fn killed_after_first_commit_then_rerun_converges() {
     w.set("NOTION_SYNC_BATCH_PAGES", "100");
     // A watermark save after every commit, so the first one shows the kill lands after a commit.
     w.set("NOTION_SYNC_WATERMARK_INTERVAL", "0");
+    w.set("NOTION_SYNC_LOCK_TTL", "2s");
     // Slow every query page down so the kill lands mid-run.
     w.sim.set_faults(FaultPlan {
         rules: vec![FaultRule {
@@ -286,6 +287,8 @@ async fn killed_after_first_commit_then_rerun_converges() {
     child.start_kill().unwrap(); // SIGKILL
     let status = child.wait().await.unwrap();
     assert!(!status.success());
+    // The killed run's lease expires before the rerun takes it over.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
     let partial = w.pages().await.len();
     assert!(
         partial > 0 && partial < 2_000,
