@@ -83,6 +83,10 @@ pub struct SyncArgs {
     /// Only these databases (repeatable), by configured name.
     #[arg(short = 'd', long = "database", value_name = "NAME")]
     pub databases: Vec<String>,
+    /// Also sync `content` (page blocks), `comments` and/or `users` for every database, comma-separated
+    /// (added to each database's `notion-sync.toml` options and `NOTION_SYNC_INCLUDE`).
+    #[arg(long, value_name = "KINDS")]
+    pub include: Option<String>,
 }
 
 /// `status` options.

@@ -4,9 +4,12 @@
 //! sinks (which turn them into Arrow record batches and Delta commits, or SQL rows). They carry no Arrow
 //! or Delta types so that every sink can share them.
 
+pub mod content;
 pub mod record;
 
+pub use content::{BlockRecord, CommentRecord, PageContent, UserRecord};
+
 pub use record::{
-    DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RunRecord, RunStatus, SyncMode,
-    WatermarkRecord,
+    ContentCounts, DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RunRecord, RunStatus,
+    SyncMode, WatermarkRecord,
 };

@@ -128,6 +128,32 @@ pub struct WatermarkRecord {
     pub query_started_at: Option<DateTime<Utc>>,
 }
 
+/// Page content, comments and users one run read and wrote for a database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentCounts {
+    /// Pages whose content was read.
+    pub pages: i64,
+    /// Block-children, comment and user list requests.
+    pub requests: i64,
+    /// Block, comment and user rows inserted or updated.
+    pub written: i64,
+    /// Block, comment and user rows flagged deleted.
+    pub deleted: i64,
+    /// Subtrees not read because of the depth cap.
+    pub depth_cuts: i64,
+}
+
+impl ContentCounts {
+    /// Adds another count.
+    pub fn add(&mut self, o: ContentCounts) {
+        self.pages += o.pages;
+        self.requests += o.requests;
+        self.written += o.written;
+        self.deleted += o.deleted;
+        self.depth_cuts += o.depth_cuts;
+    }
+}
+
 /// How a run read a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -224,6 +250,9 @@ pub struct RunRecord {
     pub tool_version: String,
     /// `Notion-Version` used.
     pub api_version: String,
+    /// Page content read in this run.
+    #[serde(default)]
+    pub content: ContentCounts,
 }
 
 /// One row of `notion_raw_rejects`: a query result that could not be stored as a page row, kept raw with

@@ -39,6 +39,11 @@ pub async fn run(args: &DemoArgs) -> u8 {
                 .to_ascii_lowercase()
                 .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
             id: d.id,
+            include: crate::config::Include {
+                content: true,
+                comments: true,
+                users: true,
+            },
         })
         .collect();
     let options = ClientOptions {
@@ -84,6 +89,7 @@ pub async fn run(args: &DemoArgs) -> u8 {
             ..Default::default()
         },
         concurrency: 4,
+        content_depth: None,
     };
     println!("\n1. Full sync of {} databases:", databases.len());
     let first = run_sync(&client, &sink, &plan(true), &Progress::auto()).await;

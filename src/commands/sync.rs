@@ -23,6 +23,19 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
         Ok(d) => d,
         Err(e) => return report_config(&e),
     };
+    let databases = match &args.include {
+        None => databases,
+        Some(raw) => match crate::config::Include::parse(raw, "--include") {
+            Ok(include) => databases
+                .into_iter()
+                .map(|mut d| {
+                    d.include = d.include.union(include);
+                    d
+                })
+                .collect(),
+            Err(e) => return report_config(&e),
+        },
+    };
     let client = match open_client(settings) {
         Ok(c) => c,
         Err(code) => return code,
@@ -46,6 +59,7 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
         lookback: settings.lookback,
         pacing: settings.pacing,
         concurrency: settings.concurrency,
+        content_depth: settings.content_depth,
     };
     let outcomes = run_sync(&client, &sink, &plan, &Progress::auto()).await;
     print_summary(&outcomes);

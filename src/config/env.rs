@@ -21,6 +21,8 @@ pub const ENV_VARS: &[&str] = &[
     "NOTION_TIMEOUT_SECONDS",
     "NOTION_SYNC_CONCURRENCY",
     "NOTION_SYNC_LOCK_TTL",
+    "NOTION_SYNC_INCLUDE",
+    "NOTION_SYNC_CONTENT_DEPTH",
 ];
 
 /// The raw values of the variables in [`ENV_VARS`] (decoded by `envy`), plus the database id variables.
@@ -58,6 +60,10 @@ pub struct EnvVars {
     pub notion_sync_concurrency: Option<String>,
     /// `NOTION_SYNC_LOCK_TTL`: how long a database's lease lives unless its holder renews it.
     pub notion_sync_lock_ttl: Option<String>,
+    /// `NOTION_SYNC_INCLUDE`: what to sync besides page properties, for every database.
+    pub notion_sync_include: Option<String>,
+    /// `NOTION_SYNC_CONTENT_DEPTH`: deepest block level read.
+    pub notion_sync_content_depth: Option<String>,
     /// `NOTION_<NAME>_DB_ID` variables, as (variable, value), sorted.
     #[serde(skip)]
     pub database_ids: Vec<(String, String)>,

@@ -21,11 +21,28 @@ pub struct FileConfig {
 }
 
 /// One `[databases.<name>]` table.
+///
+/// ```toml
+/// [databases.projects]
+/// id = "195de9221179449fab8075a27c979105"
+/// content = true    # page content (blocks)
+/// comments = true   # comments of the pages and their blocks
+/// users = true      # the workspace's users
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileDatabase {
     /// The database id (with or without dashes).
     pub id: String,
+    /// Sync page content.
+    #[serde(default)]
+    pub content: bool,
+    /// Sync comments.
+    #[serde(default)]
+    pub comments: bool,
+    /// Sync the workspace's users.
+    #[serde(default)]
+    pub users: bool,
 }
 
 impl FileConfig {

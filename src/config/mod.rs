@@ -41,12 +41,60 @@ impl ConfigError {
 }
 
 /// One configured Notion database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DatabaseConfig {
     /// Short name (lower-case), e.g. `projects`.
     pub name: String,
     /// Database id, dashed lower-case.
     pub id: String,
+    /// What is synced besides page properties.
+    pub include: Include,
+}
+
+/// What a sync reads besides page properties (the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Include {
+    /// Page content (blocks).
+    pub content: bool,
+    /// Comments of the pages and their blocks.
+    pub comments: bool,
+    /// The workspace's users.
+    pub users: bool,
+}
+
+impl Include {
+    /// Parses `content,comments,users` (any subset, comma-separated); `setting` names the source in errors.
+    pub fn parse(raw: &str, setting: &str) -> Result<Include, ConfigError> {
+        let mut out = Include::default();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "content" => out.content = true,
+                "comments" => out.comments = true,
+                "users" => out.users = true,
+                other => {
+                    return Err(ConfigError::new(
+                        setting,
+                        format!("unknown {other:?}; use any of content, comments, users"),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Both sets together.
+    pub fn union(self, o: Include) -> Include {
+        Include {
+            content: self.content || o.content,
+            comments: self.comments || o.comments,
+            users: self.users || o.users,
+        }
+    }
+
+    /// Whether pages need a content read (blocks, or comments, which are listed per block).
+    pub fn reads_content(self) -> bool {
+        self.content || self.comments
+    }
 }
 
 /// Validated settings for every command.
@@ -78,6 +126,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// Time to live of a database's one-writer lease.
     pub lock_ttl: Duration,
+    /// Deepest block level read (`None`: no cap).
+    pub content_depth: Option<usize>,
 }
 
 impl Settings {
@@ -173,6 +223,12 @@ impl Settings {
             1,
             64,
         )? as usize;
+        let content_depth = match env.notion_sync_content_depth.as_deref() {
+            None => None,
+            Some(raw) => {
+                Some(parse_number(Some(raw), "NOTION_SYNC_CONTENT_DEPTH", 0, 1, 1000)? as usize)
+            }
+        };
         let lock_ttl = duration_setting(
             env.notion_sync_lock_ttl.as_deref(),
             "NOTION_SYNC_LOCK_TTL",
@@ -204,6 +260,7 @@ impl Settings {
             request_timeout,
             concurrency,
             lock_ttl,
+            content_depth,
         })
     }
 
@@ -396,12 +453,23 @@ fn collect_databases(
     env: &EnvVars,
     file: Option<&FileConfig>,
 ) -> Result<Vec<DatabaseConfig>, ConfigError> {
+    let run_wide = match env.notion_sync_include.as_deref() {
+        Some(raw) => Include::parse(raw, "NOTION_SYNC_INCLUDE")?,
+        None => Include::default(),
+    };
     let mut by_name: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut includes: BTreeMap<String, Include> = BTreeMap::new();
     if let Some(file) = file {
         for (name, db) in &file.databases {
             let setting = format!("notion-sync.toml [databases.{name}] id");
             check_name(name, &setting)?;
             by_name.insert(name.to_ascii_lowercase(), (db.id.clone(), setting));
+            let include = Include {
+                content: db.content,
+                comments: db.comments,
+                users: db.users,
+            };
+            includes.insert(name.to_ascii_lowercase(), include);
         }
     }
     for (var, value) in env.database_vars() {
@@ -412,6 +480,7 @@ fn collect_databases(
     by_name
         .into_iter()
         .map(|(name, (raw, setting))| {
+            let include = includes.get(&name).copied().unwrap_or_default().union(run_wide);
             let id = normalize_id(&raw).ok_or_else(|| {
                 ConfigError::new(
                     setting,
@@ -420,7 +489,7 @@ fn collect_databases(
                     ),
                 )
             })?;
-            Ok(DatabaseConfig { name, id })
+            Ok(DatabaseConfig { name, id, include })
         })
         .collect()
 }

@@ -27,7 +27,8 @@ fn defaults_apply() {
         s.databases,
         vec![DatabaseConfig {
             name: "projects".into(),
-            id: "195de922-1179-449f-ab80-75a27c979105".into()
+            id: "195de922-1179-449f-ab80-75a27c979105".into(),
+            include: Include::default(),
         }]
     );
 }

@@ -2,6 +2,7 @@
 //! changed since the watermark and hand them to the sink. Databases run concurrently under the one token
 //! budget; each gets a run row in `notion_sync_runs` whatever happens.
 
+pub mod content;
 pub mod convert;
 pub mod deletes;
 pub mod hydrate;
@@ -41,6 +42,14 @@ pub enum SyncError {
     /// The database synced, but its run row could not be recorded: the audit trail would miss it.
     #[error("the run row could not be written to notion_sync_runs: {0}")]
     Audit(SinkError),
+    /// The workspace's users, asked for by this database, could not be synced.
+    #[error("the workspace's users could not be synced: {message}")]
+    Users {
+        /// Fault class of the failure.
+        class: ErrorClass,
+        /// What failed.
+        message: String,
+    },
 }
 
 impl SyncError {
@@ -50,6 +59,7 @@ impl SyncError {
             SyncError::Notion(e) => e.class,
             SyncError::Sink(e) | SyncError::Audit(e) => e.class(),
             SyncError::Payload(_) => ErrorClass::Internal,
+            SyncError::Users { class, .. } => *class,
         }
     }
 }
@@ -71,6 +81,8 @@ pub struct Counts {
     pub soft_deleted: i64,
     /// Results kept in the reject table.
     pub rejected: i64,
+    /// Page content read and written.
+    pub content: crate::bronze::ContentCounts,
 }
 
 impl Counts {
@@ -82,6 +94,7 @@ impl Counts {
         self.restarts += o.restarts;
         self.soft_deleted += o.soft_deleted;
         self.rejected += o.rejected;
+        self.content.add(o.content);
     }
 }
 
@@ -102,6 +115,8 @@ pub struct SyncPlan {
     pub pacing: Pacing,
     /// Databases at once.
     pub concurrency: usize,
+    /// Deepest block level a content read descends to (`None`: no cap).
+    pub content_depth: Option<usize>,
 }
 
 /// How a data source's read is cut into commits.
@@ -167,7 +182,8 @@ pub async fn sync_all<S: BronzeSink>(
         }
         locked.push(id);
     }
-    let outcomes = match sink.load_watermarks().await {
+    let users = sync_users(client, sink, plan).await;
+    let mut outcomes = match sink.load_watermarks().await {
         // Without watermarks nothing can run safely; report the same error for every database.
         Err(e) => fail_all(e),
         Ok(rows) => {
@@ -185,7 +201,45 @@ pub async fn sync_all<S: BronzeSink>(
     for held in &locked {
         sink.unlock_database(held, &plan.run_id).await;
     }
+    if let Some((class, message)) = users {
+        for o in outcomes
+            .iter_mut()
+            .filter(|o| o.database.include.users && o.error.is_none())
+        {
+            o.error = Some(SyncError::Users {
+                class,
+                message: message.clone(),
+            });
+        }
+    }
     outcomes
+}
+
+/// Reads the workspace's users once when any database asks for them; returns the failure, if any, for
+/// the databases that asked.
+async fn sync_users<S: BronzeSink>(
+    client: &Client,
+    sink: &S,
+    plan: &SyncPlan,
+) -> Option<(ErrorClass, String)> {
+    if !plan.databases.iter().any(|d| d.include.users) {
+        return None;
+    }
+    let stats = RequestStats::default();
+    let now = Utc::now();
+    let result = async {
+        let users = content::read_users(client, &plan.run_id, now, &stats).await?;
+        sink.replace_users(users, now).await?;
+        Ok::<_, SyncError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "the workspace's users could not be synced");
+            Some((e.class(), e.to_string()))
+        }
+    }
 }
 
 fn failed_before_start(
@@ -236,6 +290,7 @@ fn empty_run(
         restarts: 0,
         rejected: 0,
         wait_ms: 0,
+        content: Default::default(),
         watermark_before: None,
         watermark_after: None,
         error_class: None,
@@ -278,6 +333,8 @@ async fn sync_database<S: BronzeSink>(
     run.restarts = counts.restarts;
     run.soft_deleted = counts.soft_deleted;
     run.rejected = counts.rejected;
+    run.content = counts.content;
+    run.content.requests = RequestStats::get(&stats.content_requests) as i64;
     run.wait_ms = RequestStats::get(&stats.wait_ms) as i64;
     run.api_requests = RequestStats::get(&stats.requests) as i64;
     run.throttled_429 = RequestStats::get(&stats.throttled) as i64;
@@ -294,7 +351,13 @@ async fn sync_database<S: BronzeSink>(
             run.error_message = Some(e.to_string());
             bar.fail(&e.to_string());
         }
-        None if counts.inserted + counts.updated + counts.soft_deleted == 0 => {
+        None if counts.inserted
+            + counts.updated
+            + counts.soft_deleted
+            + counts.content.written
+            + counts.content.deleted
+            == 0 =>
+        {
             run.status = RunStatus::Unchanged
         }
         None => run.status = RunStatus::Succeeded,
@@ -384,6 +447,13 @@ async fn read_database<S: BronzeSink>(
             pacing: plan.pacing,
             stats,
             progress: bar,
+            content: db
+                .include
+                .reads_content()
+                .then_some(content::ContentOptions {
+                    depth_cap: plan.content_depth,
+                    comments: db.include.comments,
+                }),
         };
         let (outcome, error) = sync_source(client, sink, &job).await;
         counts.add(outcome.counts);

@@ -46,6 +46,8 @@ pub struct SourceJob<'a> {
     pub stats: &'a RequestStats,
     /// Progress display.
     pub progress: &'a DbProgress,
+    /// Read the content of pages written by this job (`None`: properties only).
+    pub content: Option<super::content::ContentOptions>,
 }
 
 /// The two result sets of a data source query: Notion returns archived pages only when asked for them
@@ -133,7 +135,7 @@ pub async fn sync_source<S: BronzeSink>(
         }
         fetched
     };
-    let write = super::writer::write_batches(sink, job, rx, &completed);
+    let write = super::writer::write_batches(client, sink, job, rx, &completed);
     let (fetched, (mut outcome, write_err)) = tokio::join!(fetch, write);
     outcome.counts.fetched = fetched.fetched;
     outcome.counts.restarts = fetched.restarts;

@@ -4,10 +4,17 @@
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use futures::StreamExt;
+
 use super::SyncError;
+use super::content::{ContentOptions, read_page_content};
 use super::source::{Partition, SourceJob, SourceOutcome, start_bound};
-use crate::bronze::{PageRecord, RejectRecord, WatermarkRecord};
+use crate::bronze::{ContentCounts, PageRecord, RejectRecord, WatermarkRecord};
+use crate::notion::Client;
 use crate::sink::BronzeSink;
+
+/// Pages whose content is read at once.
+const CONTENT_CONCURRENCY: usize = 4;
 
 /// Batches the fetcher may run ahead of the writer; also the most a group commit takes at once.
 pub const GROUP_BATCHES: usize = 8;
@@ -46,6 +53,7 @@ impl Chunk {
 /// `watermark_interval` of the job's [`Pacing`](super::Pacing), and once at the end. Rejects are stored
 /// with the batch they arrived in, before any watermark save that covers it.
 pub async fn write_batches<S: BronzeSink>(
+    client: &Client,
     sink: &S,
     job: &SourceJob<'_>,
     mut rx: mpsc::Receiver<Chunk>,
@@ -74,6 +82,13 @@ pub async fn write_batches<S: BronzeSink>(
             continue;
         }
         crate::pause::point("write.batch").await;
+        if let Some(opts) = job.content {
+            // Content lands before its page row: a crash in between re-reads it on the rerun.
+            match write_content(client, sink, job, &rows, opts).await {
+                Ok(c) => outcome.counts.content.add(c),
+                Err(e) => return (outcome, Some(e)),
+            }
+        }
         let stats = match sink.upsert_pages(rows).await {
             Ok(s) => s,
             Err(e) => return (outcome, Some(e.into())),
@@ -100,6 +115,48 @@ pub async fn write_batches<S: BronzeSink>(
         Ok(()) => (outcome, None),
         Err(e) => (outcome, Some(e)),
     }
+}
+
+/// Reads and stores the content of the pages of `rows` that this commit inserts or updates (every page on
+/// a full refresh).
+async fn write_content<S: BronzeSink>(
+    client: &Client,
+    sink: &S,
+    job: &SourceJob<'_>,
+    rows: &[PageRecord],
+    opts: ContentOptions,
+) -> Result<ContentCounts, SyncError> {
+    let wanted: Vec<&PageRecord> = if job.full_refresh {
+        rows.iter().collect()
+    } else {
+        let changed = sink.changed_pages(rows).await?;
+        rows.iter()
+            .filter(|r| changed.contains(&r.page_id))
+            .collect()
+    };
+    let mut counts = ContentCounts {
+        pages: wanted.len() as i64,
+        ..ContentCounts::default()
+    };
+    if wanted.is_empty() {
+        return Ok(counts);
+    }
+    let reads: Vec<_> = futures::stream::iter(wanted)
+        .map(|row| read_page_content(client, &job.ctx, &row.page_id, opts, job.stats))
+        .buffered(CONTENT_CONCURRENCY)
+        .collect()
+        .await;
+    let mut content = Vec::with_capacity(reads.len());
+    for read in reads {
+        let read = read?;
+        counts.depth_cuts += read.cut as i64;
+        content.push(read.content);
+    }
+    crate::pause::point("write.content").await;
+    let stored = sink.replace_content(content, chrono::Utc::now()).await?;
+    counts.written += stored.written as i64;
+    counts.deleted += stored.flagged as i64;
+    Ok(counts)
 }
 
 /// Group commit: a batch is joined by the batches that arrive until `commit_interval` has passed since the

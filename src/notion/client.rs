@@ -145,6 +145,32 @@ impl Client {
         .map(|(value, _)| value)
     }
 
+    /// Every item of a paginated `GET` list (`results`, `next_cursor`, `has_more`), 100 per request, each
+    /// request also counted in `counter`.
+    pub async fn get_all(
+        &self,
+        path: &str,
+        object_id: Option<&str>,
+        stats: &RequestStats,
+        counter: &std::sync::atomic::AtomicU64,
+    ) -> Result<Vec<Box<serde_json::value::RawValue>>, NotionError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("page_size", "100".to_string())];
+            if let Some(c) = &cursor {
+                query.push(("start_cursor", c.clone()));
+            }
+            RequestStats::bump(counter);
+            let page: super::model::ListPage = self.get(path, &query, object_id, stats).await?;
+            items.extend(page.results);
+            match (page.has_more, page.next_cursor) {
+                (true, Some(next)) => cursor = Some(next),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// `POST path?query` with a JSON body, for read-only endpoints (query, search), which are retried like
     /// GETs. Also returns Notion's clock when it answered (its `Date` header, to the second), when it sent
     /// one.

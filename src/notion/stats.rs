@@ -15,6 +15,8 @@ pub struct RequestStats {
     pub hydration_requests: AtomicU64,
     /// Milliseconds spent waiting: `Retry-After` of 429/529 answers and retry backoff.
     pub wait_ms: AtomicU64,
+    /// Block-children, comment and user list requests (also counted in `requests`).
+    pub content_requests: AtomicU64,
 }
 
 impl RequestStats {

@@ -4,7 +4,7 @@
 pub mod delta;
 pub mod lease;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::notion::ids::PageKey;
 
 use crate::bronze::{
-    DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RunRecord, WatermarkRecord,
+    DatabaseRecord, DeletedReason, PageContent, PageRecord, RejectRecord, RunRecord, UserRecord,
+    WatermarkRecord,
 };
 
 /// Names of the bronze tables, as in Databricks (`<schema>.<name>`).
@@ -29,8 +30,16 @@ pub mod tables {
     pub const RUNS: &str = "notion_sync_runs";
     /// Results that could not be stored as pages.
     pub const REJECTS: &str = "notion_raw_rejects";
+    /// Page content blocks.
+    pub const BLOCKS: &str = "notion_raw_blocks";
+    /// Workspace users.
+    pub const USERS: &str = "notion_raw_users";
+    /// Page and block comments.
+    pub const COMMENTS: &str = "notion_raw_comments";
     /// Every table, in creation order.
-    pub const ALL: [&str; 6] = [PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS, REJECTS];
+    pub const ALL: [&str; 9] = [
+        PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS, REJECTS, BLOCKS, USERS, COMMENTS,
+    ];
 }
 
 /// What a page upsert did.
@@ -47,6 +56,26 @@ pub struct UpsertStats {
     pub flagged: u64,
     /// Table version after the commit; `None` when nothing was committed.
     pub committed_version: Option<u64>,
+}
+
+/// What a content write (blocks, comments, users) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContentStats {
+    /// Rows inserted or updated.
+    pub written: u64,
+    /// Rows equal to the stored ones.
+    pub unchanged: u64,
+    /// Stored rows flagged deleted because the new read no longer has them.
+    pub flagged: u64,
+}
+
+impl ContentStats {
+    /// Adds another write's counts.
+    pub fn add(&mut self, o: ContentStats) {
+        self.written += o.written;
+        self.unchanged += o.unchanged;
+        self.flagged += o.flagged;
+    }
 }
 
 /// What bronze holds for one page row, for delete detection.
@@ -168,6 +197,29 @@ pub trait BronzeSink: Send + Sync {
         &self,
         rows: Vec<PageRecord>,
     ) -> impl Future<Output = Result<UpsertStats, SinkError>> + Send;
+
+    /// The page ids among `rows` that [`BronzeSink::upsert_pages`] would insert or update now.
+    fn changed_pages(
+        &self,
+        rows: &[PageRecord],
+    ) -> impl Future<Output = Result<HashSet<String>, SinkError>> + Send;
+
+    /// Stores the content read for pages: each page's blocks (and comments, when read) are written where
+    /// new or different, and its stored blocks (comments) the read no longer has are flagged deleted at
+    /// `at` (not when the read was cut by a depth cap). Nothing is committed when nothing changed.
+    fn replace_content(
+        &self,
+        content: Vec<PageContent>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ContentStats, SinkError>> + Send;
+
+    /// Stores the workspace's user list: new or different users are written, users no longer listed are
+    /// flagged deleted at `at`.
+    fn replace_users(
+        &self,
+        users: Vec<UserRecord>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ContentStats, SinkError>> + Send;
 
     /// The newest stored schema hash of every data source.
     fn latest_schemas(

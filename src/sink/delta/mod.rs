@@ -8,6 +8,8 @@
 //! between the two loses nothing: the rerun finds the history row and merges the page.
 
 mod cells;
+mod content_records;
+mod entities;
 mod pages;
 mod records;
 pub mod schema;
@@ -27,13 +29,15 @@ use tokio::sync::{Mutex, Notify};
 use url::Url;
 
 use super::lease::{DEFAULT_TTL, DirLeaseStore, Leases};
-use super::{BronzeSink, PageCounts, PageState, SinkError, UpsertStats};
+use super::{BronzeSink, ContentStats, PageCounts, PageState, SinkError, UpsertStats};
 use crate::bronze::{
-    DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RunRecord, WatermarkRecord,
+    BlockRecord, CommentRecord, DatabaseRecord, DeletedReason, PageContent, PageRecord,
+    RejectRecord, RunRecord, UserRecord, WatermarkRecord,
 };
 use crate::notion::ids::PageKey;
 use crate::retry::{Class, Policy, TokioClock};
 use cells::{Cell, from_batches, to_batch};
+use entities::{EntityChange, EntityIndex, Group, Keyed};
 use pages::{PageChange, PageIndex};
 pub use records::{StoredPage, StoredVersion};
 use schema::TableSpec;
@@ -45,13 +49,16 @@ const COMMIT_RETRIES: u32 = 10;
 /// per data source or run) take one at a time, so this process's tasks never conflict there; the pages
 /// and history tables take a few, so databases commit in parallel without every commit losing the race
 /// for the next table version to dozens of others.
-const COMMIT_SLOTS: [(&str, usize); 6] = [
+const COMMIT_SLOTS: [(&str, usize); 9] = [
     (schema::WATERMARKS.name, 1),
     (schema::RUNS.name, 1),
     (schema::REJECTS.name, 1),
     (schema::DATABASES.name, 1),
     (schema::PAGES.name, 4),
     (schema::VERSIONS.name, 4),
+    (schema::BLOCKS.name, 4),
+    (schema::COMMENTS.name, 4),
+    (schema::USERS.name, 1),
 ];
 
 /// Commits between checkpoints (`delta.checkpointInterval`). Each commit brings a table forward by reading
@@ -72,6 +79,8 @@ pub struct DeltaSink {
     in_flight: std::sync::Mutex<HashSet<PageKey>>,
     /// Wakes changes waiting for in-flight pages.
     committed: Notify,
+    /// Indexes of the content tables, by table name; locked like the page index.
+    entity_indexes: HashMap<&'static str, Mutex<Option<EntityIndex>>>,
     /// Opened tables, brought up to date before each use by reading only the commits made since.
     tables: std::sync::Mutex<HashMap<&'static str, DeltaTable>>,
     /// Commits at once per table ([`COMMIT_SLOTS`]).
@@ -122,6 +131,10 @@ impl DeltaSink {
             index: Mutex::new(None),
             in_flight: std::sync::Mutex::new(HashSet::new()),
             committed: Notify::new(),
+            entity_indexes: [entities::BLOCKS, entities::COMMENTS, entities::USERS]
+                .iter()
+                .map(|k| (k.spec.name, Mutex::new(None)))
+                .collect(),
             tables: std::sync::Mutex::new(HashMap::new()),
             commit_slots: COMMIT_SLOTS
                 .iter()
@@ -418,31 +431,55 @@ impl DeltaSink {
         Ok(guard)
     }
 
-    /// Plans a change against the index and commits it. The index is locked only to plan and to apply:
-    /// changes of different databases commit in parallel. A change that touches a page another change is
-    /// committing waits for that commit and is planned again, so a page moving between databases is
-    /// never planned against a state about to change. After a failed commit the index is dropped (the
-    /// table may hold rows this process did not write) and reloaded by the next call.
-    async fn write_change(
+    /// Plans a change against `index` (loaded by `load` first when needed) and claims the pages it touches.
+    /// The index is locked only to plan: changes of different databases commit in parallel. A change that
+    /// touches a page another change is committing waits for that commit and is planned again, so a page
+    /// moving between databases is never planned against a state about to change.
+    async fn plan_claimed<I, C, Fut>(
         &self,
-        plan: impl Fn(&PageIndex) -> PageChange,
-    ) -> Result<UpsertStats, SinkError> {
-        let (mut change, _claim) = loop {
+        index: &Mutex<Option<I>>,
+        load: impl Fn() -> Fut,
+        plan: impl Fn(&I) -> C,
+        keys: impl Fn(&C) -> Vec<PageKey>,
+    ) -> Result<(C, Claim<'_>), SinkError>
+    where
+        Fut: std::future::Future<Output = Result<I, SinkError>>,
+    {
+        loop {
             let committed = self.committed.notified();
             tokio::pin!(committed);
             committed.as_mut().enable();
             {
-                let guard = self.index().await?;
-                let index = guard
+                let mut guard = index.lock().await;
+                if guard.is_none() {
+                    *guard = Some(load().await?);
+                }
+                let loaded = guard
                     .as_ref()
                     .ok_or_else(|| internal(schema::PAGES.name, "index"))?;
-                let change = plan(index);
-                if let Some(claim) = Claim::take(self, change.page_keys()) {
-                    break (change, claim);
+                let change = plan(loaded);
+                if let Some(claim) = Claim::take(self, keys(&change)) {
+                    return Ok((change, claim));
                 }
             }
             committed.await;
-        };
+        }
+    }
+
+    /// Plans a page change and commits it. After a failed commit the index is dropped (the table may hold
+    /// rows this process did not write) and reloaded by the next call.
+    async fn write_change(
+        &self,
+        plan: impl Fn(&PageIndex) -> PageChange,
+    ) -> Result<UpsertStats, SinkError> {
+        let (mut change, _claim) = self
+            .plan_claimed(
+                &self.index,
+                || self.load_index(),
+                plan,
+                PageChange::page_keys,
+            )
+            .await?;
         let result = self.commit_change(&mut change).await;
         let mut guard = self.index.lock().await;
         match &result {
@@ -454,6 +491,91 @@ impl DeltaSink {
             Err(_) => *guard = None,
         }
         result.map(|()| change.stats)
+    }
+
+    /// Plans rows of a content table replacing `groups`, and commits them like [`Self::write_change`].
+    async fn write_entities(
+        &self,
+        keyed: &'static Keyed,
+        rows: Vec<Vec<Cell>>,
+        groups: &[Group<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<ContentStats, SinkError> {
+        let index = self
+            .entity_indexes
+            .get(keyed.spec.name)
+            .ok_or_else(|| internal(keyed.spec.name, "no index"))?;
+        let (change, _claim) = self
+            .plan_claimed(
+                index,
+                || self.load_entities(keyed),
+                |idx| entities::plan(keyed, idx, &rows, groups, at),
+                |c: &EntityChange| c.groups.clone(),
+            )
+            .await?;
+        let result = self.commit_entities(keyed, &change).await;
+        let mut guard = index.lock().await;
+        match &result {
+            Ok(()) => {
+                if let Some(idx) = guard.as_mut() {
+                    idx.apply(&change);
+                }
+            }
+            Err(_) => *guard = None,
+        }
+        result.map(|()| ContentStats {
+            written: change.inserted + change.updated,
+            unchanged: change.unchanged,
+            flagged: change.flags.len() as u64,
+        })
+    }
+
+    async fn load_entities(&self, keyed: &Keyed) -> Result<EntityIndex, SinkError> {
+        let mut index = EntityIndex::default();
+        let table = self.open(keyed.spec).await?;
+        let columns = keyed.index_columns();
+        self.scan_batches(table, keyed.spec, Some(&columns), |rows| {
+            index.add(keyed, rows)
+        })
+        .await?;
+        Ok(index)
+    }
+
+    /// Commits a planned content change: an append when it only adds rows of databases whose leases this
+    /// process holds, else one guarded MERGE of rows and flags.
+    async fn commit_entities(&self, keyed: &Keyed, change: &EntityChange) -> Result<(), SinkError> {
+        if change.is_empty() {
+            return Ok(());
+        }
+        let databases: Vec<&str> = change.databases.iter().map(String::as_str).collect();
+        self.guard(&databases).await?;
+        let spec = keyed.spec;
+        let operation = format!("notion-sync.write.{}", spec.name);
+        if change.only_inserts() && !databases.is_empty() && self.holds_all(&databases) {
+            return self
+                .append(spec, &change.write, &operation)
+                .await
+                .map(|_| ());
+        }
+        let batch = entities::flagged_batch(spec, &change.write, &change.flags)
+            .map_err(|e| internal(spec.name, e))?;
+        let update: Vec<&str> = spec
+            .names()
+            .into_iter()
+            .filter(|c| *c != "first_synced_at")
+            .collect();
+        let plan = MergePlan {
+            on: entities::merge_on(keyed, change),
+            matched: vec![
+                (
+                    Some("s.flag_only AND NOT t.is_deleted"),
+                    vec!["is_deleted", "deleted_at"],
+                ),
+                (Some("NOT s.flag_only"), update),
+            ],
+            insert: Some(Some("NOT s.flag_only")),
+        };
+        self.merge(spec, batch, &plan).await.map(|_| ())
     }
 
     /// Writes a planned change: history rows first, then one MERGE (or append) for rows and flags.
@@ -664,6 +786,30 @@ impl DeltaSink {
         Ok(rows.iter().map(|r| records::page_from(r)).collect())
     }
 
+    /// Every block row.
+    pub async fn read_blocks(&self) -> Result<Vec<BlockRecord>, SinkError> {
+        let rows = self.scan(&schema::BLOCKS, None).await?;
+        Ok(rows
+            .iter()
+            .map(|r| content_records::block_from(r))
+            .collect())
+    }
+
+    /// Every user row.
+    pub async fn read_users(&self) -> Result<Vec<UserRecord>, SinkError> {
+        let rows = self.scan(&schema::USERS, None).await?;
+        Ok(rows.iter().map(|r| content_records::user_from(r)).collect())
+    }
+
+    /// Every comment row.
+    pub async fn read_comments(&self) -> Result<Vec<CommentRecord>, SinkError> {
+        let rows = self.scan(&schema::COMMENTS, None).await?;
+        Ok(rows
+            .iter()
+            .map(|r| content_records::comment_from(r))
+            .collect())
+    }
+
     /// Every reject.
     pub async fn read_rejects(&self) -> Result<Vec<RejectRecord>, SinkError> {
         let rows = self.scan(&schema::REJECTS, None).await?;
@@ -733,6 +879,79 @@ impl BronzeSink for DeltaSink {
     async fn upsert_pages(&self, rows: Vec<PageRecord>) -> Result<UpsertStats, SinkError> {
         self.write_change(|index| pages::plan_upsert(index, &rows))
             .await
+    }
+
+    async fn changed_pages(&self, rows: &[PageRecord]) -> Result<HashSet<String>, SinkError> {
+        let guard = self.index().await?;
+        Ok(guard
+            .as_ref()
+            .map(|index| pages::plan_upsert(index, rows))
+            .map(|change| change.rows.into_iter().map(|r| r.page_id).collect())
+            .unwrap_or_default())
+    }
+
+    async fn replace_content(
+        &self,
+        content: Vec<PageContent>,
+        at: DateTime<Utc>,
+    ) -> Result<ContentStats, SinkError> {
+        let mut stats = ContentStats::default();
+        let groups: Vec<Group<'_>> = content
+            .iter()
+            .map(|c| Group {
+                id: Some(c.page_id.as_str()),
+                database_id: Some(c.database_id.as_str()),
+                complete: c.complete,
+            })
+            .collect();
+        let blocks: Vec<Vec<Cell>> = content
+            .iter()
+            .flat_map(|c| c.blocks.iter().map(content_records::block_cells))
+            .collect();
+        stats.add(
+            self.write_entities(&entities::BLOCKS, blocks, &groups, at)
+                .await?,
+        );
+        let with_comments: Vec<&PageContent> =
+            content.iter().filter(|c| c.comments.is_some()).collect();
+        if !with_comments.is_empty() {
+            let groups: Vec<Group<'_>> = with_comments
+                .iter()
+                .map(|c| Group {
+                    id: Some(c.page_id.as_str()),
+                    database_id: Some(c.database_id.as_str()),
+                    complete: true,
+                })
+                .collect();
+            let rows: Vec<Vec<Cell>> = with_comments
+                .iter()
+                .flat_map(|c| {
+                    c.comments
+                        .iter()
+                        .flatten()
+                        .map(content_records::comment_cells)
+                })
+                .collect();
+            stats.add(
+                self.write_entities(&entities::COMMENTS, rows, &groups, at)
+                    .await?,
+            );
+        }
+        Ok(stats)
+    }
+
+    async fn replace_users(
+        &self,
+        users: Vec<UserRecord>,
+        at: DateTime<Utc>,
+    ) -> Result<ContentStats, SinkError> {
+        let rows: Vec<Vec<Cell>> = users.iter().map(content_records::user_cells).collect();
+        let all = [Group {
+            id: None,
+            database_id: None,
+            complete: true,
+        }];
+        self.write_entities(&entities::USERS, rows, &all, at).await
     }
 
     async fn latest_schemas(&self) -> Result<HashMap<String, String>, SinkError> {

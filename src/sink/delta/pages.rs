@@ -7,13 +7,11 @@
 //! commits nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use deltalake::arrow::array::{BooleanArray, RecordBatch};
-use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema};
+use deltalake::arrow::array::RecordBatch;
 
-use super::cells::{Cell, to_batch};
+use super::cells::Cell;
 use super::records;
 use super::schema;
 use crate::bronze::{DeletedReason, PageRecord};
@@ -314,61 +312,42 @@ pub(super) fn plan_flags(
     change
 }
 
-/// Name of the source column telling flag rows from full rows.
-pub(super) const FLAG_COLUMN: &str = "flag_only";
-
 /// The MERGE source: full rows, then flag rows (their payload columns are placeholders, never written),
-/// plus the [`FLAG_COLUMN`].
+/// plus the flag column.
 pub(super) fn merge_source(change: &PageChange) -> Result<RecordBatch, String> {
-    let spec = &schema::PAGES;
-    let mut cells: Vec<Vec<Cell>> = change.rows.iter().map(records::page_cells).collect();
-    for f in &change.flags {
-        let mut placeholder = PageRecord {
-            page_id: f.page_id.clone(),
-            database_id: f.database_id.clone(),
-            data_source_id: String::new(),
-            database_name: String::new(),
-            created_time: f.not_after,
-            last_edited_time: f.not_after,
-            created_by: None,
-            last_edited_by: None,
-            in_trash: false,
-            is_archived: false,
-            is_deleted: true,
-            deleted_at: Some(f.at),
-            deleted_reason: Some(f.reason.as_str().to_string()),
-            url: None,
-            public_url: None,
-            title: String::new(),
-            properties: String::new(),
-            payload: String::new(),
-            payload_sha256: String::new(),
-            hydrated_properties: Vec::new(),
-            api_version: String::new(),
-            synced_at: f.at,
-            sync_run_id: String::new(),
-        };
-        placeholder.in_trash = f.reason == DeletedReason::Trashed;
-        cells.push(records::page_cells(&placeholder));
-    }
-    let batch = to_batch(spec, &cells)?;
-    let mut fields: Vec<Field> = batch
-        .schema()
-        .fields()
+    let rows: Vec<Vec<Cell>> = change.rows.iter().map(records::page_cells).collect();
+    let flags: Vec<Vec<Cell>> = change
+        .flags
         .iter()
-        .map(|f| f.as_ref().clone())
+        .map(|f| {
+            records::page_cells(&PageRecord {
+                page_id: f.page_id.clone(),
+                database_id: f.database_id.clone(),
+                data_source_id: String::new(),
+                database_name: String::new(),
+                created_time: f.not_after,
+                last_edited_time: f.not_after,
+                created_by: None,
+                last_edited_by: None,
+                in_trash: f.reason == DeletedReason::Trashed,
+                is_archived: false,
+                is_deleted: true,
+                deleted_at: Some(f.at),
+                deleted_reason: Some(f.reason.as_str().to_string()),
+                url: None,
+                public_url: None,
+                title: String::new(),
+                properties: String::new(),
+                payload: String::new(),
+                payload_sha256: String::new(),
+                hydrated_properties: Vec::new(),
+                api_version: String::new(),
+                synced_at: f.at,
+                sync_run_id: String::new(),
+            })
+        })
         .collect();
-    fields.push(Field::new(FLAG_COLUMN, ArrowType::Boolean, false));
-    let flag = BooleanArray::from_iter(
-        change
-            .rows
-            .iter()
-            .map(|_| Some(false))
-            .chain(change.flags.iter().map(|_| Some(true))),
-    );
-    let mut columns = batch.columns().to_vec();
-    columns.push(Arc::new(flag));
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+    super::entities::flagged_batch(&schema::PAGES, &rows, &flags)
 }
 
 /// The MERGE join, restricted to the partitions the change touches so other databases' files are pruned.

@@ -243,6 +243,11 @@ pub fn run_cells(r: &RunRecord) -> Vec<Cell> {
         s(&r.api_version),
         n(r.rejected),
         n(r.wait_ms),
+        n(r.content.pages),
+        n(r.content.requests),
+        n(r.content.written),
+        n(r.content.deleted),
+        n(r.content.depth_cuts),
     ]
 }
 
@@ -311,5 +316,12 @@ pub fn run_from(c: &[Cell]) -> RunRecord {
         api_version: c[22].text(),
         rejected: c[23].int(),
         wait_ms: c[24].int(),
+        content: crate::bronze::ContentCounts {
+            pages: c[25].int(),
+            requests: c[26].int(),
+            written: c[27].int(),
+            deleted: c[28].int(),
+            depth_cuts: c[29].int(),
+        },
     }
 }

@@ -172,6 +172,11 @@ pub const RUNS: TableSpec = TableSpec {
         c("api_version", Str, false),
         c("rejected", I64, true),
         c("wait_ms", I64, true),
+        c("content_pages", I64, true),
+        c("content_requests", I64, true),
+        c("content_written", I64, true),
+        c("content_deleted", I64, true),
+        c("content_depth_cuts", I64, true),
     ],
     partition: None,
     comment: "Audit trail: one row per database per notion-sync run",
@@ -195,8 +200,86 @@ pub const REJECTS: TableSpec = TableSpec {
     comment: "Query results that could not be stored as pages, kept raw with the reason",
 };
 
+/// `notion_raw_blocks`.
+pub const BLOCKS: TableSpec = TableSpec {
+    name: super::super::tables::BLOCKS,
+    columns: &[
+        c("block_id", Str, false),
+        c("page_id", Str, false),
+        c("database_id", Str, false),
+        c("data_source_id", Str, false),
+        c("parent_id", Str, false),
+        c("parent_type", Str, false),
+        c("position", I64, false),
+        c("depth", I64, false),
+        c("type", Str, false),
+        c("has_children", Bool, false),
+        c("in_trash", Bool, false),
+        c("created_time", Ts, true),
+        c("last_edited_time", Ts, true),
+        c("payload", Str, false),
+        c("payload_sha256", Str, false),
+        c("plain_text", Str, false),
+        c("is_deleted", Bool, false),
+        c("deleted_at", Ts, true),
+        c("first_synced_at", Ts, false),
+        c("synced_at", Ts, false),
+        c("sync_run_id", Str, false),
+    ],
+    partition: Some("database_id"),
+    comment: "Page content: every block of every synced page, one row per (block_id, page_id)",
+};
+
+/// `notion_raw_users`.
+pub const USERS: TableSpec = TableSpec {
+    name: super::super::tables::USERS,
+    columns: &[
+        c("user_id", Str, false),
+        c("type", Str, false),
+        c("name", Str, true),
+        c("email", Str, true),
+        c("payload", Str, false),
+        c("payload_sha256", Str, false),
+        c("is_deleted", Bool, false),
+        c("deleted_at", Ts, true),
+        c("first_synced_at", Ts, false),
+        c("synced_at", Ts, false),
+        c("sync_run_id", Str, false),
+    ],
+    partition: None,
+    comment: "Workspace users (people and bots), one row per user_id",
+};
+
+/// `notion_raw_comments`.
+pub const COMMENTS: TableSpec = TableSpec {
+    name: super::super::tables::COMMENTS,
+    columns: &[
+        c("comment_id", Str, false),
+        c("page_id", Str, false),
+        c("database_id", Str, false),
+        c("discussion_id", Str, false),
+        c("parent_type", Str, false),
+        c("parent_id", Str, false),
+        c("created_time", Ts, true),
+        c("last_edited_time", Ts, true),
+        c("created_by", Str, true),
+        c("plain_text", Str, false),
+        c("payload", Str, false),
+        c("payload_sha256", Str, false),
+        c("is_deleted", Bool, false),
+        c("deleted_at", Ts, true),
+        c("first_synced_at", Ts, false),
+        c("synced_at", Ts, false),
+        c("sync_run_id", Str, false),
+    ],
+    partition: Some("database_id"),
+    comment: "Comments of synced pages and their blocks, one row per comment_id",
+};
+
 /// Every table, in creation order.
-pub const ALL: [TableSpec; 6] = [PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS, REJECTS];
+pub const ALL: [TableSpec; 9] = [
+    PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS, REJECTS, BLOCKS, USERS, COMMENTS,
+];
 
 impl Kind {
     /// The Arrow type written.

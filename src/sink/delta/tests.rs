@@ -167,6 +167,7 @@ async fn watermarks_runs_schemas_and_counts_round_trip() {
         restarts: 0,
         rejected: 0,
         wait_ms: 0,
+        content: Default::default(),
         watermark_before: None,
         watermark_after: Some(ts(at)),
         error_class: None,
