@@ -4,6 +4,11 @@
 //! list or a title/rich_text's inline mentions stop at 25. The property-item endpoint returns the full value,
 //! paginated. Only properties that may be truncated are fetched, so a page with short lists costs nothing.
 
+use std::borrow::Cow;
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::convert::json_sha256;
@@ -14,41 +19,180 @@ use crate::notion::{Client, NotionError, RequestStats};
 /// Items Notion keeps in a page object before truncating.
 pub const TRUNCATION_LIMIT: usize = 25;
 
-/// Cheap test on the raw properties text: can anything in it be truncated?
-pub fn may_be_truncated(properties: &str) -> bool {
-    properties.contains("\"has_more\":true")
-        || properties.matches("\"object\":\"user\"").count() >= TRUNCATION_LIMIT
-        || properties.matches("\"type\":\"mention\"").count() >= TRUNCATION_LIMIT
+/// A property of a page object that may hold only the first part of its value, and where that part is in
+/// the text it was found in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncated {
+    /// Property name.
+    pub name: String,
+    /// Property id, URL-encoded as Notion gives it.
+    pub id: String,
+    /// Property type (`relation`, `people`, `title` or `rich_text`).
+    pub kind: String,
+    /// Byte range of the property's value list.
+    pub list: Range<usize>,
+    /// Byte range of the value of the property's `has_more`, when it has one.
+    pub has_more: Option<Range<usize>>,
 }
 
-/// `(name, property id, type)` of every property of `properties` that may have been truncated.
-pub fn truncated_properties(properties: &Value) -> Vec<(String, String, String)> {
-    let Some(map) = properties.as_object() else {
+/// Whether anything in `properties` (a page's `properties` object, as text) may have been truncated.
+pub fn may_be_truncated(properties: &str) -> bool {
+    !truncated_properties(properties).is_empty()
+}
+
+/// Every property of `properties` (a page's `properties` object, as text) that may have been truncated,
+/// with byte ranges into `properties`. Text that is not a JSON object has none.
+pub fn truncated_properties(properties: &str) -> Vec<Truncated> {
+    scan(properties, properties)
+}
+
+/// Every property of the page object `page` (as text) that may have been truncated, with byte ranges into
+/// `page`.
+pub fn truncated_in_page(page: &str) -> Vec<Truncated> {
+    properties_of(page).map_or_else(Vec::new, |properties| scan(page, properties.get()))
+}
+
+/// The `properties` member of a page object, as its text.
+pub fn properties_of(page: &str) -> Option<&RawValue> {
+    Members::parse(page)?.get("properties")
+}
+
+/// The truncated properties of `properties`, a slice of `text`; ranges are into `text`.
+fn scan(text: &str, properties: &str) -> Vec<Truncated> {
+    let Some(members) = Members::parse(properties) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for (name, prop) in map {
-        let kind = prop.get("type").and_then(Value::as_str).unwrap_or("");
-        let items = prop.get(kind).and_then(Value::as_array);
-        let truncated = match kind {
-            "relation" => prop
-                .get("has_more")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            "people" => items.is_some_and(|a| a.len() >= TRUNCATION_LIMIT),
-            "title" | "rich_text" => items.is_some_and(|a| {
-                a.iter()
-                    .filter(|t| t.get("type").and_then(Value::as_str) == Some("mention"))
-                    .count()
-                    >= TRUNCATION_LIMIT
-            }),
-            _ => false,
-        };
-        if let (true, Some(id)) = (truncated, prop.get("id").and_then(Value::as_str)) {
-            out.push((name.clone(), id.to_string(), kind.to_string()));
-        }
+    members
+        .unique()
+        .filter_map(|(name, value)| truncated(text, name, value))
+        .collect()
+}
+
+/// The property `name` (its value `value`, a slice of `text`) if it may be truncated. Decided from the
+/// parsed property, so spacing and key order do not matter: a relation says `has_more`; a people list, or a
+/// title or rich text's mentions, stop at [`TRUNCATION_LIMIT`].
+fn truncated(text: &str, name: &str, value: &RawValue) -> Option<Truncated> {
+    let fields = Members::parse(value.get())?;
+    let kind = string(fields.get("type")?)?;
+    let list = fields.get(&kind)?;
+    let has_more = fields.get("has_more");
+    let cut = match kind.as_ref() {
+        "relation" => has_more.is_some_and(is_true),
+        "people" => elements(list)?.len() >= TRUNCATION_LIMIT,
+        "title" | "rich_text" => mentions(list) >= TRUNCATION_LIMIT,
+        _ => false,
+    };
+    if !cut {
+        return None;
     }
-    out
+    Some(Truncated {
+        name: name.to_string(),
+        id: string(fields.get("id")?)?.into_owned(),
+        kind: kind.into_owned(),
+        list: span(text, list)?,
+        has_more: has_more.and_then(|h| span(text, h)),
+    })
+}
+
+/// The elements of a JSON array, as their text.
+fn elements(list: &RawValue) -> Option<Vec<&RawValue>> {
+    serde_json::from_str(list.get()).ok()
+}
+
+/// How many elements of a rich-text array are mentions (0 below [`TRUNCATION_LIMIT`] elements, uncounted).
+fn mentions(list: &RawValue) -> usize {
+    let items = elements(list).unwrap_or_default();
+    if items.len() < TRUNCATION_LIMIT {
+        return 0;
+    }
+    items
+        .into_iter()
+        .filter(|item| {
+            Members::parse(item.get())
+                .and_then(|m| m.get("type"))
+                .and_then(string)
+                .is_some_and(|t| t == "mention")
+        })
+        .count()
+}
+
+/// Whether a JSON value is `true`.
+fn is_true(value: &RawValue) -> bool {
+    serde_json::from_str::<bool>(value.get()).unwrap_or(false)
+}
+
+/// A JSON string's content, borrowed unless it has escapes.
+fn string(value: &RawValue) -> Option<Cow<'_, str>> {
+    match serde_json::from_str::<&str>(value.get()) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(value.get())
+            .ok()
+            .map(Cow::Owned),
+    }
+}
+
+/// Byte range of `part`, a value borrowed from `text`, within `text`.
+fn span(text: &str, part: &RawValue) -> Option<Range<usize>> {
+    let start = (part.get().as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    let end = start + part.get().len();
+    (end <= text.len()).then_some(start..end)
+}
+
+/// The members of a JSON object, borrowed from its text, in order (duplicates kept).
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Members<'a> {
+    /// Parses `text` if it is a JSON object.
+    fn parse(text: &'a str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// The value of `key`; of duplicates the last, as JSON readers take it.
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// Every member but those whose key appears again later.
+    fn unique(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(i, (key, _))| !self.0[i + 1..].iter().any(|(k, _)| k == key))
+            .map(|(_, (key, value))| (key.as_ref(), *value))
+    }
+}
+
+/// An object key, borrowed from the text unless it has escapes.
+#[derive(Deserialize)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(Key(key)) = map.next_key()? {
+                    members.push((key, map.next_value()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 /// Replaces every truncated property of `page` (a page object) with its full value; returns the ids of the
@@ -59,9 +203,15 @@ pub async fn hydrate_page(
     page: &mut Value,
     stats: &RequestStats,
 ) -> Result<Vec<String>, NotionError> {
-    let targets = truncated_properties(page.get("properties").unwrap_or(&Value::Null));
+    let targets = truncated_in_page(&page.to_string());
     let mut done = Vec::with_capacity(targets.len());
-    for (name, prop_id, kind) in targets {
+    for Truncated {
+        name,
+        id: prop_id,
+        kind,
+        ..
+    } in targets
+    {
         let items = fetch_items(client, page_id, &prop_id, stats).await?;
         let full: Vec<Value> = items
             .into_iter()
@@ -160,9 +310,9 @@ mod tests {
             "Few": {"id":"f", "type":"people", "people": [{"object":"user","id":"x"}]},
             "Odd": {"id":"o", "type":"hologram", "hologram": {"has_more": true}}
         });
-        let mut got: Vec<_> = truncated_properties(&props)
+        let mut got: Vec<_> = truncated_properties(&props.to_string())
             .into_iter()
-            .map(|t| t.0)
+            .map(|t| t.name)
             .collect();
         got.sort();
         assert_eq!(got, vec!["Name", "Rel", "Who"]);
@@ -170,5 +320,23 @@ mod tests {
         assert!(!may_be_truncated(
             r#"{"Few":{"type":"people","people":[]}}"#
         ));
+    }
+
+    #[test]
+    fn has_more_is_read_from_the_parsed_property_whatever_the_spacing() {
+        for text in [
+            r#"{"Rel":{"id":"r","type":"relation","relation":[{"id":"a"}],"has_more" : true}}"#,
+            r#"{"Rel":{"has_more":true,"relation":[{"id":"a"}],"type":"relation","id":"r"}}"#,
+            "{\n  \"Rel\" : {\n    \"relation\" : [ { \"id\" : \"a\" } ],\n    \"has_more\"\t:\ttrue,\n    \"id\" : \"r\",\n    \"type\" : \"relation\"\n  }\n}",
+        ] {
+            assert!(may_be_truncated(text), "{text}");
+        }
+        for text in [
+            r#"{"Rel":{"id":"r","type":"relation","relation":[],"has_more" : false}}"#,
+            r#"{"Odd":{"id":"o","type":"hologram","hologram":{"has_more" : true}}}"#,
+            r#"{"Rel":{"id":"r","type":"rich_text","rich_text":[{"plain_text":"\"has_more\":true"}]}}"#,
+        ] {
+            assert!(!may_be_truncated(text), "{text}");
+        }
     }
 }
