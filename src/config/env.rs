@@ -153,7 +153,11 @@ mod tests {
         let vars = EnvVars::from_os_pairs([good.clone()].into_iter().chain(unrelated.clone()))
             .expect("unrelated variables are ignored");
         assert_eq!(vars.notion_sync_lookback.as_deref(), Some("5m"));
-        for name in ["NOTION_SYNC_LOOKBACK", "NOTION_API_KEY", "NOTION_PROJECTS_DB_ID"] {
+        for name in [
+            "NOTION_SYNC_LOOKBACK",
+            "NOTION_API_KEY",
+            "NOTION_PROJECTS_DB_ID",
+        ] {
             let bad = (os(name.as_bytes()), os(b"ntn_secret\xff"));
             let err = EnvVars::from_os_pairs([bad].into_iter().chain(unrelated.clone()))
                 .expect_err("a variable the connector reads must be text")

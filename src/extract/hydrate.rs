@@ -153,11 +153,7 @@ impl<'a> Members<'a> {
 
     /// The value of `key`; of duplicates the last, as JSON readers take it.
     fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| *v)
+        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
     /// Every member but those whose key appears again later.
@@ -258,7 +254,8 @@ fn item_list(kind: &str, items: &[Box<RawValue>]) -> String {
 /// `text` with each range replaced by its text; ranges overlapping an earlier one are dropped.
 fn splice(text: &str, mut edits: Vec<(Range<usize>, Cow<'_, str>)>) -> String {
     edits.sort_by_key(|(range, _)| range.start);
-    let mut out = String::with_capacity(text.len() + edits.iter().map(|(_, t)| t.len()).sum::<usize>());
+    let mut out =
+        String::with_capacity(text.len() + edits.iter().map(|(_, t)| t.len()).sum::<usize>());
     let mut at = 0;
     for (range, replacement) in edits {
         if range.start < at || range.end > text.len() {
@@ -393,8 +390,12 @@ mod tests {
             " },\"url\":\"https://www.notion.so/x\",\"last_edited_time\":\"2026-01-02T11:03:00.000Z\"}"
         );
         let items = [
-            raw(r#"{"object":"property_item","id":"r%3A","type":"relation","relation":{"id":"a"}}"#),
-            raw(r#"{"relation" : { "id" : "b", "w": 2.2250738585072011e-308 },"type":"relation","object":"property_item"}"#),
+            raw(
+                r#"{"object":"property_item","id":"r%3A","type":"relation","relation":{"id":"a"}}"#,
+            ),
+            raw(
+                r#"{"relation" : { "id" : "b", "w": 2.2250738585072011e-308 },"type":"relation","object":"property_item"}"#,
+            ),
         ];
         let targets = truncated_in_page(page);
         assert_eq!(targets.len(), 1, "{targets:?}");

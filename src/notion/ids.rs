@@ -13,7 +13,11 @@ pub fn normalize_id(raw: &str) -> Option<String> {
         .next()
         .unwrap_or(raw);
     // A URL's segment is `<title>-<32 hex digits>`; the title can be any text.
-    let tail = if tail.len() > 36 { last_chars(tail, 32) } else { tail };
+    let tail = if tail.len() > 36 {
+        last_chars(tail, 32)
+    } else {
+        tail
+    };
     let hex: String = tail.chars().filter(|c| *c != '-').collect();
     if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;

@@ -97,8 +97,7 @@ pub fn query_page_size(params: &Params) -> Result<usize, ApiError> {
 pub fn offset_cursor(raw: Option<&str>, prefix: &str) -> Result<usize, ApiError> {
     match raw {
         None | Some("") => Ok(0),
-        Some(c) => crate::query::decode_offset(c, prefix)
-            .ok_or_else(|| invalid_cursor(c)),
+        Some(c) => crate::query::decode_offset(c, prefix).ok_or_else(|| invalid_cursor(c)),
     }
 }
 
