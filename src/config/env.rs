@@ -1,5 +1,7 @@
 //! Environment variables: the one place secrets come from.
 
+use std::ffi::OsString;
+
 use serde::{Deserialize, Serialize};
 
 /// Every variable the connector reads besides the per-database `NOTION_<NAME>_DB_ID` ones. `.env.example`
@@ -94,7 +96,32 @@ impl EnvVars {
 
     /// The process environment.
     pub fn from_process() -> Result<Self, envy::Error> {
-        Self::from_pairs(std::env::vars())
+        Self::from_os_pairs(std::env::vars_os())
+    }
+
+    /// Decodes the variables from `(name, value)` pairs as the OS gives them (e.g. `std::env::vars_os()`).
+    /// A variable the connector reads must be UTF-8 text (the error names it, never its value); any other
+    /// variable that is not text is ignored.
+    pub fn from_os_pairs(
+        pairs: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Self, envy::Error> {
+        let mut text = Vec::new();
+        for (name, value) in pairs {
+            // The names the connector reads are ASCII: a name that is not text is not one of them.
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => text.push((name, value)),
+                Err(_) if is_read(&name) => {
+                    return Err(envy::Error::Custom(format!(
+                        "{name} is not valid UTF-8 text; set it to a UTF-8 value"
+                    )));
+                }
+                Err(_) => {}
+            }
+        }
+        Self::from_pairs(text)
     }
 
     /// `(variable, value)` of every `NOTION_<NAME>_DB_ID`.
@@ -105,6 +132,47 @@ impl EnvVars {
     }
 }
 
+/// Whether the connector reads the variable `name`.
+fn is_read(name: &str) -> bool {
+    ENV_VARS.contains(&name) || is_database_var(name)
+}
+
 fn is_database_var(name: &str) -> bool {
     name.len() > "NOTION__DB_ID".len() && name.starts_with("NOTION_") && name.ends_with("_DB_ID")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{OsStr, OsString};
+    use std::os::unix::ffi::OsStrExt;
+
+    use super::EnvVars;
+
+    fn os(text: &[u8]) -> OsString {
+        OsStr::from_bytes(text).to_os_string()
+    }
+
+    #[test]
+    fn non_utf8_values_fail_only_for_variables_read() {
+        let good = (os(b"NOTION_SYNC_LOOKBACK"), os(b"5m"));
+        let unrelated = [
+            (os(b"LANG_EXTRA"), os(b"caf\xe9")),
+            (os(b"\xff\xfe"), os(b"x")),
+        ];
+        let vars = EnvVars::from_os_pairs([good.clone()].into_iter().chain(unrelated.clone()))
+            .expect("unrelated variables are ignored");
+        assert_eq!(vars.notion_sync_lookback.as_deref(), Some("5m"));
+        for name in [
+            "NOTION_SYNC_LOOKBACK",
+            "NOTION_API_KEY",
+            "NOTION_PROJECTS_DB_ID",
+        ] {
+            let bad = (os(name.as_bytes()), os(b"ntn_secret\xff"));
+            let err = EnvVars::from_os_pairs([bad].into_iter().chain(unrelated.clone()))
+                .expect_err("a variable the connector reads must be text")
+                .to_string();
+            assert!(err.contains(name), "{err}");
+            assert!(!err.contains("ntn_secret"), "the value stays out: {err}");
+        }
+    }
 }

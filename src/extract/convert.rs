@@ -198,8 +198,9 @@ impl<'de> serde::de::Visitor<'de> for CanonVisitor {
 }
 
 /// Converts one query result into a page row. `Ok(None)` for results that are not pages (a wiki's query
-/// can list data sources). A page without an id or `last_edited_time` is an error naming the page: it is
-/// never silently skipped, because the watermark would then move past it.
+/// can list data sources). A page without a well-formed id or without `last_edited_time` cannot be a row:
+/// it is an error naming the page, and the caller rejects the result (it is kept raw, with that message,
+/// in the rejects table) instead of dropping it unseen.
 pub fn page_record(raw: &RawValue, ctx: &RowContext) -> Result<Option<PageRecord>, String> {
     let env: PageEnvelope = serde_json::from_str(raw.get()).map_err(|e| {
         let head: String = raw.get().chars().take(120).collect();

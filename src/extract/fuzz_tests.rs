@@ -277,7 +277,7 @@ fn fuzz_decoder_and_arrow_conversion() {
                 );
                 assert_eq!(row.page_id.len(), 36, "case {case}: normalised id");
                 may_be_truncated(&row.properties);
-                truncated_properties(&props);
+                truncated_properties(&row.properties);
                 batch.push(row);
             }
             Ok(None) => skipped += 1,

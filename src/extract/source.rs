@@ -308,7 +308,7 @@ async fn fetch_pages(
                 result.started = result.started.or(date);
                 page
             }
-            Err(e) if e.is_invalid_cursor() && cursor.is_some() => {
+            Err(e) if e.is_invalid_cursor(cursor.is_some()) => {
                 // The cursor expired: start the window again from the last position seen. Nothing is skipped
                 // because the bounds are inclusive and rows are merged idempotently.
                 tracing::warn!(database = %job.ctx.database_name, "query cursor rejected; restarting the query");

@@ -51,11 +51,12 @@ pub struct NotionError {
 }
 
 impl NotionError {
-    /// Whether this error is a "start_cursor is invalid" answer, which restarts a query instead of failing.
-    pub fn is_invalid_cursor(&self) -> bool {
-        self.status == Some(400)
-            && self.code == "validation_error"
-            && self.message.contains("start_cursor")
+    /// Whether this error rejects the cursor of a request that carried one (`sent_cursor`): Notion answers an
+    /// expired or invalid `start_cursor` with 400 `validation_error`, and a query then restarts instead of
+    /// failing. The rest of such a request was accepted without the cursor, so the cursor is what failed.
+    /// The message is not looked at: its wording is not part of Notion's contract, only the code is.
+    pub fn is_invalid_cursor(&self, sent_cursor: bool) -> bool {
+        sent_cursor && self.status == Some(400) && self.code == "validation_error"
     }
 
     /// Attaches the hint used when an object is not found or not shared.
@@ -116,5 +117,45 @@ pub fn classify(status: u16, code: &str) -> (ErrorClass, Option<&'static str>) {
             Some("Notion blocked requests from this integration"),
         ),
         _ => (ErrorClass::Internal, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(status: u16, code: &str, message: &str) -> NotionError {
+        NotionError {
+            status: Some(status),
+            code: code.into(),
+            message: message.into(),
+            request_id: None,
+            endpoint: "POST /v1/data_sources/x/query".into(),
+            object_id: None,
+            hint: None,
+            class: classify(status, code).0,
+        }
+    }
+
+    #[test]
+    fn an_invalid_cursor_is_known_by_the_request_and_the_code_not_the_wording() {
+        for message in [
+            "The start_cursor provided is invalid: abc",
+            "This pagination token has expired.",
+            "",
+        ] {
+            let e = error(400, "validation_error", message);
+            assert!(e.is_invalid_cursor(true), "{message}");
+            assert!(!e.is_invalid_cursor(false), "no cursor was sent: {message}");
+        }
+        for (status, code) in [
+            (400, "invalid_request"),
+            (400, "invalid_json"),
+            (404, "object_not_found"),
+            (500, "validation_error"),
+        ] {
+            let e = error(status, code, "The start_cursor provided is invalid: abc");
+            assert!(!e.is_invalid_cursor(true), "{status} {code}");
+        }
     }
 }

@@ -12,8 +12,9 @@ pub fn normalize_id(raw: &str) -> Option<String> {
         .rsplit('/')
         .next()
         .unwrap_or(raw);
+    // A URL's segment is `<title>-<32 hex digits>`; the title can be any text.
     let tail = if tail.len() > 36 {
-        &tail[tail.len().saturating_sub(32)..]
+        last_chars(tail, 32)
     } else {
         tail
     };
@@ -22,6 +23,17 @@ pub fn normalize_id(raw: &str) -> Option<String> {
         return None;
     }
     Some(dashed(&hex.to_ascii_lowercase()))
+}
+
+/// The last `n` characters of `text` (all of it when shorter), never cut inside a character.
+fn last_chars(text: &str, n: usize) -> &str {
+    let start = text
+        .char_indices()
+        .rev()
+        .take(n)
+        .last()
+        .map_or(text.len(), |(i, _)| i);
+    &text[start..]
 }
 
 /// 32 hex digits as 8-4-4-4-12.
@@ -89,6 +101,33 @@ mod tests {
                 .unwrap()
                 .len(),
             36
+        );
+    }
+
+    #[test]
+    fn multibyte_text_near_the_end_is_rejected_not_sliced() {
+        let hex = "195de9221179449fab8075a27c979105";
+        let want = Some("195de922-1179-449f-ab80-75a27c979105".to_string());
+        // A 2-, 3- and 4-byte character at every offset against the last 32 bytes of a long tail.
+        for ch in ["é", "€", "😀"] {
+            for pad in 0..8 {
+                let head = "a".repeat(pad);
+                for digits in 26..=32 {
+                    let tail = &hex[..digits];
+                    let expect = if digits == 32 { want.clone() } else { None };
+                    let url = format!("https://www.notion.so/Projets-{head}{ch}{tail}?v=1");
+                    assert_eq!(normalize_id(&url), expect, "{url}");
+                    let bare = format!("{head}{ch}{tail}");
+                    let got = normalize_id(&bare);
+                    assert!(digits == 32 || got.is_none(), "{bare}");
+                }
+                let raw = format!("{head}{}{ch}{}", &hex[..31], &hex[31..]);
+                assert_eq!(normalize_id(&raw), None, "{raw}");
+            }
+        }
+        assert_eq!(
+            normalize_id(&format!("https://www.notion.so/Café-😀-{hex}?v=é")),
+            want
         );
     }
 

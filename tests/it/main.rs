@@ -5,6 +5,7 @@ mod cli;
 mod corpus;
 mod crash;
 mod fidelity;
+mod input;
 mod lease;
 mod oracle;
 mod reliability;

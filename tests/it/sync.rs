@@ -387,3 +387,45 @@ async fn optimize_compacts_checkpoints_and_vacuums_without_changing_rows() {
     assert_exit(&w.run(&["sync"]).await, 0);
     assert_bronze_matches(&w, "2026-03-11", None).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hydrated_payload_keeps_formula_and_number_digits_exact() {
+    let w = World::start(WorkspaceKind::Full).await;
+    let everything = w.database("Everything");
+    let dump = w.sim.state_dump("2026-03-11");
+    let page = dump["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["database_id"] == everything.id.as_str() && p["page"] != p["page_full"])
+        .expect("a truncated page")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Doubles whose shortest text a lax float parser does not read back exactly.
+    let formula = serde_json::json!({"type": "number", "number": 15.545454545454545});
+    assert!(w.sim.set_page_value(&page, "F number", formula));
+    assert!(
+        w.sim
+            .set_page_value(&page, "Number", serde_json::json!(0.30000000000000004))
+    );
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let stored = w
+        .pages()
+        .await
+        .into_iter()
+        .find(|p| p.record.page_id == page)
+        .expect("the page is stored");
+    assert!(!stored.record.hydrated_properties.is_empty(), "hydrated");
+    for digits in [
+        r#""number":15.545454545454545"#,
+        r#""number":0.30000000000000004"#,
+    ] {
+        assert!(
+            stored.record.payload.contains(digits),
+            "{digits} in {}",
+            stored.record.payload
+        );
+        assert!(stored.record.properties.contains(digits), "{digits}");
+    }
+}

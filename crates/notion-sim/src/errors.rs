@@ -41,6 +41,11 @@ pub fn validation(message: impl Into<String>) -> ApiError {
     err(400, "validation_error", message)
 }
 
+/// The 400 `validation_error` for a `start_cursor` that is not (or no longer) valid.
+pub fn invalid_cursor(cursor: &str) -> ApiError {
+    validation(format!("The start_cursor provided is invalid: {cursor}"))
+}
+
 /// A 400 `invalid_request_url`.
 pub fn bad_url() -> ApiError {
     err(400, "invalid_request_url", "Invalid request URL.")

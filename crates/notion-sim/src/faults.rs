@@ -20,6 +20,19 @@ pub enum FaultKind {
     TruncatedBody,
     /// Reject the request's `start_cursor` (only requests that carry one).
     InvalidCursor,
+    /// Reject the request's `start_cursor` like [`FaultKind::InvalidCursor`], with this message text: Notion
+    /// keeps the status and code (400 `validation_error`) but may word the message differently.
+    InvalidCursorSaying(String),
+}
+
+impl FaultKind {
+    /// Whether the fault only applies to requests that carry a `start_cursor`.
+    pub fn needs_cursor(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::InvalidCursor | FaultKind::InvalidCursorSaying(_)
+        )
+    }
 }
 
 /// When a rule fires.
@@ -82,7 +95,7 @@ impl FaultState {
             if rule.endpoint.as_deref().is_some_and(|e| e != endpoint) {
                 continue;
             }
-            if rule.kind == FaultKind::InvalidCursor && !has_cursor {
+            if rule.kind.needs_cursor() && !has_cursor {
                 continue;
             }
             let fire = match &rule.mode {
@@ -120,6 +133,21 @@ mod tests {
         assert_eq!(s.pick("search", false), None);
         assert_eq!(s.pick("search", false), Some(FaultKind::Status(503)));
         assert_eq!(s.pick("search", false), None);
+    }
+
+    #[test]
+    fn cursor_faults_skip_requests_without_a_cursor() {
+        let mut s = FaultState::new(1);
+        let kind = FaultKind::InvalidCursorSaying("Cursor expired.".into());
+        s.set(FaultPlan {
+            rules: vec![FaultRule {
+                endpoint: None,
+                kind: kind.clone(),
+                mode: FaultMode::Always,
+            }],
+        });
+        assert_eq!(s.pick("query_data_source", false), None);
+        assert_eq!(s.pick("query_data_source", true), Some(kind));
     }
 
     #[test]

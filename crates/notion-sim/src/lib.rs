@@ -337,6 +337,13 @@ impl SimHandle {
         self.shared.set_flags(&nid(id), None, Some(true))
     }
 
+    /// Sets a page's stored value of one property (the type's inner value, as in
+    /// `{"type": "number", "number": <value>}`) and stamps the edit. A formula or rollup given a value shows
+    /// it (its whole result object, e.g. `{"type": "number", "number": 1.5}`) instead of computing one.
+    pub fn set_page_value(&self, page_id: &str, property: &str, value: serde_json::Value) -> bool {
+        self.shared.set_value(&nid(page_id), property, value)
+    }
+
     /// Forces raw top-level fields onto every rendering of a page (`null` removes a field), e.g.
     /// `{"last_edited_time": "yesterday"}`; an empty map clears the override.
     pub fn override_page(

@@ -105,7 +105,7 @@ pub struct Page {
     pub is_archived: bool,
     /// Stored property values by property name: the type-specific inner value (`title` → rich-text
     /// array or a bare string for plain text, `relation` → array of `{id}`, `number` → number, ...).
-    /// Computed ones are absent.
+    /// Computed ones are absent unless a test stores a result for them.
     pub values: BTreeMap<String, Value>,
 }
 

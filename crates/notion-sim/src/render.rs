@@ -126,11 +126,12 @@ fn property_value(
     out.insert("id".into(), json!(prop.id));
     out.insert("type".into(), json!(prop.kind));
     let value = match prop.kind.as_str() {
-        "formula" | "rollup" => prop
-            .computed
-            .as_ref()
-            .map(|c| computed_value(ws, page, c))
-            .unwrap_or(Value::Null),
+        // A result stored on the page stands in for the computed one.
+        "formula" | "rollup" => match (page.values.get(name), &prop.computed) {
+            (Some(stored), _) => stored.clone(),
+            (None, Some(c)) => computed_value(ws, page, c),
+            (None, None) => Value::Null,
+        },
         "created_time" => json!(iso(page.created)),
         "last_edited_time" => json!(iso(page.edited)),
         "created_by" => ws

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::Version;
-use crate::errors::{ApiError, Reply, bad_url, err, validation};
+use crate::errors::{ApiError, Reply, bad_url, err, invalid_cursor, validation};
 use crate::faults::FaultKind;
 use crate::state::Shared;
 
@@ -276,11 +276,11 @@ async fn notion(
         }
         Some(FaultKind::Delay(d)) => tokio::time::sleep(*d).await,
         Some(FaultKind::InvalidCursor) => {
-            let c = parsed["start_cursor"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_default();
-            let e = validation(format!("The start_cursor provided is invalid: {c}"));
+            let c = parsed["start_cursor"].as_str().unwrap_or_default();
+            return (endpoint, error_response(invalid_cursor(c), request_id, &[]));
+        }
+        Some(FaultKind::InvalidCursorSaying(message)) => {
+            let e = validation(message.clone());
             return (endpoint, error_response(e, request_id, &[]));
         }
         _ => {}

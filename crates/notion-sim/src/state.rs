@@ -282,6 +282,18 @@ impl Shared {
         true
     }
 
+    /// Stores `value` as a page's value of the property `name` and stamps the edit.
+    pub fn set_value(&self, id: &str, name: &str, value: Value) -> bool {
+        let now = self.stamp();
+        let mut ws = self.write();
+        let Some(page) = ws.pages.get_mut(id) else {
+            return false;
+        };
+        page.values.insert(name.to_string(), value);
+        page.edited = now;
+        true
+    }
+
     /// Sets or clears raw field overrides of a page.
     pub fn override_page(&self, id: &str, fields: serde_json::Map<String, Value>) -> bool {
         let mut ws = self.write();

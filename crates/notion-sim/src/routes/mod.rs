@@ -11,7 +11,7 @@ mod users;
 use serde_json::{Value, json};
 
 use crate::Version;
-use crate::errors::{ApiError, ApiResult, bad_url, validation};
+use crate::errors::{ApiError, ApiResult, bad_url, invalid_cursor, validation};
 use crate::server::{Route, decode, norm_id};
 use crate::state::Shared;
 
@@ -97,8 +97,7 @@ pub fn query_page_size(params: &Params) -> Result<usize, ApiError> {
 pub fn offset_cursor(raw: Option<&str>, prefix: &str) -> Result<usize, ApiError> {
     match raw {
         None | Some("") => Ok(0),
-        Some(c) => crate::query::decode_offset(c, prefix)
-            .ok_or_else(|| validation(format!("The start_cursor provided is invalid: {c}"))),
+        Some(c) => crate::query::decode_offset(c, prefix).ok_or_else(|| invalid_cursor(c)),
     }
 }
 

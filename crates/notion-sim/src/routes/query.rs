@@ -6,7 +6,7 @@ use super::{
     Params, body_page_size, filter_properties, multi_source, reject_at_newest, wanted_properties,
 };
 use crate::Version;
-use crate::errors::{ApiResult, Reply, not_found, validation};
+use crate::errors::{ApiResult, Reply, invalid_cursor, not_found, validation};
 use crate::query::{self, Cursor};
 use crate::render;
 use crate::state::{Shared, lock};
@@ -82,11 +82,7 @@ pub fn query_data_source(
                 {
                     Some(cur)
                 }
-                _ => {
-                    return Err(validation(format!(
-                        "The start_cursor provided is invalid: {c}"
-                    )));
-                }
+                _ => return Err(invalid_cursor(c)),
             }
         }
     };

@@ -174,5 +174,20 @@ async fn delay_drop_truncate_and_invalid_cursor_faults() {
         r.body["message"],
         format!("The start_cursor provided is invalid: {c}")
     );
+    // The same rejection in other words: only the message differs.
+    sim.set_faults(rule(
+        Some("query_data_source"),
+        FaultKind::InvalidCursorSaying("This cursor has expired.".into()),
+        FaultMode::Always,
+    ));
+    assert_eq!(
+        post(&sim, &path, json!({"page_size": 5})).await.status,
+        200,
+        "no cursor, no fault"
+    );
+    let r = post(&sim, &path, json!({"page_size": 5, "start_cursor": c})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["code"], "validation_error");
+    assert_eq!(r.body["message"], "This cursor has expired.");
     sim.shutdown().await;
 }

@@ -306,3 +306,28 @@ async fn writes_are_size_validated() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stored_formula_result_is_served_digit_for_digit() {
+    let sim = demo().await;
+    let ds = ds_of(&sim, "Tasks");
+    let page = query_all(&sim, &ds, json!({})).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // The shortest text that reads back as this double; a lax float parser rounds it to ...543.
+    let result = json!({"type": "number", "number": 15.545454545454545});
+    assert!(sim.set_page_value(&page, "ROI", result.clone()));
+    let text = reqwest::Client::new()
+        .get(format!("{}/v1/pages/{page}", sim.base_url()))
+        .bearer_auth(sim.token())
+        .header("Notion-Version", V_NEW)
+        .send()
+        .await
+        .expect("request sent")
+        .text()
+        .await
+        .expect("body read");
+    assert!(text.contains(r#""number":15.545454545454545"#), "{text}");
+    assert!(!sim.set_page_value("0123456789abcdef0123456789abcdef", "ROI", result));
+}
