@@ -163,22 +163,34 @@ async fn read_page(
 /// A single-object response carries the response's `request_id` beside the page's fields; it is not part of
 /// the page, and keeping it would make every read a new version.
 fn without_request_id(raw: Box<RawValue>) -> Box<RawValue> {
-    if !raw.get().contains("\"request_id\"") {
-        return raw;
-    }
-    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw.get()) {
-        Ok(mut page) => {
-            page.remove("request_id");
-            serde_json::value::to_raw_value(&page).unwrap_or(raw)
-        }
-        Err(_) => raw,
-    }
+    super::hydrate::without_member(raw.get(), "request_id")
+        .and_then(|text| RawValue::from_string(text).ok())
+        .unwrap_or(raw)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::{DateTime, Utc};
+
+    #[test]
+    fn a_page_read_loses_only_its_request_id() {
+        for (text, want) in [
+            (
+                r#"{"object":"page","request_id":"r1","n":15.545454545454545 , "z":1}"#,
+                r#"{"object":"page","n":15.545454545454545 , "z":1}"#,
+            ),
+            (
+                "{ \"request_id\" : \"r1\",\n  \"b\":1e-7,\"a\":[1,2]}",
+                "{ \n  \"b\":1e-7,\"a\":[1,2]}",
+            ),
+            (r#"{"a":0.30000000000000004,"request_id":"r"}"#, r#"{"a":0.30000000000000004}"#),
+            (r#"{"a":1}"#, r#"{"a":1}"#),
+        ] {
+            let raw = RawValue::from_string(text.to_string()).unwrap();
+            assert_eq!(without_request_id(raw).get(), want);
+        }
+    }
 
     fn t(m: u32) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(&format!("2026-01-05T09:{m:02}:00Z"))

@@ -251,6 +251,32 @@ fn item_list(kind: &str, items: &[Box<RawValue>]) -> String {
     format!("[{}]", values.join(","))
 }
 
+/// `text`, a JSON object, without its top-level member `key` (every other byte kept); `None` when it has
+/// no such member or is not an object.
+pub fn without_member(text: &str, key: &str) -> Option<String> {
+    let members = Members::parse(text)?;
+    let value = span(text, members.get(key)?)?;
+    // Back over `"key"` and the colon, then over the comma before it (or, for a first member, the comma
+    // after the value).
+    let head = text[..value.start].trim_end().strip_suffix(':')?.trim_end();
+    let key_start = head.rfind('"').and_then(|close| head[..close].rfind('"'))?;
+    let before = text[..key_start].trim_end();
+    let range = match before.strip_suffix(',') {
+        Some(kept) => kept.len()..value.end,
+        None => {
+            let after = &text[value.end..];
+            let comma = after.find(|c: char| !c.is_whitespace())?;
+            let end = if after[comma..].starts_with(',') {
+                value.end + comma + 1
+            } else {
+                value.end
+            };
+            key_start..end
+        }
+    };
+    Some(splice(text, vec![(range, Cow::Borrowed(""))]))
+}
+
 /// `text` with each range replaced by its text; ranges overlapping an earlier one are dropped.
 fn splice(text: &str, mut edits: Vec<(Range<usize>, Cow<'_, str>)>) -> String {
     edits.sort_by_key(|(range, _)| range.start);
