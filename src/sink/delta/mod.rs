@@ -344,6 +344,7 @@ impl DeltaSink {
                     .versions
                     .insert(pages::version_key(&v.page_id, &v.payload_sha256));
             }
+            crate::pause::point("sink.after_versions").await;
         }
         if change.touches_pages() {
             crate::pause::point("sink.before_pages").await;
@@ -355,6 +356,7 @@ impl DeltaSink {
                 change.stats.committed_version =
                     self.append(spec, &rows, "notion-sync.insert_pages").await?;
                 index.apply(&change);
+                crate::pause::point("sink.after_pages").await;
                 return Ok(change.stats);
             }
             let batch = pages::merge_source(&change).map_err(|e| internal(spec.name, e))?;
@@ -373,6 +375,7 @@ impl DeltaSink {
             };
             change.stats.committed_version = self.merge(spec, batch, &plan).await?;
             index.apply(&change);
+            crate::pause::point("sink.after_pages").await;
         }
         Ok(change.stats)
     }
