@@ -3,8 +3,15 @@
 //! accepted page converts to a bronze row whose payload parses back to the same JSON and fits the pages
 //! table's Arrow schema.
 //!
+//! Each document is written as Notion might send it: keys in a random order, spaces, tabs and line breaks
+//! between tokens, and characters escaped in any of JSON's ways. Its payload hash must equal SHA-256 of the
+//! parsed document's sorted compact text (`Value::to_string`), be the same for another such rendering of
+//! the document, and differ for a document with one value, key or array order changed.
+//!
 //! `NOTION_SYNC_FUZZ_CASES` (default 100,000) and `NOTION_SYNC_FUZZ_SEED` run it longer or elsewhere:
 //! `NOTION_SYNC_FUZZ_CASES=5000000 cargo test --lib fuzz -- --nocapture`.
+
+use std::fmt::Write;
 
 use chrono::Utc;
 use serde_json::value::RawValue;
@@ -226,6 +233,151 @@ impl Gen {
         }
         Value::Object(page)
     }
+
+    /// Whitespace JSON allows between tokens: none half the time, else a short run of it.
+    fn whitespace(&mut self) -> &'static str {
+        const RUNS: [&str; 7] = [" ", "\n", "\t", "\r\n", "  ", "\n\t\t", " \r \t"];
+        if self.rng.bool() {
+            ""
+        } else {
+            RUNS[self.rng.usize(..RUNS.len())]
+        }
+    }
+
+    /// `v` as JSON text: object keys shuffled, random whitespace between tokens, random string escapes.
+    fn render(&mut self, v: &Value) -> String {
+        let mut out = String::new();
+        self.render_into(v, &mut out);
+        out
+    }
+
+    fn render_into(&mut self, v: &Value, out: &mut String) {
+        match v {
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(self.whitespace());
+                    self.render_into(item, out);
+                    out.push_str(self.whitespace());
+                }
+                if items.is_empty() {
+                    out.push_str(self.whitespace());
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                self.rng.shuffle(&mut entries);
+                out.push('{');
+                for (i, (key, value)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(self.whitespace());
+                    self.render_string(key, out);
+                    out.push_str(self.whitespace());
+                    out.push(':');
+                    out.push_str(self.whitespace());
+                    self.render_into(value, out);
+                    out.push_str(self.whitespace());
+                }
+                if map.is_empty() {
+                    out.push_str(self.whitespace());
+                }
+                out.push('}');
+            }
+            Value::String(s) => self.render_string(s, out),
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+
+    /// A JSON string literal of `s`: the shortest escapes half the time (and always for long strings),
+    /// else each character possibly written as `\uXXXX` (surrogate pairs beyond the BMP) or `\/`.
+    fn render_string(&mut self, s: &str, out: &mut String) {
+        if s.len() > 1_000 || self.rng.bool() {
+            out.push_str(&Value::from(s).to_string());
+            return;
+        }
+        out.push('"');
+        for c in s.chars() {
+            match (c, self.rng.u8(..4)) {
+                (_, 0) => {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        let _ = write!(out, "\\u{unit:04x}");
+                    }
+                }
+                ('/', 1) => out.push_str("\\/"),
+                ('"' | '\\' | '\u{0}'..='\u{1f}', _) => {
+                    let quoted = Value::from(c.to_string()).to_string();
+                    out.push_str(&quoted[1..quoted.len() - 1]);
+                }
+                _ => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    /// A document unequal to `v`: somewhere in it one scalar changed, one key renamed or added, or two
+    /// unequal array items swapped.
+    fn mutate(&mut self, v: &Value) -> Value {
+        let mut out = v.clone();
+        self.mutate_in(&mut out);
+        out
+    }
+
+    fn mutate_in(&mut self, v: &mut Value) {
+        match v {
+            Value::Object(map) if !map.is_empty() && self.rng.u8(..4) != 0 => {
+                let key = map.keys().nth(self.rng.usize(..map.len())).cloned();
+                let key = key.unwrap_or_default();
+                if self.rng.u8(..4) == 0 {
+                    let value = map.remove(&key).unwrap_or_default();
+                    map.insert(unused_key(map, &key), value);
+                } else if let Some(value) = map.get_mut(&key) {
+                    self.mutate_in(value);
+                }
+            }
+            Value::Object(map) => {
+                map.insert(unused_key(map, "added"), Value::Null);
+            }
+            Value::Array(items) if items.len() >= 2 && items[0] != items[1] && self.rng.bool() => {
+                items.swap(0, 1)
+            }
+            Value::Array(items) if !items.is_empty() => {
+                let i = self.rng.usize(..items.len());
+                self.mutate_in(&mut items[i]);
+            }
+            Value::Array(items) => items.push(Value::Null),
+            Value::Null => *v = json!(false),
+            Value::Bool(b) => *b = !*b,
+            Value::Number(n) => *v = other_number(n),
+            Value::String(s) => s.push('x'),
+        }
+    }
+}
+
+/// `base` with underscores appended until `map` has no such key.
+fn unused_key(map: &Map<String, Value>, base: &str) -> String {
+    let mut key = format!("{base}_");
+    while map.contains_key(&key) {
+        key.push('_');
+    }
+    key
+}
+
+/// A number unequal to `n`, of the same kind.
+fn other_number(n: &serde_json::Number) -> Value {
+    if let Some(i) = n.as_i64() {
+        json!(i.wrapping_add(1))
+    } else if let Some(u) = n.as_u64() {
+        json!(u - 1)
+    } else {
+        json!(n.as_f64().unwrap_or_default() + 1.0)
+    }
 }
 
 fn ctx() -> RowContext {
@@ -237,6 +389,28 @@ fn ctx() -> RowContext {
         run_id: "fuzz".into(),
         synced_at: Utc::now(),
     }
+}
+
+/// `hash`, the payload hash of a rendering of `page`, is the same for another rendering and different
+/// for a changed document. (Renderings write numbers alike: serde_json parses a float to the nearest
+/// value only with `float_roundtrip`, so the canonical text of a document is that of its parsed text.)
+fn assert_hashes(g: &mut Gen, page: &Value, hash: &str, case: u64, seed: u64) {
+    let again = g.render(page);
+    assert_eq!(
+        json_sha256(&again),
+        hash,
+        "case {case} (seed {seed}): another rendering of the same document: {again}"
+    );
+    let changed = g.mutate(page);
+    assert_ne!(
+        &changed, page,
+        "case {case}: the mutation changes the document"
+    );
+    assert_ne!(
+        json_sha256(&g.render(&changed)),
+        hash,
+        "case {case} (seed {seed}): a changed document hashes differently: {changed}"
+    );
 }
 
 #[test]
@@ -251,7 +425,7 @@ fn fuzz_decoder_and_arrow_conversion() {
     let mut batch = Vec::new();
     for case in 0..cases {
         let page = g.page();
-        let text = page.to_string();
+        let text = g.render(&page);
         let raw = RawValue::from_string(text.clone()).expect("generated JSON is valid");
         match page_record(&raw, &ctx) {
             Ok(Some(row)) => {
@@ -262,12 +436,12 @@ fn fuzz_decoder_and_arrow_conversion() {
                     "case {case} (seed {seed}): payload verbatim"
                 );
                 let value: Value = serde_json::from_str(&row.payload).expect("payload is JSON");
-                assert_eq!(row.payload_sha256, json_sha256(&row.payload));
                 assert_eq!(
                     row.payload_sha256,
                     sha256_hex(&value.to_string()),
-                    "case {case}: canonical hash"
+                    "case {case} (seed {seed}): canonical hash"
                 );
+                assert_hashes(&mut g, &page, &row.payload_sha256, case, seed);
                 let props: Value = serde_json::from_str(&row.properties).expect("properties JSON");
                 let reparsed: Value = serde_json::from_str(&text).expect("generated JSON");
                 assert_eq!(

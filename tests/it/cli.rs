@@ -180,16 +180,78 @@ async fn bad_configuration_exits_2_naming_the_setting_before_any_request() {
     }
 }
 
+/// Secrets of other tools that may share the binary's environment.
+const FOREIGN_SECRETS: [(&str, &str); 2] = [
+    ("DATABRICKS_TOKEN", "dapi-secret-databricks-value"),
+    ("AWS_SECRET_ACCESS_KEY", "aws-secret-access-key-value"),
+];
+
+/// Where the binary reads the Notion token from.
+#[derive(Debug, Clone, Copy)]
+enum TokenSource {
+    /// `NOTION_API_KEY`.
+    Variable,
+    /// The file `NOTION_API_KEY_FILE` names.
+    File,
+}
+
+impl TokenSource {
+    /// The secret's name in failure messages.
+    fn secret_name(self) -> &'static str {
+        match self {
+            TokenSource::Variable => "NOTION_API_KEY",
+            TokenSource::File => "the NOTION_API_KEY_FILE contents",
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_never_appears_in_output_or_tables() {
-    let mut w = World::start(WorkspaceKind::Demo).await;
-    let token = w.sim.token();
-    // Other secrets in the environment stay out of everything too.
-    let others = [
-        ("DATABRICKS_TOKEN", "dapi-secret-databricks-value"),
-        ("AWS_SECRET_ACCESS_KEY", "aws-secret-access-key-value"),
-    ];
-    for (k, v) in others {
+    // Every secret the binary reads is planted: today the Notion token, from either place it is read.
+    // Each new sink's secrets (cloud storage credentials, say) get planted here too. Other tools' secrets
+    // in the environment, never read, must stay out as well.
+    for source in [TokenSource::Variable, TokenSource::File] {
+        let key_dir = tempfile::tempdir().unwrap();
+        let w = secrets_world(source, key_dir.path()).await;
+        let mut secrets = vec![(source.secret_name().to_string(), w.sim.token())];
+        secrets.extend(FOREIGN_SECRETS.map(|(k, v)| (k.to_string(), v.to_string())));
+        let outputs = run_every_command(&w).await;
+        for (format, out) in &outputs {
+            for stream in [&out.stdout, &out.stderr] {
+                if let Some((name, value)) = leaked(stream, &secrets) {
+                    let text = String::from_utf8_lossy(stream);
+                    let line = text.lines().find(|l| l.contains(value.as_str()));
+                    panic!("{name} leaked in {format} output: {line:?}");
+                }
+            }
+        }
+        for format in ["text", "json"] {
+            assert_logged_as(&outputs, format);
+        }
+        assert_lake_clean(&w, &secrets);
+    }
+}
+
+/// A demo world whose token comes from `source` (a file written under `key_dir`), with every secret
+/// planted and every target logging at trace.
+async fn secrets_world(source: TokenSource, key_dir: &std::path::Path) -> World {
+    let mut w = match source {
+        TokenSource::Variable => World::start(WorkspaceKind::Demo).await,
+        TokenSource::File => {
+            let mut w = World::with_config(notion_sim::SimConfig {
+                workspace: WorkspaceKind::Demo,
+                token: Some("ntn_read_from_the_key_file_5e3c0a7d".into()),
+                ..notion_sim::SimConfig::default()
+            })
+            .await;
+            let path = key_dir.join("notion-token");
+            std::fs::write(&path, format!("{}\n", w.sim.token())).unwrap();
+            w.env.remove("NOTION_API_KEY");
+            w.set("NOTION_API_KEY_FILE", &path.display().to_string());
+            w
+        }
+    };
+    for (k, v) in FOREIGN_SECRETS {
         w.set(k, v);
     }
     // Every target at trace, the Delta engine's too (it is capped unless named).
@@ -197,19 +259,28 @@ async fn the_token_never_appears_in_output_or_tables() {
         "RUST_LOG",
         "trace,buoyant_kernel=trace,deltalake_core=trace",
     );
-    let mut outputs = Vec::new();
-    for args in [
-        &["sync"][..],
+    w
+}
+
+/// Every command in each log format, then a failing run (its errors print too) in each; by format.
+async fn run_every_command(w: &World) -> Vec<(&'static str, std::process::Output)> {
+    let commands: [&[&str]; 7] = [
+        &["init-tables"],
+        &["sync"],
         &["status"],
         &["status", "--json"],
         &["health"],
         &["list-databases"],
-    ] {
-        let out = w.run(args).await;
-        assert_exit(&out, 0);
-        outputs.push(out);
+        &["optimize", "--retention-hours", "0"],
+    ];
+    let mut outputs = Vec::new();
+    for format in ["text", "json"] {
+        for args in commands {
+            let out = w.run(&[&["--log-format", format][..], args].concat()).await;
+            assert_exit(&out, 0);
+            outputs.push((format, out));
+        }
     }
-    // A failing run prints errors too.
     w.sim.set_faults(notion_sim::FaultPlan {
         rules: vec![notion_sim::FaultRule {
             endpoint: None,
@@ -217,34 +288,89 @@ async fn the_token_never_appears_in_output_or_tables() {
             mode: notion_sim::FaultMode::Always,
         }],
     });
-    w.set("NOTION_MAX_RETRIES", "1");
-    outputs.push(w.run(&["sync", "--full-refresh"]).await);
-    for out in &outputs {
-        for stream in [&out.stdout, &out.stderr] {
-            let text = String::from_utf8_lossy(stream);
-            assert!(!text.contains(&token), "token leaked in output");
-            for (k, v) in others {
-                assert!(!text.contains(v), "{k} leaked in output");
+    for format in ["text", "json"] {
+        let args = ["--log-format", format, "sync", "--full-refresh"];
+        let mut cmd = w.command(&args);
+        cmd.env("NOTION_MAX_RETRIES", "1");
+        let out = cmd.output().await.unwrap();
+        assert_ne!(out.status.code(), Some(0), "the faulty run fails");
+        outputs.push((format, out));
+    }
+    w.sim.clear_faults();
+    outputs
+}
+
+/// The first secret (name, value) found in `bytes`.
+fn leaked<'a>(bytes: &[u8], secrets: &'a [(String, String)]) -> Option<&'a (String, String)> {
+    secrets
+        .iter()
+        .find(|(_, value)| bytes.windows(value.len()).any(|w| w == value.as_bytes()))
+}
+
+/// The runs in `format` logged at trace, in that format.
+fn assert_logged_as(outputs: &[(&str, std::process::Output)], format: &str) {
+    let lines: Vec<String> = outputs
+        .iter()
+        .filter(|(f, _)| *f == format)
+        .flat_map(|(_, out)| stderr(out).lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|line| line.contains("TRACE") || line.contains("\"level\":\"TRACE\""))
+        .collect();
+    assert!(!lines.is_empty(), "trace logging produced {format} output");
+    let json = lines
+        .iter()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok());
+    assert_eq!(json, format == "json", "{format} lines: {:?}", &lines[..1]);
+}
+
+/// No secret is in any file under the lake: not in the raw bytes of any, nor among the decoded values of
+/// any parquet file. Every table's commits, checkpoints and (when it has rows) data files were searched.
+fn assert_lake_clean(w: &World, secrets: &[(String, String)]) {
+    let lake = std::path::PathBuf::from(w.lake_uri());
+    let mut searched = std::collections::BTreeSet::new();
+    for path in crate::support::files_under(&lake) {
+        let bytes = std::fs::read(&path).unwrap();
+        if let Some((name, _)) = leaked(&bytes, secrets) {
+            panic!("{name} in {}", path.display());
+        }
+        if path.extension().is_some_and(|x| x == "parquet") {
+            let values = crate::support::parquet_values(&path);
+            if let Some((name, _)) = leaked(values.as_bytes(), secrets) {
+                panic!("{name} among the values of {}", path.display());
             }
         }
+        searched.extend(delta_file_kind(&lake, &path));
     }
-    assert!(
-        outputs.iter().any(|o| !o.stderr.is_empty()),
-        "trace logging produced output"
-    );
-    let mut files = vec![w.lake.path().to_path_buf()];
-    while let Some(p) = files.pop() {
-        if p.is_dir() {
-            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
-        } else {
-            let bytes = std::fs::read(&p).unwrap();
+    for table in notion_sync::sink::tables::ALL {
+        let mut kinds = vec!["commit", "checkpoint"];
+        if table != notion_sync::sink::tables::REJECTS {
+            kinds.push("data");
+        }
+        for kind in kinds {
             assert!(
-                !bytes
-                    .windows(token.len())
-                    .any(|win| win == token.as_bytes()),
-                "token in {}",
-                p.display()
+                searched.contains(&(table.to_string(), kind)),
+                "{table}: a {kind} file was searched ({searched:?})"
             );
         }
     }
+}
+
+/// The bronze table and kind (`data`, `commit` or `checkpoint`) of a Delta file under `lake`.
+fn delta_file_kind(
+    lake: &std::path::Path,
+    path: &std::path::Path,
+) -> Option<(String, &'static str)> {
+    let relative = path.strip_prefix(lake.join("bronze")).ok()?;
+    let mut parts = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy());
+    let table = parts.next()?.into_owned();
+    let in_log = parts.next().is_some_and(|p| p == "_delta_log");
+    let name = path.file_name()?.to_string_lossy();
+    let kind = match (in_log, name.ends_with(".parquet"), name.ends_with(".json")) {
+        (false, true, _) => "data",
+        (true, true, _) if name.contains(".checkpoint") => "checkpoint",
+        (true, _, true) => "commit",
+        _ => return None,
+    };
+    Some((table, kind))
 }

@@ -8,11 +8,13 @@ use notion_sync::notion::model::ListPage;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// Every recorded file's name and text, by name.
+/// Every recorded file's name and text, by name. Panics when the corpus is missing or empty.
 fn corpus_texts() -> Vec<(String, String)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/notion-corpus");
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("corpus directory") {
+    let entries = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("the Notion corpus is missing at {dir}: {e}"));
+    for entry in entries {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if !name.ends_with(".json") || name == "SOURCES.json" {
@@ -20,6 +22,10 @@ fn corpus_texts() -> Vec<(String, String)> {
         }
         out.push((name, std::fs::read_to_string(&path).unwrap()));
     }
+    assert!(
+        !out.is_empty(),
+        "the Notion corpus at {dir} holds no recorded responses"
+    );
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }

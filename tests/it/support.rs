@@ -1,6 +1,7 @@
 //! Shared fixtures: a simulator, a temporary lake, and the binary wired to both.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use notion_sim::{DatabaseInfo, SimConfig, SimHandle, Simulator, WorkspaceKind};
@@ -142,6 +143,32 @@ impl World {
             .collect()
     }
 
+    /// The directory of bronze table `table`.
+    pub fn table_dir(&self, table: &str) -> PathBuf {
+        Path::new(&self.lake_uri()).join("bronze").join(table)
+    }
+
+    /// The data files of bronze table `table`, from its latest Delta snapshot and from disk.
+    pub async fn data_files(&self, table: &str) -> DataFiles {
+        let dir = self.table_dir(table);
+        let url = url::Url::from_directory_path(&dir).expect("an absolute table path");
+        let delta = deltalake::open_table(url)
+            .await
+            .unwrap_or_else(|e| panic!("{table} opens: {e}"));
+        // Local tables name their files by absolute path.
+        let active = delta
+            .get_file_uris()
+            .unwrap_or_else(|e| panic!("{table} has a snapshot: {e}"))
+            .map(PathBuf::from)
+            .collect();
+        let on_disk = files_under(&dir)
+            .into_iter()
+            .filter(|p| !p.starts_with(dir.join("_delta_log")))
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect();
+        DataFiles { active, on_disk }
+    }
+
     /// Query requests the simulator served (either API generation).
     pub fn query_requests(&self) -> u64 {
         let c = self.sim.counters();
@@ -177,4 +204,96 @@ pub async fn assert_bronze_matches(world: &World, api_version: &str, only: Optio
         &mut crate::oracle::Memory::default(),
     )
     .await;
+}
+
+/// A Delta table's data files, by absolute path.
+#[derive(Debug)]
+pub struct DataFiles {
+    /// Files the latest snapshot references.
+    pub active: BTreeSet<PathBuf>,
+    /// Parquet files under the table directory, outside `_delta_log`.
+    pub on_disk: BTreeSet<PathBuf>,
+}
+
+impl DataFiles {
+    /// Active files per partition directory.
+    pub fn per_partition(&self) -> BTreeMap<&Path, usize> {
+        let mut counts = BTreeMap::new();
+        for file in &self.active {
+            *counts.entry(file.parent().unwrap_or(file)).or_default() += 1;
+        }
+        counts
+    }
+}
+
+/// Every file under `dir`, recursively (none when it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(p) = pending.pop() {
+        if p.is_dir() {
+            pending.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else if p.exists() {
+            files.push(p);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// What `optimize` printed for one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Optimized {
+    /// Files compacted away.
+    pub removed: usize,
+    /// Files the compaction wrote.
+    pub added: usize,
+    /// Files the vacuum deleted.
+    pub vacuumed: usize,
+}
+
+/// Table → what `optimize` printed for it, from lines like
+/// `notion_raw_pages: 5 files compacted into 1, 9 files vacuumed, version 12`.
+pub fn optimize_report(out: &Output) -> BTreeMap<String, Optimized> {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let number = |word: Option<&str>, line: &str| -> usize {
+        word.and_then(|w| w.trim_end_matches(',').parse().ok())
+            .unwrap_or_else(|| panic!("unexpected optimize line: {line}"))
+    };
+    text.lines()
+        .filter_map(|line| {
+            let (table, rest) = line.split_once(": ")?;
+            let words: Vec<&str> = rest.split(' ').collect();
+            let report = Optimized {
+                removed: number(words.first().copied(), line),
+                added: number(words.get(4).copied(), line),
+                vacuumed: number(words.get(5).copied(), line),
+            };
+            Some((table.to_string(), report))
+        })
+        .collect()
+}
+
+/// Every value of a parquet file (data or checkpoint) as text, one per line, so a search of it does not
+/// depend on how the file's pages are encoded or compressed.
+pub fn parquet_values(path: &Path) -> String {
+    use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
+    use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .unwrap_or_else(|e| panic!("{} reads as parquet: {e}", path.display()));
+    let mut text = String::new();
+    for batch in reader {
+        let batch = batch.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for column in batch.columns() {
+            let values = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            for row in 0..column.len() {
+                text.push_str(&values.value(row).to_string());
+                text.push('\n');
+            }
+        }
+    }
+    text
 }

@@ -1,10 +1,12 @@
 //! The sync spine: full and incremental syncs land exactly what Notion holds.
 
+use std::collections::BTreeMap;
+
 use notion_sim::{FaultKind, FaultMode, FaultPlan, FaultRule, WorkspaceKind};
-use notion_sync::sink::BronzeSink;
+use notion_sync::sink::{BronzeSink, tables};
 use serde_json::Value;
 
-use crate::support::{World, assert_bronze_matches, assert_exit, stderr};
+use crate::support::{World, assert_bronze_matches, assert_exit, optimize_report, stderr};
 
 async fn full_sync_matches(version: &str) {
     let mut w = World::start(WorkspaceKind::Demo).await;
@@ -350,18 +352,82 @@ async fn the_minute_of_the_last_read_is_read_once_more_then_runs_are_idle() {
 async fn optimize_compacts_checkpoints_and_vacuums_without_changing_rows() {
     let w = World::start(WorkspaceKind::Demo).await;
     assert_exit(&w.run(&["sync"]).await, 0);
-    let tasks = w.database("Tasks");
+    // Small files in every table: a sync of new pages appends a file to the pages table, one of edits
+    // MERGEs (rewriting the files it touches, so the old ones stay on disk unreferenced); each adds
+    // history, watermark and run files.
+    let tasks = w.database("Tasks").data_sources[0].id.clone();
     for _ in 0..3 {
         w.sim.advance_clock(chrono::Duration::minutes(2));
-        w.sim.edit_pages(&tasks.data_sources[0].id, 5);
+        w.sim.edit_pages(&tasks, 5);
         assert_exit(&w.run(&["sync"]).await, 0);
+        w.sim.advance_clock(chrono::Duration::minutes(2));
+        w.sim.create_pages(&tasks, 3);
+        assert_exit(&w.run(&["sync"]).await, 0);
+    }
+    let mut files = BTreeMap::new();
+    for table in tables::ALL {
+        files.insert(table, w.data_files(table).await);
+    }
+    let with_rows: Vec<&str> = tables::ALL
+        .into_iter()
+        .filter(|t| *t != tables::REJECTS)
+        .collect();
+    for table in with_rows.iter().copied() {
+        let f = &files[table];
+        assert!(
+            f.per_partition().values().any(|n| *n > 1),
+            "{table} has several files in a partition: {f:?}"
+        );
+        assert!(f.active.is_subset(&f.on_disk), "{table}: {f:?}");
+    }
+    for table in [tables::PAGES, tables::WATERMARKS] {
+        let f = &files[table];
+        assert!(
+            f.on_disk.len() > f.active.len(),
+            "MERGEs left {table} files the table no longer references: {f:?}"
+        );
     }
     let before = w.pages().await;
     let versions = w.sink().read_versions().await.unwrap().len();
     let out = w.run(&["optimize", "--retention-hours", "0"]).await;
     assert_exit(&out, 0);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("notion_raw_pages:"), "{text}");
+    let report = optimize_report(&out);
+    for table in tables::ALL {
+        let (was, now) = (&files[table], w.data_files(table).await);
+        let r = report
+            .get(table)
+            .unwrap_or_else(|| panic!("optimize reports {table}: {report:?}"));
+        // What the binary reports is what the snapshot shows.
+        assert_eq!(
+            now.active.len() + r.removed,
+            was.active.len() + r.added,
+            "{table}: {r:?}, before {was:?}, after {now:?}"
+        );
+        // Compacted: one file per partition, fewer than before.
+        assert!(
+            now.per_partition().values().all(|n| *n == 1),
+            "{table} compacted to one file per partition: {now:?}"
+        );
+        if with_rows.contains(&table) {
+            assert!(
+                now.active.len() < was.active.len(),
+                "{table}: {was:?} {now:?}"
+            );
+        }
+        // A retention of 0 vacuums every file the snapshot does not reference, and nothing else.
+        assert_eq!(now.on_disk, now.active, "{table}: only active files remain");
+        let vacuumed: Vec<_> = was.on_disk.difference(&now.active).collect();
+        assert!(
+            vacuumed.iter().all(|f| !f.exists()),
+            "{table}: {vacuumed:?}"
+        );
+        assert_eq!(
+            r.vacuumed,
+            was.on_disk.len() + r.added - now.on_disk.len(),
+            "{table}: the vacuum count is the files gone"
+        );
+    }
+    assert!(report[tables::PAGES].vacuumed > 0, "{report:?}");
     let mut after = w.pages().await;
     let mut before = before;
     let key = |p: &notion_sync::sink::delta::StoredPage| {
@@ -371,10 +437,7 @@ async fn optimize_compacts_checkpoints_and_vacuums_without_changing_rows() {
     after.sort_by_key(key);
     assert_eq!(after, before, "rows unchanged");
     assert_eq!(w.sink().read_versions().await.unwrap().len(), versions);
-    let log = w
-        .lake
-        .path()
-        .join("lake/bronze/notion_raw_pages/_delta_log");
+    let log = w.table_dir(tables::PAGES).join("_delta_log");
     assert!(
         std::fs::read_dir(&log).unwrap().any(|e| e
             .unwrap()

@@ -587,6 +587,7 @@ impl DeltaSink {
             let rows: Vec<Vec<Cell>> = change.versions.iter().map(records::version_cells).collect();
             self.append(&schema::VERSIONS, &rows, "notion-sync.append_versions")
                 .await?;
+            crate::pause::point("sink.after_versions").await;
         }
         if !change.touches_pages() {
             return Ok(());
@@ -604,6 +605,7 @@ impl DeltaSink {
             let rows: Vec<Vec<Cell>> = change.rows.iter().map(records::page_cells).collect();
             change.stats.committed_version =
                 self.append(spec, &rows, "notion-sync.insert_pages").await?;
+            crate::pause::point("sink.after_pages").await;
             return Ok(());
         }
         let batch = pages::merge_source(change).map_err(|e| internal(spec.name, e))?;
@@ -621,6 +623,7 @@ impl DeltaSink {
             insert: Some(Some("NOT s.flag_only")),
         };
         change.stats.committed_version = self.merge(spec, batch, &plan).await?;
+        crate::pause::point("sink.after_pages").await;
         Ok(())
     }
 

@@ -8,12 +8,36 @@ use serde_json::Value;
 
 use crate::common::*;
 
+/// The recorded responses checked into the repository: `tests/fixtures/notion-corpus` of the workspace.
 fn corpus_dir() -> PathBuf {
-    std::env::var_os("NOTION_CORPUS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/notion-corpus")
-        })
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/notion-corpus")
+}
+
+/// The body of every recorded response. Panics when the corpus is missing or empty, or a file of it does
+/// not parse: the comparison below must never pass for want of recordings.
+fn recorded_bodies() -> Vec<Value> {
+    let dir = corpus_dir();
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("the Notion corpus is missing at {}: {e}", dir.display()));
+    let mut bodies = Vec::new();
+    for entry in entries {
+        let path = entry.expect("corpus directory entry").path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if !name.ends_with(".json") || name == "SOURCES.json" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let file: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        bodies.push(file["body"].clone());
+    }
+    assert!(
+        !bodies.is_empty(),
+        "the Notion corpus at {} holds no recorded responses",
+        dir.display()
+    );
+    bodies
 }
 
 /// Dotted key paths of a value (`[]` for array items).
@@ -75,25 +99,10 @@ fn collect(
 
 #[tokio::test]
 async fn property_shapes_match_recorded_payloads() {
-    let dir = corpus_dir();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        println!("note: corpus not found at {}; skipping", dir.display());
-        return;
-    };
     let mut real: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut real_rich = BTreeSet::new();
-    for e in entries.flatten() {
-        let path = e.path();
-        if path.extension().is_none_or(|x| x != "json") {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_str::<Value>(&text) else {
-            continue;
-        };
-        collect(&v["body"], &mut real, &mut real_rich);
+    for body in recorded_bodies() {
+        collect(&body, &mut real, &mut real_rich);
     }
     assert!(real.len() > 15, "corpus has page properties");
     let sim = start(SimConfig {
