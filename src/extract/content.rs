@@ -305,34 +305,107 @@ pub async fn read_users(
         .await?;
     items
         .iter()
-        .map(|raw| {
-            let v: Value = serde_json::from_str(raw.get())
-                .map_err(|e| SyncError::Payload(format!("a user could not be decoded ({e})")))?;
-            let id = v["id"]
-                .as_str()
-                .ok_or_else(|| SyncError::Payload("a user has no id".into()))?;
-            let payload = raw.get().to_string();
-            Ok(UserRecord {
-                user_id: normalize_id(id).unwrap_or_else(|| id.to_string()),
-                user_type: v["type"].as_str().unwrap_or_default().to_string(),
-                name: v["name"].as_str().map(str::to_string),
-                email: v
-                    .pointer("/person/email")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                payload_sha256: json_sha256(&payload),
-                payload,
-                is_deleted: false,
-                synced_at: at,
-                sync_run_id: run_id.to_string(),
-            })
-        })
+        .map(|raw| user_record(raw, run_id, at))
         .collect()
+}
+
+fn user_record(raw: &RawValue, run_id: &str, at: DateTime<Utc>) -> Result<UserRecord, SyncError> {
+    let v: Value = serde_json::from_str(raw.get())
+        .map_err(|e| SyncError::Payload(format!("a user could not be decoded ({e})")))?;
+    let id = v["id"]
+        .as_str()
+        .ok_or_else(|| SyncError::Payload("a user has no id".into()))?;
+    let payload = raw.get().to_string();
+    Ok(UserRecord {
+        user_id: normalize_id(id).unwrap_or_else(|| id.to_string()),
+        user_type: v["type"].as_str().unwrap_or_default().to_string(),
+        name: v["name"].as_str().map(str::to_string),
+        email: v
+            .pointer("/person/email")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        payload_sha256: json_sha256(&payload),
+        payload,
+        is_deleted: false,
+        synced_at: at,
+        sync_run_id: run_id.to_string(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn ctx() -> RowContext {
+        RowContext {
+            database_id: "d".into(),
+            data_source_id: "s".into(),
+            database_name: "tasks".into(),
+            api_version: crate::notion::ApiVersion::default(),
+            run_id: "r".into(),
+            synced_at: Utc::now(),
+        }
+    }
+
+    /// Every object under `raw` whose `object` is `kind`, as its own text.
+    fn objects<'a>(raw: &'a RawValue, out: &mut Vec<(String, &'a RawValue)>) {
+        let text = raw.get().trim_start();
+        if text.starts_with('{') {
+            let Ok(map) = serde_json::from_str::<HashMap<&str, &RawValue>>(raw.get()) else {
+                return;
+            };
+            if let Some(kind) = map.get("object").and_then(|o| serde_json::from_str::<String>(o.get()).ok()) {
+                out.push((kind, raw));
+            }
+            for v in map.values() {
+                objects(v, out);
+            }
+        } else if text.starts_with('[') {
+            for v in serde_json::from_str::<Vec<&RawValue>>(raw.get()).unwrap_or_default() {
+                objects(v, out);
+            }
+        }
+    }
+
+    #[test]
+    fn every_recorded_block_comment_and_user_is_stored_verbatim() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/notion-corpus");
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for entry in std::fs::read_dir(dir).expect("the corpus is checked in") {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let Ok(root) = serde_json::from_str::<&RawValue>(&text) else {
+                continue;
+            };
+            let mut found = Vec::new();
+            objects(root, &mut found);
+            for (kind, raw) in found {
+                let level = Level {
+                    parent_id: "p".into(),
+                    parent_type: "page",
+                    depth: 1,
+                    items: Vec::new().into_iter(),
+                    position: 0,
+                };
+                let payload = match kind.as_str() {
+                    "block" => block_record(raw, &ctx(), "p", &level).map(|r| r.payload),
+                    "comment" => comment_record(raw, &ctx(), "p").map(|r| r.payload),
+                    "user" => user_record(raw, "r", Utc::now()).map(|r| r.payload),
+                    _ => continue,
+                };
+                let payload = payload.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert_eq!(payload, raw.get(), "{}", path.display());
+                *counts.entry(kind).or_default() += 1;
+            }
+        }
+        for kind in ["block", "comment", "user"] {
+            assert!(counts.get(kind).copied().unwrap_or(0) > 10, "{kind}: {counts:?}");
+        }
+    }
 
     #[test]
     fn text_comes_from_rich_text_titles_and_table_cells() {

@@ -2,6 +2,7 @@
 //! read back from disk.
 
 mod cli;
+mod content;
 mod corpus;
 mod crash;
 mod fidelity;
