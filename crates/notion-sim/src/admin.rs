@@ -6,6 +6,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::Version;
+use crate::content::Target;
 use crate::faults::FaultPlan;
 use crate::state::Shared;
 
@@ -118,12 +119,44 @@ pub fn handle(shared: &Shared, method: &Method, uri: &Uri, body: &Bytes) -> Resp
                 "archive" => flag(shared.set_flags(id, None, Some(true))),
                 "restore" => flag(shared.set_flags(id, Some(false), Some(false))),
                 "purge" => flag(shared.purge(id)),
+                "content" => ok(json!({"count": shared.generate_content(
+                    id,
+                    body["blocks"].as_u64().unwrap_or(0) as usize,
+                    body["depth"].as_u64().unwrap_or(1) as usize,
+                )})),
                 "move" => flag(shared.move_page(
                     id,
                     &nid(body["data_source_id"].as_str().unwrap_or_default()),
                 )),
                 _ => bad("unknown page action"),
             }
+        }
+        ("POST", ["blocks", id, action]) => {
+            let id = &nid(id);
+            match *action {
+                "append" => {
+                    let n = body["count"].as_u64().unwrap_or(1) as usize;
+                    ok(json!({"ids": shared.append_blocks(id, n)}))
+                }
+                "edit" => flag(shared.edit_block(id)),
+                "delete" => flag(shared.delete_block(id)),
+                "move" => flag(shared.move_block(
+                    id,
+                    &nid(body["parent_id"].as_str().unwrap_or_default()),
+                    body["position"].as_u64().unwrap_or(0) as usize,
+                )),
+                _ => bad("unknown block action"),
+            }
+        }
+        ("POST", ["comments", "add"]) => {
+            let parent = nid(body["parent_id"].as_str().unwrap_or_default());
+            let text = body["text"].as_str().unwrap_or_default();
+            ok(json!({"id": shared.add_comment(Target::Parent(&parent), text)}))
+        }
+        ("POST", ["comments", "reply"]) => {
+            let discussion = nid(body["discussion_id"].as_str().unwrap_or_default());
+            let text = body["text"].as_str().unwrap_or_default();
+            ok(json!({"id": shared.add_comment(Target::Discussion(&discussion), text)}))
         }
         ("POST", ["schema", ds, action]) => {
             let ds = &nid(ds);

@@ -10,6 +10,8 @@
 
 mod admin;
 mod cache;
+mod content;
+mod dump;
 mod errors;
 mod faults;
 mod generate;
@@ -96,6 +98,9 @@ pub struct SimConfig {
     pub port: u16,
     /// Clock.
     pub clock: ClockMode,
+    /// The integration has the user-information capability with email addresses: person users carry
+    /// `person.email` (else `person: {}`), in user lists and in people values alike.
+    pub user_emails: bool,
 }
 
 impl Default for SimConfig {
@@ -114,6 +119,7 @@ impl Default for SimConfig {
                     .map(|t| t.to_utc())
                     .unwrap_or_default(),
             ),
+            user_emails: true,
         }
     }
 }
@@ -401,6 +407,57 @@ impl SimHandle {
     /// Removes a property.
     pub fn remove_property(&self, data_source_id: &str, name: &str) -> bool {
         self.shared.remove_property(&nid(data_source_id), name)
+    }
+
+    /// Appends `n` paragraphs at the end of a page or block (a synced reference appends to its original);
+    /// returns their ids, none when the parent is unknown, trashed or cannot hold paragraphs.
+    pub fn append_blocks(&self, parent_id: &str, n: usize) -> Vec<String> {
+        self.shared.append_blocks(&nid(parent_id), n)
+    }
+
+    /// Changes a live block's text (rich text, title, caption, expression or first cell); `false`
+    /// when the block is unknown, trashed or has no text.
+    pub fn edit_block(&self, id: &str) -> bool {
+        self.shared.edit_block(&nid(id))
+    }
+
+    /// Moves a live block to the trash: it leaves its parent's children (with its descendants) and is
+    /// served with `in_trash: true`.
+    pub fn delete_block(&self, id: &str) -> bool {
+        self.shared.delete_block(&nid(id))
+    }
+
+    /// Moves a live block under `new_parent_id` (the page or a live block of the same page that can
+    /// hold it, not itself or a descendant) at `position` among that parent's children (clamped); the
+    /// same parent reorders.
+    pub fn move_block(&self, id: &str, new_parent_id: &str, position: usize) -> bool {
+        self.shared
+            .move_block(&nid(id), &nid(new_parent_id), position)
+    }
+
+    /// Starts a discussion on a page or live block; returns the comment id (empty when the target is
+    /// unknown). Comments do not change the page's `last_edited_time`.
+    pub fn add_comment(&self, page_or_block_id: &str, text: &str) -> String {
+        let target = nid(page_or_block_id);
+        self.shared
+            .add_comment(content::Target::Parent(&target), text)
+            .unwrap_or_default()
+    }
+
+    /// Replies to an unresolved discussion; returns the comment id (empty when the discussion is
+    /// unknown).
+    pub fn reply_comment(&self, discussion_id: &str, text: &str) -> String {
+        let discussion = nid(discussion_id);
+        self.shared
+            .add_comment(content::Target::Discussion(&discussion), text)
+            .unwrap_or_default()
+    }
+
+    /// Gives a page `blocks` more blocks in a generated tree nested up to `depth` levels (toggles and
+    /// list items holding paragraphs, the first blocks a chain reaching `depth`); returns how many were
+    /// made (0 for an unknown page).
+    pub fn generate_content(&self, page_id: &str, blocks: usize, depth: usize) -> usize {
+        self.shared.generate_content(&nid(page_id), blocks, depth)
     }
 
     /// Installs a fault plan (replacing the previous one).

@@ -149,33 +149,45 @@ pub struct Block {
     pub parent: String,
     /// Whether the parent is a page (else a block).
     pub parent_is_page: bool,
-    /// Block type (`paragraph`, `toggle`, ...).
+    /// Block type (`paragraph`, `toggle`, ...) under its newest name.
     pub kind: String,
     /// The type-specific payload (without `children`).
     pub payload: Value,
-    /// Creation time.
+    /// Creation time (minute-floored).
     pub created: DateTime<Utc>,
-    /// Last edit time.
+    /// Last edit time (minute-floored).
     pub edited: DateTime<Utc>,
-    /// Author.
-    pub by: String,
+    /// Creator.
+    pub created_by: String,
+    /// Last editor.
+    pub edited_by: String,
+    /// In the trash: no longer among its parent's children.
+    pub in_trash: bool,
 }
 
-/// A comment on a page.
+/// A comment on a page or on a block of a page.
 #[derive(Debug, Clone)]
 pub struct Comment {
     /// Id.
     pub id: String,
-    /// Page id.
+    /// The page commented on, or the page holding the block commented on.
     pub page: String,
-    /// Discussion id.
+    /// The page or block commented on.
+    pub parent: String,
+    /// Whether `parent` is the page (else a block).
+    pub parent_is_page: bool,
+    /// Discussion id (the first comment of a discussion starts it).
     pub discussion: String,
     /// Plain text.
     pub text: String,
     /// Author.
     pub by: String,
-    /// Creation time.
+    /// Creation time (minute-floored).
     pub created: DateTime<Utc>,
+    /// Last edit time (minute-floored).
+    pub edited: DateTime<Utc>,
+    /// Resolved discussions are not listed by the API.
+    pub resolved: bool,
 }
 
 /// Whole workspace state.
@@ -193,7 +205,7 @@ pub struct Workspace {
     pub purged: Vec<String>,
     /// Blocks by id.
     pub blocks: BTreeMap<String, Block>,
-    /// Child block ids by parent (page or block) id, in order.
+    /// Live child block ids by parent (page or block) id, in order.
     pub children: BTreeMap<String, Vec<String>>,
     /// Comments in creation order.
     pub comments: Vec<Comment>,
@@ -202,6 +214,9 @@ pub struct Workspace {
     /// Raw top-level fields forced onto a page's rendering (`null` removes the field), to serve the
     /// malformed payloads a connector must survive.
     pub overrides: BTreeMap<String, serde_json::Map<String, Value>>,
+    /// The integration lacks the user-information capability with email addresses: user objects
+    /// carry `person: {}`.
+    pub hide_emails: bool,
 }
 
 impl Workspace {

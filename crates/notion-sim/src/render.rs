@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::Version;
-use crate::model::{Block, Computed, DataSource, Database, Page, User, Workspace, iso};
+use crate::content;
+use crate::model::{Block, Comment, Computed, DataSource, Database, Page, User, Workspace, iso};
 
 /// Items kept per property in page objects.
 pub const TRUNCATE_AT: usize = 25;
@@ -36,15 +37,38 @@ pub fn mention_item(page_id: &str, label: &str) -> Value {
     })
 }
 
-/// A full user object.
-pub fn user(u: &User) -> Value {
+/// A full user object; `person.email` only when the integration may read email addresses.
+pub fn user(u: &User, show_email: bool) -> Value {
     match &u.email {
         Some(email) => {
-            json!({"object": "user", "id": u.id, "name": u.name, "avatar_url": null, "type": "person", "person": {"email": email}})
+            let person = if show_email {
+                json!({"email": email})
+            } else {
+                json!({})
+            };
+            json!({"object": "user", "id": u.id, "name": u.name, "avatar_url": null, "type": "person", "person": person})
         }
         None => {
             json!({"object": "user", "id": u.id, "name": u.name, "avatar_url": null, "type": "bot", "bot": {"owner": {"type": "workspace", "workspace": true}, "workspace_name": "Simulated workspace"}})
         }
+    }
+}
+
+/// Stored user objects (people values) as served: without `person.email` when emails are hidden.
+fn served_users(ws: &Workspace, v: Value) -> Value {
+    match v {
+        Value::Array(items) if ws.hide_emails => Value::Array(
+            items
+                .into_iter()
+                .map(|mut u| {
+                    if let Some(person) = u.get_mut("person").and_then(Value::as_object_mut) {
+                        person.remove("email");
+                    }
+                    u
+                })
+                .collect(),
+        ),
+        v => v,
     }
 }
 
@@ -138,14 +162,18 @@ fn property_value(
             .users
             .iter()
             .find(|u| u.id == page.created_by)
-            .map(user)
+            .map(|u| user(u, !ws.hide_emails))
             .unwrap_or_else(|| partial_user(&page.created_by)),
         "last_edited_by" => ws
             .users
             .iter()
             .find(|u| u.id == page.edited_by)
-            .map(user)
+            .map(|u| user(u, !ws.hide_emails))
             .unwrap_or_else(|| partial_user(&page.edited_by)),
+        "people" => served_users(
+            ws,
+            page.values.get(name).cloned().unwrap_or_else(|| json!([])),
+        ),
         "button" => json!({}),
         // Compact storage: an option by name, a date by its start.
         "select" | "status" => match page.values.get(name) {
@@ -226,6 +254,15 @@ fn truncate(kind: &str, value: Value) -> Value {
     }
 }
 
+/// The `parent` of a page (a data-source row) under `version`.
+fn page_parent(ds: &DataSource, version: Version) -> Value {
+    if version.has_data_sources() {
+        json!({"type": "data_source_id", "data_source_id": ds.id, "database_id": ds.database_id})
+    } else {
+        json!({"type": "database_id", "database_id": ds.database_id})
+    }
+}
+
 /// Renders a page object; `full` gives untruncated values.
 pub fn page(ws: &Workspace, page: &Page, version: Version, full: bool) -> Value {
     let Some(ds) = ws.sources.get(&page.data_source_id) else {
@@ -237,11 +274,6 @@ pub fn page(ws: &Workspace, page: &Page, version: Version, full: bool) -> Value 
             props.insert(p.name.clone(), v);
         }
     }
-    let parent = if version.has_data_sources() {
-        json!({"type": "data_source_id", "data_source_id": ds.id, "database_id": ds.database_id})
-    } else {
-        json!({"type": "database_id", "database_id": ds.database_id})
-    };
     let mut out = json!({
         "object": "page",
         "id": page.id,
@@ -251,7 +283,7 @@ pub fn page(ws: &Workspace, page: &Page, version: Version, full: bool) -> Value 
         "last_edited_by": partial_user(&page.edited_by),
         "cover": null,
         "icon": null,
-        "parent": parent,
+        "parent": page_parent(ds, version),
         "in_trash": page.in_trash,
         "is_archived": page.is_archived,
         "is_locked": false,
@@ -372,29 +404,109 @@ pub fn database(ws: &Workspace, db: &Database, version: Version) -> Value {
     out
 }
 
-/// A block object.
-pub fn block(ws: &Workspace, b: &Block, version: Version) -> Value {
-    let parent = if b.parent_is_page {
-        json!({"type": "page_id", "page_id": b.parent})
+/// The name a block type has under `version`: `meeting_notes` was `transcription` before 2026-03-11.
+pub fn block_type(kind: &str, version: Version) -> &str {
+    match kind {
+        "meeting_notes" if version < Version::V2026_03_11 => "transcription",
+        k => k,
+    }
+}
+
+/// The `parent` of a block or comment: a page or a block.
+fn content_parent(id: &str, is_page: bool) -> Value {
+    if is_page {
+        json!({"type": "page_id", "page_id": id})
     } else {
-        json!({"type": "block_id", "block_id": b.parent})
-    };
-    let has_children = ws.children.get(&b.id).is_some_and(|c| !c.is_empty());
+        json!({"type": "block_id", "block_id": id})
+    }
+}
+
+/// The fields every block object has, around its type payload.
+struct BlockFields<'a> {
+    id: &'a str,
+    parent: Value,
+    created: DateTime<Utc>,
+    edited: DateTime<Utc>,
+    created_by: &'a str,
+    edited_by: &'a str,
+    in_trash: bool,
+    kind: &'a str,
+    payload: Value,
+}
+
+fn block_object(ws: &Workspace, f: BlockFields<'_>, version: Version) -> Value {
+    let kind = block_type(f.kind, version);
     let mut out = json!({
         "object": "block",
-        "id": b.id,
-        "parent": parent,
-        "created_time": iso(b.created),
-        "last_edited_time": iso(b.edited),
-        "created_by": partial_user(&b.by),
-        "last_edited_by": partial_user(&b.by),
-        "has_children": has_children,
-        "in_trash": false,
-        "type": b.kind,
-        b.kind.clone(): b.payload,
+        "id": f.id,
+        "parent": f.parent,
+        "created_time": iso(f.created),
+        "last_edited_time": iso(f.edited),
+        "created_by": partial_user(f.created_by),
+        "last_edited_by": partial_user(f.edited_by),
+        "has_children": content::has_children(ws, f.id),
+        "in_trash": f.in_trash,
+        "type": kind,
+        kind: f.payload,
     });
     if version < Version::V2026_03_11 {
-        out["archived"] = json!(false);
+        out["archived"] = json!(f.in_trash);
     }
     out
+}
+
+/// A block object.
+pub fn block(ws: &Workspace, b: &Block, version: Version) -> Value {
+    let fields = BlockFields {
+        id: &b.id,
+        parent: content_parent(&b.parent, b.parent_is_page),
+        created: b.created,
+        edited: b.edited,
+        created_by: &b.created_by,
+        edited_by: &b.edited_by,
+        in_trash: b.in_trash,
+        kind: &b.kind,
+        payload: b.payload.clone(),
+    };
+    block_object(ws, fields, version)
+}
+
+/// A page retrieved as a block: Notion serves it as a `child_page` block.
+pub fn page_block(ws: &Workspace, page: &Page, version: Version) -> Value {
+    let Some(ds) = ws.sources.get(&page.data_source_id) else {
+        return Value::Null;
+    };
+    let fields = BlockFields {
+        id: &page.id,
+        parent: page_parent(ds, version),
+        created: page.created,
+        edited: page.edited,
+        created_by: &page.created_by,
+        edited_by: &page.edited_by,
+        in_trash: page.in_trash,
+        kind: "child_page",
+        payload: json!({"title": page.title(ds)}),
+    };
+    block_object(ws, fields, version)
+}
+
+/// A comment object; `display_name` names the author (`integration` for the bot).
+pub fn comment(ws: &Workspace, c: &Comment) -> Value {
+    let author = ws.users.iter().find(|u| u.id == c.by);
+    let kind = if author.is_some_and(|u| u.email.is_none()) {
+        "integration"
+    } else {
+        "user"
+    };
+    json!({
+        "object": "comment",
+        "id": c.id,
+        "parent": content_parent(&c.parent, c.parent_is_page),
+        "discussion_id": c.discussion,
+        "created_time": iso(c.created),
+        "last_edited_time": iso(c.edited),
+        "created_by": partial_user(&c.by),
+        "rich_text": text(&c.text),
+        "display_name": {"type": kind, "resolved_name": author.map(|u| u.name.clone())},
+    })
 }

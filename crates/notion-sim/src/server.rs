@@ -99,11 +99,14 @@ fn resolve(method: &Method, path: &str, version: Version) -> Option<Route> {
         ("GET", ["v1", "pages", id, "properties", prop]) => {
             r("retrieve_page_property", &[id, prop])
         }
+        ("GET", ["v1", "blocks", id]) => r("retrieve_block", &[id]),
+        ("DELETE", ["v1", "blocks", id]) => r("delete_block", &[id]),
         ("GET", ["v1", "blocks", id, "children"]) => r("list_block_children", &[id]),
         ("PATCH", ["v1", "blocks", id, "children"]) => r("append_block_children", &[id]),
         ("GET", ["v1", "users"]) => r("list_users", &[]),
         ("GET", ["v1", "users", id]) => r("retrieve_user", &[id]),
         ("GET", ["v1", "comments"]) => r("list_comments", &[]),
+        ("POST", ["v1", "comments"]) => r("create_comment", &[]),
         _ => None,
     }
 }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::content::{self, Stamp, Target};
 use crate::faults::FaultState;
 use crate::model::{Workspace, floor_minute};
-use crate::render;
 use crate::rng::Rng;
 use crate::{ClockMode, Counters, DataSourceInfo, DatabaseInfo, SimConfig, Version};
 
@@ -71,7 +71,9 @@ impl Shared {
             ClockMode::Manual(t) => t,
             ClockMode::System => Utc::now(),
         };
-        let ws = crate::generate::workspace(cfg.workspace, cfg.seed, cfg.pages, floor_minute(now));
+        let mut ws =
+            crate::generate::workspace(cfg.workspace, cfg.seed, cfg.pages, floor_minute(now));
+        ws.hide_emails = !cfg.user_emails;
         let mut rng = Rng::new(cfg.seed.wrapping_mul(31).wrapping_add(7));
         let token = cfg
             .token
@@ -137,6 +139,11 @@ impl Shared {
     /// A fresh deterministic id.
     pub fn new_id(&self) -> String {
         lock(&self.rng).id()
+    }
+
+    /// The generator of ids and choices made at run time (lock it after the workspace).
+    pub fn rng(&self) -> MutexGuard<'_, Rng> {
+        lock(&self.rng)
     }
 
     /// Simulated now.
@@ -327,9 +334,10 @@ impl Shared {
         true
     }
 
-    /// Deletes a page for good.
+    /// Deletes a page for good, with its content and comments.
     pub fn purge(&self, id: &str) -> bool {
         let mut ws = self.write();
+        content::purge_page(&mut ws, id);
         if ws.pages.remove(id).is_some() {
             ws.purged.push(id.to_string());
             true
@@ -497,41 +505,52 @@ impl Shared {
     /// The state as served under `version`.
     pub fn state_dump(&self, version: Version) -> Value {
         let ws = self.read();
-        let databases: Vec<Value> = ws
-            .databases
-            .values()
-            .map(|db| {
-                let sources: Vec<Value> = db
-                    .sources
-                    .iter()
-                    .filter_map(|s| ws.sources.get(s))
-                    .map(|s| json!({"id": s.id, "name": s.name, "data_source": render::data_source(&ws, s, version)}))
-                    .collect();
-                json!({"id": db.id, "title": db.title, "database": render::database(&ws, db, version), "data_sources": sources})
-            })
-            .collect();
-        let pages: Vec<Value> = ws
-            .pages
-            .values()
-            .map(|p| {
-                let db = ws
-                    .sources
-                    .get(&p.data_source_id)
-                    .map(|s| s.database_id.clone())
-                    .unwrap_or_default();
-                json!({
-                    "id": p.id, "database_id": db, "data_source_id": p.data_source_id,
-                    "in_trash": p.in_trash, "is_archived": p.is_archived, "purged": false,
-                    "page": render::page(&ws, p, version, false),
-                    "page_full": render::page(&ws, p, version, true),
-                })
-            })
-            .collect();
-        json!({
-            "now": crate::model::iso(self.now()),
-            "databases": databases,
-            "pages": pages,
-            "purged_page_ids": ws.purged,
+        crate::dump::state(&ws, self.now(), version)
+    }
+}
+
+/// Page content and comments, changed as a person in the workspace would.
+impl Shared {
+    /// A content change by a random person, now: runs `change` on the workspace.
+    fn content_edit<T>(&self, change: impl FnOnce(&mut Workspace, &mut Rng, Stamp) -> T) -> T {
+        let at = self.stamp();
+        let mut ws = self.write();
+        let by = self.random_person(&ws);
+        let mut rng = lock(&self.rng);
+        change(&mut ws, &mut rng, Stamp { at, by: &by })
+    }
+
+    /// Appends `n` paragraphs at the end of a page or block.
+    pub fn append_blocks(&self, parent: &str, n: usize) -> Vec<String> {
+        self.content_edit(|ws, rng, stamp| content::append_paragraphs(ws, rng, parent, n, stamp))
+    }
+
+    /// Changes a block's text.
+    pub fn edit_block(&self, id: &str) -> bool {
+        let label = self.edits.fetch_add(1, Ordering::SeqCst).to_string();
+        self.content_edit(|ws, _, stamp| content::edit_block(ws, id, &label, stamp))
+    }
+
+    /// Moves a block to the trash.
+    pub fn delete_block(&self, id: &str) -> bool {
+        self.content_edit(|ws, _, stamp| content::trash_block(ws, id, stamp))
+    }
+
+    /// Moves a block under a parent of the same page, at `position` among its children.
+    pub fn move_block(&self, id: &str, parent: &str, position: usize) -> bool {
+        self.content_edit(|ws, _, stamp| content::move_block(ws, id, parent, position, stamp))
+    }
+
+    /// Starts a discussion on a page or block, or replies to one; `None` when the target is unknown.
+    pub fn add_comment(&self, target: Target<'_>, text: &str) -> Option<String> {
+        self.content_edit(|ws, rng, stamp| content::add_comment(ws, rng, target, text, stamp))
+    }
+
+    /// Gives a page a generated tree of `blocks` blocks nested up to `depth` levels; returns how many
+    /// were made.
+    pub fn generate_content(&self, page: &str, blocks: usize, depth: usize) -> usize {
+        self.content_edit(|ws, rng, stamp| {
+            crate::generate::content::bulk(ws, rng, page, blocks, depth, stamp)
         })
     }
 }

@@ -155,7 +155,7 @@ pub fn value(
                 let user = ws.users.iter().find(|x| x.id == id).ok_or_else(|| {
                     invalid(format!("{path}.people contains an unknown user `{id}`."))
                 })?;
-                out.push(crate::render::user(user));
+                out.push(crate::render::user(user, true));
             }
             Value::Array(out)
         }

@@ -1,16 +1,48 @@
-//! Block children: list (one level, paginated) and append (≤100 per call, ≤2 nesting levels).
+//! Blocks: retrieve, delete (to the trash), list children (one level, paginated) and append children
+//! (≤100 per call, ≤2 nesting levels).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{Params, list, offset_cursor, param, query_page_size};
 use crate::Version;
+use crate::content::{self, Stamp};
 use crate::errors::{ApiError, ApiResult, not_found, validation};
-use crate::model::{Block, Workspace, floor_minute};
+use crate::model::{Workspace, floor_minute};
 use crate::render;
 use crate::state::Shared;
 
-/// `GET /v1/blocks/{id}/children` (a page id lists the page's content).
+/// The answer for an edit of a trashed page or block.
+fn archived_error() -> ApiError {
+    validation("Can't edit block that is archived. You must unarchive the block before editing.")
+}
+
+/// `GET /v1/blocks/{id}`: a block, or a page as a `child_page` block.
+pub fn retrieve_block(shared: &Shared, id: &str, version: Version) -> ApiResult {
+    let ws = shared.read();
+    if let Some(b) = ws.blocks.get(id) {
+        return Ok(render::block(&ws, b, version).into());
+    }
+    let page = ws.pages.get(id).ok_or_else(|| not_found("block", id))?;
+    Ok(render::page_block(&ws, page, version).into())
+}
+
+/// `DELETE /v1/blocks/{id}`: moves a block to the trash and returns it.
+pub fn delete_block(shared: &Shared, id: &str, version: Version) -> ApiResult {
+    let now = floor_minute(shared.now());
+    let mut ws = shared.write();
+    let b = ws.blocks.get(id).ok_or_else(|| not_found("block", id))?;
+    if b.in_trash {
+        return Err(archived_error());
+    }
+    let bot = ws.bot_id();
+    content::trash_block(&mut ws, id, Stamp { at: now, by: &bot });
+    let b = ws.blocks.get(id).ok_or_else(|| not_found("block", id))?;
+    Ok(render::block(&ws, b, version).into())
+}
+
+/// `GET /v1/blocks/{id}/children` (a page id lists the page's content; a synced reference lists its
+/// original's children).
 pub fn list_children(shared: &Shared, id: &str, version: Version, params: &Params) -> ApiResult {
     let size = query_page_size(params)?;
     let offset = offset_cursor(param(params, "start_cursor"), &format!("b{id}"))?;
@@ -18,7 +50,7 @@ pub fn list_children(shared: &Shared, id: &str, version: Version, params: &Param
     if !ws.pages.contains_key(id) && !ws.blocks.contains_key(id) {
         return Err(not_found("block", id));
     }
-    let ids = ws.children.get(id).cloned().unwrap_or_default();
+    let ids = content::children(&ws, id);
     let end = (offset + size).min(ids.len());
     // Render only the requested slice, then let `list` add the cursor.
     let mut items: Vec<Value> = vec![Value::Null; offset.min(end)];
@@ -42,16 +74,21 @@ pub fn append_children(shared: &Shared, id: &str, version: Version, body: &Value
     }
     let now = floor_minute(shared.now());
     let mut ws = shared.write();
-    let is_page = ws.pages.contains_key(id);
-    if !is_page && !ws.blocks.contains_key(id) {
-        return Err(not_found("block", id));
+    let trashed = match (ws.pages.get(id), ws.blocks.get(id)) {
+        (Some(p), _) => p.in_trash,
+        (None, Some(b)) => b.in_trash,
+        (None, None) => return Err(not_found("block", id)),
+    };
+    if trashed {
+        return Err(archived_error());
     }
     let children = body.get("children").ok_or_else(|| {
         validation(
             "body failed validation: body.children should be defined, instead was `undefined`.",
         )
     })?;
-    let created = insert_children(shared, &mut ws, id, is_page, children, now)?;
+    let parent = content::children_key(&ws, id).to_string();
+    let created = insert_children(shared, &mut ws, &parent, children, now)?;
     let rendered: Vec<Value> = created
         .iter()
         .filter_map(|b| ws.blocks.get(b))
@@ -61,6 +98,7 @@ pub fn append_children(shared: &Shared, id: &str, version: Version, body: &Value
     Ok(list(rendered, 0, n.max(1), "block", "appended").into())
 }
 
+/// The stored payload of a requested block: rich text normalised, defaults Notion fills in added.
 fn validate_payload(path: &str, kind: &str, payload: &Value) -> Result<Value, ApiError> {
     let mut out = payload.clone();
     if let Some(o) = out.as_object_mut() {
@@ -71,54 +109,64 @@ fn validate_payload(path: &str, kind: &str, payload: &Value) -> Result<Value, Ap
             o.insert("rich_text".into(), rt);
             o.entry("color").or_insert(json!("default"));
         }
+        if kind == "paragraph" {
+            o.entry("icon").or_insert(Value::Null);
+        }
     }
     Ok(out)
 }
 
-/// Creates blocks from a request `children` array under a page or block; returns first-level ids.
+/// Creates blocks from a request `children` array under a page or block (stamped by the bot, bumping
+/// the page); returns the first-level ids.
 pub fn insert_children(
     shared: &Shared,
     ws: &mut Workspace,
     parent: &str,
-    parent_is_page: bool,
     children: &Value,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, ApiError> {
     let bot = ws.bot_id();
+    let stamp = Stamp { at: now, by: &bot };
     let mut created = Vec::new();
     insert_level(
         shared,
         ws,
+        stamp,
         parent,
-        parent_is_page,
         children,
-        now,
-        &bot,
         "body.children",
         0,
         &mut created,
     )?;
-    // Content edits bump the owning page.
-    let mut owner = parent.to_string();
-    while let Some(b) = ws.blocks.get(&owner) {
-        owner = b.parent.clone();
-    }
-    if let Some(p) = ws.pages.get_mut(&owner) {
-        p.edited = now;
-        p.edited_by = bot;
-    }
+    content::touch_page(ws, parent, stamp);
     Ok(created)
+}
+
+/// The type of a requested block: `type`, or its only payload key.
+fn requested_type(item: &Value, path: &str) -> Result<String, ApiError> {
+    item.get("type")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            item.as_object()?
+                .keys()
+                .find(|k| *k != "object" && *k != "type")
+                .cloned()
+        })
+        .ok_or_else(|| {
+            validation(format!(
+                "body failed validation: {path}.type should be defined, instead was `undefined`."
+            ))
+        })
 }
 
 #[allow(clippy::too_many_arguments)]
 fn insert_level(
     shared: &Shared,
     ws: &mut Workspace,
+    stamp: Stamp,
     parent: &str,
-    parent_is_page: bool,
     children: &Value,
-    now: DateTime<Utc>,
-    bot: &str,
     path: &str,
     depth: usize,
     created: &mut Vec<String>,
@@ -141,54 +189,27 @@ fn insert_level(
     }
     for (i, item) in items.iter().enumerate() {
         let item_path = format!("{path}[{i}]");
-        let kind = item
-            .get("type")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| {
-                item.as_object()?
-                    .keys()
-                    .find(|k| *k != "object" && *k != "type")
-                    .cloned()
-            })
-            .ok_or_else(|| {
-                validation(format!(
-                    "body failed validation: {item_path}.type should be defined, instead was `undefined`."
-                ))
-            })?;
+        let kind = requested_type(item, &item_path)?;
         let payload = item.get(&kind).cloned().unwrap_or(json!({}));
         let stored = validate_payload(&item_path, &kind, &payload)?;
         let id = shared.new_id();
-        ws.blocks.insert(
-            id.clone(),
-            Block {
-                id: id.clone(),
-                parent: parent.to_string(),
-                parent_is_page,
-                kind: kind.clone(),
-                payload: stored,
-                created: now,
-                edited: now,
-                by: bot.to_string(),
-            },
+        content::attach(
+            ws,
+            content::new_block(id.clone(), parent, &kind, stored, stamp),
+            None,
         );
-        ws.children
-            .entry(parent.to_string())
-            .or_default()
-            .push(id.clone());
         if depth == 0 {
             created.push(id.clone());
         }
         if let Some(nested) = payload.get("children") {
+            let nested_path = format!("{item_path}.{kind}.children");
             insert_level(
                 shared,
                 ws,
+                stamp,
                 &id,
-                false,
                 nested,
-                now,
-                bot,
-                &format!("{item_path}.{kind}.children"),
+                &nested_path,
                 depth + 1,
                 created,
             )?;

@@ -1,15 +1,16 @@
-//! `GET /v1/comments?block_id=`: unresolved comments on a page.
+//! Comments: list the unresolved comments on a page or block, and create one.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Params, list, offset_cursor, param, query_page_size};
+use crate::content::{self, Stamp, Target};
 use crate::errors::{ApiResult, not_found, validation};
-use crate::model::iso;
+use crate::model::{floor_minute, plain_text};
 use crate::render;
 use crate::server::norm_id;
 use crate::state::Shared;
 
-/// Lists a page's comments.
+/// `GET /v1/comments?block_id=`: unresolved comments whose parent is that page or block, oldest first.
 pub fn list_comments(shared: &Shared, params: &Params) -> ApiResult {
     let raw = param(params, "block_id").ok_or_else(|| {
         validation(
@@ -27,23 +28,58 @@ pub fn list_comments(shared: &Shared, params: &Params) -> ApiResult {
     if !ws.pages.contains_key(&id) && !ws.blocks.contains_key(&id) {
         return Err(not_found("block", &id));
     }
-    let items = ws
-        .comments
-        .iter()
-        .filter(|c| c.page == id)
-        .map(|c| {
-            json!({
-                "object": "comment", "id": c.id,
-                "parent": {"type": "page_id", "page_id": c.page},
-                "discussion_id": c.discussion,
-                "created_time": iso(c.created), "last_edited_time": iso(c.created),
-                "created_by": {"object": "user", "id": c.by},
-                "rich_text": render::text(&c.text),
-                "display_name": {"type": "user", "resolved_name": ws.users.iter().find(|u| u.id == c.by).map(|u| u.name.clone())}
-            })
-        })
+    let items = content::comments_on(&ws, &id)
+        .into_iter()
+        .map(|c| render::comment(&ws, c))
         .collect();
     let mut out = list(items, offset, size, "comment", &format!("c{id}"));
     out["request_status"] = json!({"type": "complete"});
     Ok(out.into())
+}
+
+/// `POST /v1/comments`: `rich_text` with a `parent` (`page_id` or `block_id`) or a `discussion_id`;
+/// the integration is the author.
+pub fn create_comment(shared: &Shared, body: &Value) -> ApiResult {
+    let rich =
+        crate::writes::rich_text("body.rich_text", &body["rich_text"]).map_err(validation)?;
+    let parent = ["page_id", "block_id"]
+        .iter()
+        .find_map(|k| body["parent"][*k].as_str())
+        .map(|raw| {
+            norm_id(raw).ok_or_else(|| {
+                validation(format!(
+                    "body failed validation: body.parent should hold a valid uuid, instead was `\"{raw}\"`."
+                ))
+            })
+        })
+        .transpose()?;
+    let discussion = body["discussion_id"].as_str().map(str::to_string);
+    let target = match (&parent, &discussion) {
+        (Some(p), None) => Target::Parent(p),
+        (None, Some(d)) => Target::Discussion(d),
+        _ => {
+            return Err(validation(
+                "body failed validation: exactly one of body.parent or body.discussion_id should be defined.",
+            ));
+        }
+    };
+    let now = floor_minute(shared.now());
+    let mut ws = shared.write();
+    let bot = ws.bot_id();
+    let stamp = Stamp { at: now, by: &bot };
+    let text = plain_text(Some(&rich));
+    let mut rng = shared.rng();
+    let id = content::add_comment(&mut ws, &mut rng, target, &text, stamp).ok_or_else(|| {
+        let missing = parent
+            .as_deref()
+            .or(discussion.as_deref())
+            .unwrap_or_default();
+        not_found("block", missing)
+    })?;
+    let c = ws
+        .comments
+        .iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| not_found("comment", &id))?;
+    Ok(render::comment(&ws, c).into())
 }

@@ -45,11 +45,14 @@ pub fn handle(
         "update_page" => pages::update_page(shared, &id_param(p(0))?, version, body),
         "create_page" => pages::create_page(shared, version, body),
         "retrieve_page_property" => pages::property_item(shared, &id_param(p(0))?, p(1), params),
+        "retrieve_block" => blocks::retrieve_block(shared, &id_param(p(0))?, version),
+        "delete_block" => blocks::delete_block(shared, &id_param(p(0))?, version),
         "list_block_children" => blocks::list_children(shared, &id_param(p(0))?, version, params),
         "append_block_children" => blocks::append_children(shared, &id_param(p(0))?, version, body),
         "list_users" => users::list_users(shared, params),
         "retrieve_user" => users::retrieve_user(shared, p(0)),
         "list_comments" => comments::list_comments(shared, params),
+        "create_comment" => comments::create_comment(shared, body),
         _ => Err(bad_url()),
     }
 }

@@ -166,7 +166,7 @@ pub fn create_page(shared: &Shared, version: Version, body: &Value) -> ApiResult
     };
     ws.pages.insert(id.clone(), page);
     if let Some(children) = body.get("children").filter(|c| !c.is_null()) {
-        super::blocks::insert_children(shared, &mut ws, &id, true, children, now)?;
+        super::blocks::insert_children(shared, &mut ws, &id, children, now)?;
     }
     let page = ws.pages.get(&id).ok_or_else(|| not_found("page", &id))?;
     Ok(render::page(&ws, page, version, false).into())

@@ -1,4 +1,4 @@
-//! Users: list (paginated) and retrieve (`me` = the bot).
+//! Users: list (paginated, people then bots) and retrieve (`me` = the bot).
 
 use super::{Params, list, offset_cursor, param, query_page_size};
 use crate::errors::{ApiResult, bad_url, not_found};
@@ -11,7 +11,11 @@ pub fn list_users(shared: &Shared, params: &Params) -> ApiResult {
     let size = query_page_size(params)?;
     let offset = offset_cursor(param(params, "start_cursor"), "users")?;
     let ws = shared.read();
-    let users = ws.users.iter().map(render::user).collect();
+    let users = ws
+        .users
+        .iter()
+        .map(|u| render::user(u, !ws.hide_emails))
+        .collect();
     Ok(list(users, offset, size, "user", "users").into())
 }
 
@@ -28,5 +32,5 @@ pub fn retrieve_user(shared: &Shared, raw: &str) -> ApiResult {
         .iter()
         .find(|u| u.id == id)
         .ok_or_else(|| not_found("user", &id))?;
-    Ok(render::user(user).into())
+    Ok(render::user(user, !ws.hide_emails).into())
 }

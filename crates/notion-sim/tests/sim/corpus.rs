@@ -141,3 +141,109 @@ async fn property_shapes_match_recorded_payloads() {
     }
     sim.shutdown().await;
 }
+
+/// Recorded block objects: payload key paths per block type, top-level key sets, and rich-text items.
+#[derive(Default)]
+struct BlockShapes {
+    payloads: BTreeMap<String, BTreeSet<String>>,
+    tops: BTreeSet<BTreeSet<String>>,
+    rich: BTreeSet<String>,
+}
+
+impl BlockShapes {
+    fn collect(&mut self, v: &Value, skip_request_id: bool) {
+        match v {
+            Value::Object(o) => {
+                if o.get("object").and_then(Value::as_str) == Some("block")
+                    && let Some(t) = o.get("type").and_then(Value::as_str)
+                {
+                    let mut set = BTreeSet::new();
+                    if let Some(payload) = o.get(t) {
+                        paths(payload, "", &mut set);
+                    }
+                    self.payloads.entry(t.to_string()).or_default().extend(set);
+                    let top = o
+                        .keys()
+                        .filter(|k| *k != t && !(skip_request_id && *k == "request_id"))
+                        .cloned()
+                        .collect();
+                    self.tops.insert(top);
+                }
+                if o.contains_key("plain_text") && o.contains_key("annotations") {
+                    paths(v, "", &mut self.rich);
+                }
+                o.values().for_each(|x| self.collect(x, skip_request_id));
+            }
+            Value::Array(a) => a.iter().for_each(|x| self.collect(x, skip_request_id)),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn block_shapes_match_recorded_payloads() {
+    let dir = corpus_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!("note: corpus not found at {}; skipping", dir.display());
+        return;
+    };
+    let mut real = BlockShapes::default();
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let Some(v) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        else {
+            continue;
+        };
+        real.collect(&v["body"], true);
+    }
+    assert!(real.payloads.len() > 30, "corpus has block types");
+    let sim = start(SimConfig {
+        workspace: WorkspaceKind::Full,
+        ..SimConfig::default()
+    })
+    .await;
+    for version in [V_NEW, V_DS] {
+        let dump = sim.state_dump(version);
+        let mut ours = BlockShapes::default();
+        for p in dump["pages"].as_array().expect("pages") {
+            for b in p["blocks"].as_array().expect("blocks") {
+                ours.collect(&b["block"], false);
+            }
+        }
+        for top in &ours.tops {
+            assert!(
+                real.tops.contains(top),
+                "{version}: block keys {top:?} not recorded"
+            );
+        }
+        for (kind, keys) in &ours.payloads {
+            let theirs = real
+                .payloads
+                .get(kind)
+                .unwrap_or_else(|| panic!("no recorded {kind} blocks"));
+            for k in keys {
+                // Rich-text items (also in table cells) are compared against every recorded item.
+                let item = k
+                    .split_once("[].")
+                    .map(|(_, rest)| rest.trim_start_matches("[]."));
+                let ok = theirs.contains(k) || item.is_some_and(|i| real.rich.contains(i));
+                assert!(
+                    ok,
+                    "{version} {kind}: key path `{k}` not seen in recorded payloads"
+                );
+            }
+        }
+        for k in &ours.rich {
+            assert!(
+                real.rich.contains(k),
+                "rich text item path `{k}` not recorded"
+            );
+        }
+    }
+    sim.shutdown().await;
+}

@@ -7,5 +7,6 @@ mod content;
 mod corpus;
 mod large;
 mod limits;
+mod page_content;
 mod properties;
 mod query;

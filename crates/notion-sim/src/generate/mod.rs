@@ -1,5 +1,7 @@
 //! Seeded workspace generators.
 
+pub mod content;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -7,8 +9,7 @@ use serde_json::{Value, json};
 
 use crate::WorkspaceKind;
 use crate::model::{
-    Block, Comment, Computed, DataSource, Database, Page, PropSchema, User, Workspace,
-    floor_minute, iso,
+    Computed, DataSource, Database, Page, PropSchema, User, Workspace, floor_minute, iso,
 };
 use crate::render::{mention_item, rich_text_item, text};
 use crate::rng::Rng;
@@ -37,10 +38,23 @@ const WORDS: &[&str] = &[
 ];
 
 struct Gen {
+    /// Schemas, pages and values.
     rng: Rng,
+    /// Page content and comments: a stream of its own, so content never shifts page values.
+    content: Rng,
     now: DateTime<Utc>,
     ws: Workspace,
     next_prop: u32,
+}
+
+/// `n` random words, the first capitalised.
+fn phrase(rng: &mut Rng, n: usize) -> String {
+    let words: Vec<&str> = (0..n).map(|_| *rng.pick(WORDS)).collect();
+    let mut s = words.join(" ");
+    if let Some(first) = s.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    s
 }
 
 fn opt(name: &str, color: &str, rng: &mut Rng) -> Value {
@@ -49,15 +63,7 @@ fn opt(name: &str, color: &str, rng: &mut Rng) -> Value {
 
 impl Gen {
     fn words(&mut self, n: usize) -> String {
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(*self.rng.pick(WORDS));
-        }
-        let mut s = out.join(" ");
-        if let Some(first) = s.get_mut(0..1) {
-            first.make_ascii_uppercase();
-        }
-        s
+        phrase(&mut self.rng, n)
     }
 
     fn prop(&mut self, name: &str, kind: &str, config: Value) -> PropSchema {
@@ -156,64 +162,6 @@ impl Gen {
         id
     }
 
-    /// Appends a block with simple text content under a page or block; returns its id.
-    fn block(&mut self, parent: &str, parent_is_page: bool, kind: &str, content: &str) -> String {
-        let id = self.rng.id();
-        let payload = match kind {
-            "divider" => json!({}),
-            "child_page" => json!({"title": content}),
-            "heading_1" | "heading_2" | "heading_3" => {
-                json!({"rich_text": text(content), "is_toggleable": false, "color": "default"})
-            }
-            "to_do" => json!({"rich_text": text(content), "checked": false, "color": "default"}),
-            "code" => json!({"caption": [], "rich_text": text(content), "language": "rust"}),
-            _ => json!({"rich_text": text(content), "color": "default"}),
-        };
-        let (created, by) = match self.ws.pages.get(parent) {
-            Some(p) => (p.created, p.created_by.clone()),
-            None => self
-                .ws
-                .blocks
-                .get(parent)
-                .map(|b| (b.created, b.by.clone()))
-                .unwrap_or((self.now, String::new())),
-        };
-        self.ws.blocks.insert(
-            id.clone(),
-            Block {
-                id: id.clone(),
-                parent: parent.into(),
-                parent_is_page,
-                kind: kind.into(),
-                payload,
-                created,
-                edited: created,
-                by,
-            },
-        );
-        self.ws
-            .children
-            .entry(parent.into())
-            .or_default()
-            .push(id.clone());
-        id
-    }
-
-    /// Adds a comment on a page.
-    fn comment(&mut self, page: &str, by: &str, content: &str) {
-        let id = self.rng.id();
-        let discussion = self.rng.id();
-        let created = self.ws.pages.get(page).map_or(self.now, |p| p.edited);
-        self.ws.comments.push(Comment {
-            id,
-            page: page.into(),
-            discussion,
-            text: content.into(),
-            by: by.into(),
-            created,
-        });
-    }
-
     fn option_value(&mut self, config: &Value) -> Value {
         let options = config["options"].as_array().cloned().unwrap_or_default();
         if options.is_empty() {
@@ -233,7 +181,7 @@ impl Gen {
             .collect();
         let mut out = Vec::new();
         for u in people.iter().take(n) {
-            out.push(crate::render::user(u));
+            out.push(crate::render::user(u, true));
         }
         Value::Array(out)
     }
@@ -287,6 +235,7 @@ fn relation_config(target_ds: &str, target_db: &str, synced: &str) -> Value {
 pub fn workspace(kind: WorkspaceKind, seed: u64, pages: usize, now: DateTime<Utc>) -> Workspace {
     let mut g = Gen {
         rng: Rng::new(seed),
+        content: Rng::new(seed.rotate_left(32) ^ 0xC047_E47C_047E_47C0),
         now,
         ws: Workspace::default(),
         next_prop: 0,
@@ -604,26 +553,7 @@ fn demo(g: &mut Gen, scale: usize) -> (String, String, Vec<String>) {
         .map(|(i, n)| (n.clone(), vec![task_ids[(i * 7) % task_ids.len()].clone()]))
         .collect();
     g.link(&note_links, "Tasks", "Notes");
-    // Page content and comments on the documentation pages.
-    for (i, doc) in doc_ids.iter().enumerate() {
-        let n = 2 + g.rng.below(4) as usize;
-        for j in 0..n {
-            let kind = ["heading_2", "paragraph", "bulleted_list_item", "to_do"][j % 4];
-            let words = g.words(6);
-            let b = g.block(doc, true, kind, &words);
-            if i == 0 && j == 0 {
-                // Three levels of toggles under the first heading.
-                let t1 = g.block(&b, false, "toggle", "Details");
-                let t2 = g.block(&t1, false, "toggle", "More details");
-                g.block(&t2, false, "paragraph", "Deepest level");
-            }
-        }
-        if i % 3 == 0 {
-            let by = g.ws.users[i % 5].id.clone();
-            let words = g.words(2);
-            g.comment(doc, &by, &format!("Please review {words}"));
-        }
-    }
+    content::demo(g, &doc_ids, &task_ids, &note_ids, &sprint_ids);
     (tasks, tasks_db, task_ids)
 }
 
@@ -699,6 +629,7 @@ fn full(g: &mut Gen, tasks: &(String, String, Vec<String>)) {
     props.push(roll);
     let (_, every) = g.database("Everything", vec![("Everything".into(), props)]);
     let expiry = iso(g.now + Duration::hours(1));
+    let mut everything = Vec::new();
     for i in 0..20usize {
         let mut v = BTreeMap::new();
         let title = if i == 1 {
@@ -760,19 +691,7 @@ fn full(g: &mut Gen, tasks: &(String, String, Vec<String>)) {
             "Hologram".into(),
             json!({"beam": "coherent", "intensity": i}),
         );
-        let page = g.page(&every[0], 30, v);
-        if i == 0 {
-            // Wide and deep content: 120 top-level blocks and a four-level chain.
-            for k in 0..120 {
-                g.block(&page, true, "paragraph", &format!("Paragraph {k}"));
-            }
-            let l1 = g.block(&page, true, "toggle", "Level 1");
-            let l2 = g.block(&l1, false, "toggle", "Level 2");
-            let l3 = g.block(&l2, false, "toggle", "Level 3");
-            g.block(&l3, false, "code", "fn main() {}");
-            g.block(&page, true, "divider", "");
-            g.block(&page, true, "child_page", "A sub-page");
-        }
+        everything.push(g.page(&every[0], 30, v));
     }
     g.ws.next_unique.insert(every[0].clone(), 21);
     let stage = g.select(&["Idea", "Build", "Ship"]);
@@ -787,14 +706,16 @@ fn full(g: &mut Gen, tasks: &(String, String, Vec<String>)) {
         ("Projects 2026".to_string(), mk(g)),
     ];
     let (_, ds) = g.database("Projects", sources);
+    let mut projects = Vec::new();
     for d in &ds {
         for i in 0..8 {
             let mut v = BTreeMap::new();
             v.insert("Name".into(), text(&format!("Project {i}")));
             v.insert("Stage".into(), g.option_value(&stage));
-            g.page(d, 60, v);
+            projects.push(g.page(d, 60, v));
         }
     }
+    content::full(g, &everything, &projects);
 }
 
 /// Plausible values for every writable property of a data source (relations left empty).
@@ -814,14 +735,6 @@ pub fn sample_values(
         .filter(|u| u.email.is_some())
         .cloned()
         .collect();
-    let words = |rng: &mut Rng, n: usize| -> String {
-        let w: Vec<&str> = (0..n).map(|_| *rng.pick(WORDS)).collect();
-        let mut s = w.join(" ");
-        if let Some(first) = s.get_mut(0..1) {
-            first.make_ascii_uppercase();
-        }
-        s
-    };
     let pick_option = |rng: &mut Rng, cfg: &Value| -> Value {
         match cfg["options"].as_array() {
             Some(o) if !o.is_empty() => {
@@ -833,8 +746,8 @@ pub fn sample_values(
     };
     for p in &ds.props {
         let v = match p.kind.as_str() {
-            "title" => Value::String(words(rng, 3)),
-            "rich_text" => Value::String(words(rng, 8)),
+            "title" => Value::String(phrase(rng, 3)),
+            "rich_text" => Value::String(phrase(rng, 8)),
             "number" => json!(rng.below(1000)),
             "select" | "status" => pick_option(rng, &p.config),
             "multi_select" => {
@@ -847,7 +760,7 @@ pub fn sample_values(
                     .to_string();
                 json!({"start": d, "end": null, "time_zone": null})
             }
-            "people" if !people.is_empty() => json!([crate::render::user(rng.pick(&people))]),
+            "people" if !people.is_empty() => json!([crate::render::user(rng.pick(&people), true)]),
             "checkbox" => json!(rng.below(2) == 1),
             "url" => json!(format!("https://example.com/{}", rng.below(100_000))),
             "email" => json!(format!("user{}@example.com", rng.below(1000))),
