@@ -909,3 +909,25 @@ async fn admin_content_routes_and_endpoint_counters() {
     assert_eq!(c.by_endpoint["delete_block"], 2);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn purging_a_page_removes_its_content_and_comments() {
+    let sim = demo().await;
+    let (page, entry) = showcase(&sim);
+    let block = first_of(&entry, "toggle");
+    assert!(sim.delete_block(&first_of(&entry, "quote")));
+    assert!(sim.purge_page(&page));
+    assert_eq!(get(&sim, &format!("/v1/blocks/{block}")).await.status, 404);
+    assert_eq!(
+        get(&sim, &format!("/v1/blocks/{page}/children"))
+            .await
+            .status,
+        404
+    );
+    let dump = sim.state_dump(V_NEW);
+    let comments = dump["comments"].as_array().expect("comments");
+    assert!(!comments.is_empty());
+    assert!(comments.iter().all(|c| c["page_id"] != page.as_str()));
+    assert!(sim.add_comment(&block, "gone").is_empty());
+    sim.shutdown().await;
+}
