@@ -355,7 +355,10 @@ mod tests {
             let Ok(map) = serde_json::from_str::<HashMap<&str, &RawValue>>(raw.get()) else {
                 return;
             };
-            if let Some(kind) = map.get("object").and_then(|o| serde_json::from_str::<String>(o.get()).ok()) {
+            if let Some(kind) = map
+                .get("object")
+                .and_then(|o| serde_json::from_str::<String>(o.get()).ok())
+            {
                 out.push((kind, raw));
             }
             for v in map.values() {
@@ -403,7 +406,10 @@ mod tests {
             }
         }
         for kind in ["block", "comment", "user"] {
-            assert!(counts.get(kind).copied().unwrap_or(0) > 10, "{kind}: {counts:?}");
+            assert!(
+                counts.get(kind).copied().unwrap_or(0) > 10,
+                "{kind}: {counts:?}"
+            );
         }
     }
 

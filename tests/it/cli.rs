@@ -254,6 +254,8 @@ async fn secrets_world(source: TokenSource, key_dir: &std::path::Path) -> World 
     for (k, v) in FOREIGN_SECRETS {
         w.set(k, v);
     }
+    // Content, comments and users too, so every table holds data to search.
+    w.set("NOTION_SYNC_INCLUDE", "content,comments,users");
     // Every target at trace, the Delta engine's too (it is capped unless named).
     w.set(
         "RUST_LOG",
