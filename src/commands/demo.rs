@@ -90,10 +90,15 @@ pub async fn run(args: &DemoArgs) -> u8 {
         },
         concurrency: 4,
         content_depth: None,
+        requests_per_minute: 6000,
     };
-    println!("\n1. Full sync of {} databases:", databases.len());
+    println!(
+        "\n1. Full sync of {} databases, with page content, comments and users:",
+        databases.len()
+    );
     let first = run_sync(&client, &sink, &plan(true), &Progress::auto()).await;
     print_summary(&first);
+    let showcase = show_content(&sink, None).await;
 
     // Ten minutes later someone edits a few tasks.
     sim.advance_clock(chrono::Duration::minutes(10));
@@ -105,12 +110,20 @@ pub async fn run(args: &DemoArgs) -> u8 {
     let edited = tasks_ds
         .map(|ds| sim.edit_pages(&ds.id, 5))
         .unwrap_or_default();
+    // And a paragraph of the page shown above is rewritten, another one appended.
+    if let Some((page, block)) = &showcase {
+        sim.edit_block(block);
+        sim.append_blocks(page, 1);
+    }
     println!(
-        "\n2. Edited {} pages in Tasks; incremental sync:",
+        "\n2. Edited {} pages in Tasks and the content of one page; incremental sync:",
         edited.len()
     );
     let second = run_sync(&client, &sink, &plan(false), &Progress::auto()).await;
     print_summary(&second);
+    if let Some((page, _)) = &showcase {
+        show_content(&sink, Some(page)).await;
+    }
     let failed = first.iter().chain(&second).any(|o| o.error.is_some());
     println!(
         "\nThe incremental run read only pages edited since the watermark (minus the lookback) and updated {} rows.",
@@ -128,4 +141,41 @@ pub async fn run(args: &DemoArgs) -> u8 {
     );
     sim.shutdown().await;
     if failed { exit::PARTIAL } else { exit::OK }
+}
+
+/// Prints the first blocks of a page's content as bronze holds them (the page with the most paragraphs
+/// when `page` is `None`); returns the page and its first paragraph.
+async fn show_content(sink: &DeltaSink, page: Option<&String>) -> Option<(String, String)> {
+    let blocks = sink.read_blocks().await.ok()?;
+    let paragraphs = |p: &str| {
+        blocks
+            .iter()
+            .filter(|b| b.page_id == p && b.block_type == "paragraph" && !b.is_deleted)
+            .count()
+    };
+    let page = match page {
+        Some(p) => p.clone(),
+        None => blocks
+            .iter()
+            .map(|b| b.page_id.as_str())
+            .max_by_key(|p| (paragraphs(p), *p))?
+            .to_string(),
+    };
+    let mut rows: Vec<_> = blocks
+        .iter()
+        .filter(|b| b.page_id == page && !b.is_deleted)
+        .collect();
+    rows.sort_by_key(|b| (b.depth, b.position));
+    println!("\n   Content of page {page} in notion_raw_blocks ({} blocks):", rows.len());
+    for b in rows.iter().filter(|b| b.depth == 1) {
+        let text: String = b
+            .plain_text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(60)
+            .collect();
+        println!("     {:>3}  {:<20} {text}", b.position, b.block_type);
+    }
+    let first = rows.iter().find(|b| b.block_type == "paragraph")?;
+    Some((page, first.block_id.clone()))
 }

@@ -60,6 +60,7 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
         pacing: settings.pacing,
         concurrency: settings.concurrency,
         content_depth: settings.content_depth,
+        requests_per_minute: settings.requests_per_minute,
     };
     let outcomes = run_sync(&client, &sink, &plan, &Progress::auto()).await;
     print_summary(&outcomes);

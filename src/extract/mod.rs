@@ -117,6 +117,8 @@ pub struct SyncPlan {
     pub concurrency: usize,
     /// Deepest block level a content read descends to (`None`: no cap).
     pub content_depth: Option<usize>,
+    /// The token's request budget per minute, for cost estimates.
+    pub requests_per_minute: u32,
 }
 
 /// How a data source's read is cut into commits.
@@ -454,7 +456,12 @@ async fn read_database<S: BronzeSink>(
                     depth_cap: plan.content_depth,
                     comments: db.include.comments,
                 }),
+            backfill_pages: None,
+            requests_per_minute: plan.requests_per_minute,
         };
+        if job.content.is_some() && (job.full_refresh || before.is_none()) {
+            job.backfill_pages = Some(backfill_size(client, sink, &job).await?);
+        }
         let (outcome, error) = sync_source(client, sink, &job).await;
         counts.add(outcome.counts);
         run.watermark_after = run.watermark_after.max(outcome.watermark);
@@ -504,6 +511,25 @@ async fn read_database<S: BronzeSink>(
         sink.save_watermark(row).await?;
     }
     Ok(())
+}
+
+/// Pages a content backfill of `job`'s data source reads: those bronze holds for its database, or, for a
+/// database new to bronze, a listing of its ids (one request per 100 pages).
+async fn backfill_size<S: BronzeSink>(
+    client: &Client,
+    sink: &S,
+    job: &SourceJob<'_>,
+) -> Result<u64, SyncError> {
+    let stored = sink
+        .page_counts()
+        .await?
+        .get(&job.ctx.database_id)
+        .map_or(0, |c| c.live);
+    if stored > 0 {
+        return Ok(stored);
+    }
+    let (seen, _) = source::scan_ids(client, job).await?;
+    Ok(seen.len() as u64)
 }
 
 fn list(listing: &mut deletes::Listing, seen: Vec<source::Seen>) {

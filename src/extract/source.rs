@@ -48,6 +48,10 @@ pub struct SourceJob<'a> {
     pub progress: &'a DbProgress,
     /// Read the content of pages written by this job (`None`: properties only).
     pub content: Option<super::content::ContentOptions>,
+    /// Pages a content backfill of this job will read, when known beforehand (for the cost estimate).
+    pub backfill_pages: Option<u64>,
+    /// The token's request budget per minute (for the cost estimate).
+    pub requests_per_minute: u32,
 }
 
 /// The two result sets of a data source query: Notion returns archived pages only when asked for them

@@ -10,7 +10,7 @@ use super::SyncError;
 use super::content::{ContentOptions, read_page_content};
 use super::source::{Partition, SourceJob, SourceOutcome, start_bound};
 use crate::bronze::{ContentCounts, PageRecord, RejectRecord, WatermarkRecord};
-use crate::notion::Client;
+use crate::notion::{Client, RequestStats};
 use crate::sink::BronzeSink;
 
 /// Pages whose content is read at once.
@@ -141,6 +141,7 @@ async fn write_content<S: BronzeSink>(
     if wanted.is_empty() {
         return Ok(counts);
     }
+    let before = RequestStats::get(&job.stats.content_requests) as i64;
     let reads: Vec<_> = futures::stream::iter(wanted)
         .map(|row| read_page_content(client, &job.ctx, &row.page_id, opts, job.stats))
         .buffered(CONTENT_CONCURRENCY)
@@ -152,11 +153,47 @@ async fn write_content<S: BronzeSink>(
         counts.depth_cuts += read.cut as i64;
         content.push(read.content);
     }
+    counts.requests = RequestStats::get(&job.stats.content_requests) as i64 - before;
+    announce_backfill(job, &counts);
+    job.progress.requests(
+        RequestStats::get(&job.stats.requests),
+        RequestStats::get(&job.stats.throttled),
+    );
     crate::pause::point("write.content").await;
     let stored = sink.replace_content(content, chrono::Utc::now()).await?;
     counts.written += stored.written as i64;
     counts.deleted += stored.flagged as i64;
     Ok(counts)
+}
+
+/// Pages above which a content backfill announces what it will cost.
+const ANNOUNCED_BACKFILL: u64 = 1_000;
+
+/// Before the rest of a large content backfill: the requests it will take, from the pages it reads and the
+/// requests per page measured on its first batch, and the time that costs at the token's budget. Said
+/// once per data source and process.
+fn announce_backfill(job: &SourceJob<'_>, first: &ContentCounts) {
+    static ANNOUNCED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Some(pages) = job.backfill_pages.filter(|p| *p > ANNOUNCED_BACKFILL) else {
+        return;
+    };
+    {
+        let mut said = ANNOUNCED.lock().unwrap_or_else(|e| e.into_inner());
+        if said.contains(&job.ctx.data_source_id) {
+            return;
+        }
+        said.push(job.ctx.data_source_id.clone());
+    }
+    let per_page = first.requests as f64 / first.pages.max(1) as f64;
+    let requests = (pages as f64 * per_page).ceil() as u64;
+    let minutes = requests as f64 / f64::from(job.requests_per_minute.max(1));
+    eprintln!(
+        "content backfill of {}: {pages} pages × {per_page:.1} requests per page (measured on the first {}) ≈ \
+         {requests} requests, about {minutes:.0} minutes at {} requests per minute",
+        job.ctx.database_name, first.pages, job.requests_per_minute
+    );
+    tracing::info!(database = %job.ctx.database_name, pages, per_page, requests, minutes,
+        "content backfill: expected requests");
 }
 
 /// Group commit: a batch is joined by the batches that arrive until `commit_interval` has passed since the

@@ -411,3 +411,20 @@ async fn properties_only_by_default_and_no_content_tables_written() {
     assert!(sink.read_comments().await.unwrap().is_empty());
     assert_eq!(children_requests(&w), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_content_backfill_of_over_1000_pages_announces_its_requests() {
+    let mut w = World::large(1_200).await;
+    w.set("NOTION_SYNC_INCLUDE", "content");
+    let out = w.run(&["sync"]).await;
+    assert_exit(&out, 0);
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("content backfill of items: 1200 pages"))
+        .unwrap_or_else(|| panic!("no estimate: {err}"));
+    assert!(line.contains("requests per minute"), "{line}");
+    // The next run is incremental: nothing to announce.
+    let again = w.run(&["sync"]).await;
+    assert!(!stderr(&again).contains("content backfill"));
+}
