@@ -166,7 +166,10 @@ async fn show_content(sink: &DeltaSink, page: Option<&String>) -> Option<(String
         .filter(|b| b.page_id == page && !b.is_deleted)
         .collect();
     rows.sort_by_key(|b| (b.depth, b.position));
-    println!("\n   Content of page {page} in notion_raw_blocks ({} blocks):", rows.len());
+    println!(
+        "\n   Content of page {page} in notion_raw_blocks ({} blocks):",
+        rows.len()
+    );
     for b in rows.iter().filter(|b| b.depth == 1) {
         let text: String = b
             .plain_text

@@ -338,14 +338,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn ctx() -> RowContext {
-        RowContext {
-            database_id: "d".into(),
-            data_source_id: "s".into(),
-            database_name: "tasks".into(),
-            api_version: crate::notion::ApiVersion::default(),
-            run_id: "r".into(),
-            synced_at: Utc::now(),
-        }
+        super::super::convert::test_ctx()
     }
 
     /// Every object under `raw` whose `object` is `kind`, as its own text.

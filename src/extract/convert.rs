@@ -246,19 +246,25 @@ pub fn page_record(raw: &RawValue, ctx: &RowContext) -> Result<Option<PageRecord
     }))
 }
 
+/// A row context for unit tests.
+#[cfg(test)]
+pub(crate) fn test_ctx() -> RowContext {
+    RowContext {
+        database_id: "d".into(),
+        data_source_id: "s".into(),
+        database_name: "tasks".into(),
+        api_version: ApiVersion::V2025_09_03,
+        run_id: "r".into(),
+        synced_at: Utc::now(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ctx() -> RowContext {
-        RowContext {
-            database_id: "d".into(),
-            data_source_id: "s".into(),
-            database_name: "tasks".into(),
-            api_version: ApiVersion::V2025_09_03,
-            run_id: "r".into(),
-            synced_at: Utc::now(),
-        }
+        test_ctx()
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 
 use super::convert::json_sha256;
 use crate::bronze::PageRecord;
-use crate::notion::model::{ListPage, title_of};
+use crate::notion::model::title_of;
 use crate::notion::{Client, NotionError, RequestStats};
 
 /// Items Notion keeps in a page object before truncating.
@@ -330,21 +330,9 @@ async fn fetch_items(
 ) -> Result<Vec<Box<RawValue>>, NotionError> {
     // Property ids arrive URL-encoded already; they go into the path as they are.
     let path = format!("/v1/pages/{page_id}/properties/{prop_id}");
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut query = vec![("page_size", "100".to_string())];
-        if let Some(c) = &cursor {
-            query.push(("start_cursor", c.clone()));
-        }
-        RequestStats::bump(&stats.hydration_requests);
-        let page: ListPage = client.get(&path, &query, Some(page_id), stats).await?;
-        items.extend(page.results);
-        match (page.has_more, page.next_cursor) {
-            (true, Some(next)) => cursor = Some(next),
-            _ => return Ok(items),
-        }
-    }
+    client
+        .get_all(&path, Some(page_id), stats, &stats.hydration_requests)
+        .await
 }
 
 #[cfg(test)]

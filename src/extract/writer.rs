@@ -14,7 +14,7 @@ use crate::notion::{Client, RequestStats};
 use crate::sink::BronzeSink;
 
 /// Pages whose content is read at once.
-const CONTENT_CONCURRENCY: usize = 4;
+const CONTENT_CONCURRENCY: usize = 16;
 
 /// Batches the fetcher may run ahead of the writer; also the most a group commit takes at once.
 pub const GROUP_BATCHES: usize = 8;

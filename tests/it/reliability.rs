@@ -102,17 +102,7 @@ async fn every_fault_at_once_still_converges() {
 async fn a_malformed_page_is_kept_raw_in_the_reject_table_and_the_rest_lands() {
     let w = World::start(WorkspaceKind::Demo).await;
     let db = w.sim.database_id_by_title("Tasks").unwrap();
-    let dump = w.sim.state_dump("2026-03-11");
-    let ids: Vec<String> = dump["pages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| {
-            p["database_id"] == db.as_str() && p["in_trash"] == false && p["is_archived"] == false
-        })
-        .map(|p| p["id"].as_str().unwrap().to_string())
-        .take(2)
-        .collect();
+    let ids = live_pages(&w, "Tasks", 2);
     let bad_time = json!({"last_edited_time": "yesterday"});
     let bad_id = json!({"id": 12345});
     w.sim

@@ -179,6 +179,61 @@ impl Bench {
         inc.wall
     }
 
+    /// A world whose pages each hold `blocks` blocks of content nested `depth` deep, synced with content.
+    async fn content_world(
+        &self,
+        pages: usize,
+        rpm: u32,
+        blocks: usize,
+    ) -> (SimHandle, Connector, tempfile::TempDir, usize) {
+        let (sim, mut c, dir) = self.world(pages, rpm).await;
+        let dump = sim.state_dump("2026-03-11");
+        let mut made = 0;
+        for page in dump["pages"].as_array().into_iter().flatten() {
+            if let Some(id) = page["id"].as_str() {
+                made += sim.generate_content(id, blocks, 3);
+            }
+        }
+        c.env
+            .insert("NOTION_SYNC_INCLUDE".to_string(), "content".to_string());
+        (sim, c, dir, made)
+    }
+
+    /// (6) Page content: the local cost of a content backfill with the rate limit off.
+    async fn content(&mut self, pages: usize) {
+        eprintln!("content: {pages} pages of about 40 blocks");
+        let (_sim, c, _dir, blocks) = self.content_world(pages, 0, 40).await;
+        let cost = c.run(&["sync", "--full-refresh"]).await;
+        let rate = blocks as f64 / cost.wall.as_secs_f64();
+        self.record(
+            format!("6. content, {pages} pages ({blocks} blocks), no rate limit"),
+            format!("{rate:.0} blocks/s, {}", cost.summary()),
+            "≥ 10,000 blocks/s",
+            Some(rate >= 10_000.0),
+        );
+    }
+
+    /// (6) Page content under the request budget, against the ideal time the requests it needs set.
+    async fn content_budget(&mut self, pages: usize, rpm: u32) {
+        eprintln!("content: {pages} pages at {rpm} requests/minute");
+        let (sim, c, _dir, _) = self.content_world(pages, rpm, 40).await;
+        let cost = c.run(&["sync", "--full-refresh"]).await;
+        let counters = sim.counters();
+        let ideal = counters.total_requests as f64 / f64::from(rpm) * 60.0;
+        let ratio = cost.wall.as_secs_f64() / ideal;
+        self.record(
+            format!("6. content, {pages} pages at {rpm}/min"),
+            format!(
+                "{:.1} s vs ideal {ideal:.1} s ({} requests) = {ratio:.3}×; {} 429s",
+                cost.wall.as_secs_f64(),
+                counters.total_requests,
+                counters.rate_limited_429
+            ),
+            "≤ 1.05 × ideal, 0 × 429",
+            Some(ratio <= 1.05 && counters.rate_limited_429 == 0),
+        );
+    }
+
     /// Runs an incremental sync and returns the requests it made per data source.
     async fn requests_per_source(&self, sim: &SimHandle, c: &Connector) -> f64 {
         sim.reset_counters();
@@ -217,7 +272,7 @@ async fn main() {
             "--quick" => quick = true,
             "-h" | "--help" => {
                 println!(
-                    "notion-bench [--bin PATH] [--quick] [throughput|budget|incremental]...\n\
+                    "notion-bench [--bin PATH] [--quick] [throughput|budget|incremental|content|content-budget]...\n\
                      --quick uses a tenth of the sizes, to check the harness itself"
                 );
                 return;
@@ -239,6 +294,13 @@ async fn main() {
     if want("budget") {
         // Notion's own budget (180/min): a 20,000-page refresh then takes 67 s at best.
         bench.budget(scale(20_000), 180).await;
+    }
+    if want("content") {
+        bench.content(scale(10_000)).await;
+    }
+    if want("content-budget") {
+        // At Notion's budget the ideal alone is over an hour for 10,000 pages; --quick takes 1,000.
+        bench.content_budget(scale(10_000), 180).await;
     }
     if want("incremental") {
         let small = bench.incremental(scale(100_000)).await;

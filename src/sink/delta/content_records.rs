@@ -1,21 +1,8 @@
 //! Content rows (blocks, users, comments) ↔ cells, in the column order of their table specs.
 
-use chrono::{DateTime, Utc};
-
 use super::cells::Cell;
+use super::records::{os, s, t};
 use crate::bronze::{BlockRecord, CommentRecord, UserRecord};
-
-fn s(v: &str) -> Cell {
-    Cell::Str(Some(v.to_string()))
-}
-
-fn os(v: &Option<String>) -> Cell {
-    Cell::Str(v.clone())
-}
-
-fn t(v: DateTime<Utc>) -> Cell {
-    Cell::Ts(Some(v))
-}
 
 fn b(v: bool) -> Cell {
     Cell::Bool(Some(v))

@@ -789,28 +789,36 @@ impl DeltaSink {
         Ok(rows.iter().map(|r| records::page_from(r)).collect())
     }
 
+    /// Every row of `spec`'s table, decoded by `from`.
+    async fn read_all<T>(
+        &self,
+        spec: &TableSpec,
+        from: fn(&[Cell]) -> T,
+    ) -> Result<Vec<T>, SinkError> {
+        Ok(self
+            .scan(spec, None)
+            .await?
+            .iter()
+            .map(|r| from(r))
+            .collect())
+    }
+
     /// Every block row.
     pub async fn read_blocks(&self) -> Result<Vec<BlockRecord>, SinkError> {
-        let rows = self.scan(&schema::BLOCKS, None).await?;
-        Ok(rows
-            .iter()
-            .map(|r| content_records::block_from(r))
-            .collect())
+        self.read_all(&schema::BLOCKS, content_records::block_from)
+            .await
     }
 
     /// Every user row.
     pub async fn read_users(&self) -> Result<Vec<UserRecord>, SinkError> {
-        let rows = self.scan(&schema::USERS, None).await?;
-        Ok(rows.iter().map(|r| content_records::user_from(r)).collect())
+        self.read_all(&schema::USERS, content_records::user_from)
+            .await
     }
 
     /// Every comment row.
     pub async fn read_comments(&self) -> Result<Vec<CommentRecord>, SinkError> {
-        let rows = self.scan(&schema::COMMENTS, None).await?;
-        Ok(rows
-            .iter()
-            .map(|r| content_records::comment_from(r))
-            .collect())
+        self.read_all(&schema::COMMENTS, content_records::comment_from)
+            .await
     }
 
     /// Every reject.

@@ -7,15 +7,15 @@ use crate::bronze::{
     DatabaseRecord, PageRecord, RejectRecord, RunRecord, RunStatus, SyncMode, WatermarkRecord,
 };
 
-fn s(v: &str) -> Cell {
+pub(super) fn s(v: &str) -> Cell {
     Cell::Str(Some(v.to_string()))
 }
 
-fn os(v: &Option<String>) -> Cell {
+pub(super) fn os(v: &Option<String>) -> Cell {
     Cell::Str(v.clone())
 }
 
-fn t(v: DateTime<Utc>) -> Cell {
+pub(super) fn t(v: DateTime<Utc>) -> Cell {
     Cell::Ts(Some(v))
 }
 
