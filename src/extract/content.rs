@@ -167,12 +167,8 @@ fn block_record(
             "a block of page {page_id} could not be decoded ({e})"
         ))
     })?;
-    let block_id = normalize_id(&env.id).ok_or_else(|| {
-        SyncError::Payload(format!(
-            "a block of page {page_id} has a malformed id {:?}",
-            env.id
-        ))
-    })?;
+    // Kept whatever its id looks like: a block is never dropped.
+    let block_id = normalize_id(&env.id).unwrap_or(env.id);
     if env.object != "block" {
         tracing::debug!(page = page_id, object = %env.object, "a block list item is not a block object");
     }

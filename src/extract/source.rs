@@ -98,6 +98,9 @@ pub struct SourceOutcome {
     pub seen: Vec<Seen>,
 }
 
+/// Cursor rejections in a row, each from the same position, after which a query gives up.
+const MAX_STALLED_RESTARTS: u32 = 5;
+
 /// Where fetched rows go.
 enum Out {
     /// Completed rows and the rejects among them, in batches, to the writer.
@@ -276,6 +279,31 @@ fn next_window(
     }
 }
 
+/// Where a query whose cursor was rejected starts again: from the last `last_edited_time` seen, or, when
+/// that is where the window already started (a minute holding more rows than were read), through that
+/// minute by `created_time` from its start, as at the result cap (rows tied on `last_edited_time` come in
+/// no particular `created_time` order, so none of theirs is a safe place to resume); a minute window
+/// resumes from the last `created_time` it saw.
+fn restart_window(
+    window: Window,
+    max_edited: Option<DateTime<Utc>>,
+    max_created: Option<DateTime<Utc>>,
+) -> Window {
+    match window {
+        Window::EditedSince(since) => match max_edited {
+            Some(seen) if Some(seen) == since => Window::Minute {
+                minute: seen,
+                created: None,
+            },
+            seen => Window::EditedSince(seen.or(since)),
+        },
+        Window::Minute { minute, created } => Window::Minute {
+            minute,
+            created: max_created.or(created),
+        },
+    }
+}
+
 /// Pages through the queries of a data source.
 async fn fetch_pages(
     client: &Client,
@@ -298,6 +326,8 @@ async fn fetch_pages(
     // The next query page, requested while the previous one was converted.
     type Answer = Result<(ListPage, Option<DateTime<Utc>>), crate::notion::NotionError>;
     let mut prefetched: Option<Answer> = None;
+    // Cursor restarts in a row from the same position.
+    let (mut stalled, mut last_restart) = (0u32, None);
     loop {
         let response = match prefetched.take() {
             Some(response) => response,
@@ -312,19 +342,37 @@ async fn fetch_pages(
                 result.started = result.started.or(date);
                 page
             }
-            Err(e) if e.is_invalid_cursor(cursor.is_some()) => {
+            Err(mut e) if e.is_invalid_cursor(cursor.is_some()) => {
                 // The cursor expired: start the window again from the last position seen. Nothing is skipped
-                // because the bounds are inclusive and rows are merged idempotently.
+                // because the bounds are inclusive and rows are merged idempotently. A query whose cursors
+                // are rejected again and again without any progress stops, to be retried later.
+                let position = (max_edited, max_created);
+                stalled = if last_restart == Some(position) {
+                    stalled + 1
+                } else {
+                    0
+                };
+                last_restart = Some(position);
+                if stalled >= MAX_STALLED_RESTARTS {
+                    e.class = crate::notion::ErrorClass::Transient;
+                    e.hint = Some(format!(
+                        "Notion rejected the query's cursor {MAX_STALLED_RESTARTS} times in a row without \
+                         progress; rerun later"
+                    ));
+                    result.error = Some(e.into());
+                    return result;
+                }
                 tracing::warn!(database = %job.ctx.database_name, "query cursor rejected; restarting the query");
                 result.restarts += 1;
                 cursor = None;
-                window = match window {
-                    Window::EditedSince(since) => Window::EditedSince(max_edited.or(since)),
-                    Window::Minute { minute, created } => Window::Minute {
-                        minute,
-                        created: max_created.or(created),
-                    },
-                };
+                let next = restart_window(window, max_edited, max_created);
+                if matches!(
+                    (window, next),
+                    (Window::EditedSince(_), Window::Minute { .. })
+                ) {
+                    max_created = None;
+                }
+                window = next;
                 continue;
             }
             Err(e) => {
@@ -500,6 +548,36 @@ mod tests {
             Some(t(16))
         );
         assert_eq!(start_bound(None, Some(at(30, 59)), five), Some(t(25)));
+    }
+
+    #[test]
+    fn a_rejected_cursor_restarts_from_the_last_position_or_through_its_minute() {
+        let w = Window::EditedSince(Some(t(0)));
+        assert_eq!(
+            restart_window(w, Some(t(7)), Some(t(1))),
+            Window::EditedSince(Some(t(7)))
+        );
+        // Every row read so far has the window's own timestamp: go through the minute by created_time.
+        let stuck = Window::EditedSince(Some(t(7)));
+        assert_eq!(
+            restart_window(stuck, Some(t(7)), Some(t(3))),
+            Window::Minute {
+                minute: t(7),
+                created: None
+            }
+        );
+        let minute = Window::Minute {
+            minute: t(7),
+            created: None,
+        };
+        assert_eq!(
+            restart_window(minute, Some(t(7)), Some(t(3))),
+            Window::Minute {
+                minute: t(7),
+                created: Some(t(3))
+            }
+        );
+        assert_eq!(restart_window(w, None, None), w);
     }
 
     #[test]

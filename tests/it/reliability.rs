@@ -276,3 +276,56 @@ async fn rejects_that_cannot_be_written_hold_the_watermark_back() {
         "{stored:?}"
     );
 }
+
+/// Every cursor of a query rejected, as when cursors expire between every two requests.
+fn every_cursor_rejected() -> FaultPlan {
+    FaultPlan {
+        rules: vec![FaultRule {
+            endpoint: Some("query_data_source".into()),
+            kind: FaultKind::InvalidCursor,
+            mode: FaultMode::Always,
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_cursors_in_a_minute_of_many_edits_go_through_it_by_created_time() {
+    let w = World::large(450).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    // 450 pages edited in one minute: restarting "from the last timestamp seen" reads the same first
+    // page again, so the restart goes through the minute by created_time.
+    w.sim.advance_clock(chrono::Duration::minutes(10));
+    let ds = w.sim.databases()[0].data_sources[0].id.clone();
+    w.sim.edit_pages(&ds, 450);
+    w.sim.advance_clock(chrono::Duration::minutes(10));
+    w.sim.set_faults(every_cursor_rejected());
+    let out = tokio::time::timeout(Duration::from_secs(120), w.run(&["sync"]))
+        .await
+        .expect("the run ends");
+    assert_exit(&out, 0);
+    w.sim.clear_faults();
+    let runs = w.sink().recent_runs(100).await.unwrap();
+    assert!(runs[0].restarts > 0, "{:?}", runs[0]);
+    assert_bronze_matches(&w, "2026-03-11", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursors_rejected_again_and_again_without_progress_stop_with_75() {
+    let w = World::large(10).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    // 150 pages created (and so edited) in one minute: no window reaches past the first 100.
+    w.sim.advance_clock(chrono::Duration::minutes(10));
+    let ds = w.sim.databases()[0].data_sources[0].id.clone();
+    w.sim.create_pages(&ds, 150);
+    w.sim.advance_clock(chrono::Duration::minutes(10));
+    w.sim.set_faults(every_cursor_rejected());
+    let out = tokio::time::timeout(Duration::from_secs(120), w.run(&["sync"]))
+        .await
+        .expect("the run ends instead of restarting for ever");
+    assert_exit(&out, 75);
+    assert!(
+        crate::support::stderr(&out).contains("without progress"),
+        "{}",
+        crate::support::stderr(&out)
+    );
+}
