@@ -87,6 +87,10 @@ pub struct SyncArgs {
     /// (added to each database's `notion-sync.toml` options and `NOTION_SYNC_INCLUDE`).
     #[arg(long, value_name = "KINDS")]
     pub include: Option<String>,
+    /// After the run, write its metrics to this file in the Prometheus text format (written to a temporary
+    /// file in the same directory, then renamed), e.g. for node_exporter's textfile collector.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `status` options.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod exit;
 pub mod extract;
 pub mod logging;
+pub mod metrics;
 pub mod notion;
 pub mod pause;
 pub mod progress;

@@ -1,11 +1,14 @@
 //! `notion-sync sync`.
 
+use std::path::Path;
+
 use chrono::SecondsFormat;
 
 use super::{open_client, open_sink, report_config, report_sink, table};
 use crate::cli::SyncArgs;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, Pushgateway, Settings};
 use crate::exit;
+use crate::metrics;
 use crate::extract::{DatabaseOutcome, SyncPlan, sync_all};
 use crate::notion::Client;
 use crate::progress::Progress;
@@ -64,7 +67,51 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
     };
     let outcomes = run_sync(&client, &sink, &plan, &Progress::auto()).await;
     print_summary(&outcomes);
+    if args.metrics_file.is_some() || settings.pushgateway.is_some() {
+        let text = render_metrics(&sink, &outcomes).await;
+        publish_metrics(&text, args.metrics_file.as_deref(), settings.pushgateway.as_ref()).await;
+    }
     outcome_code(&outcomes)
+}
+
+/// The run's metrics in the Prometheus text format. A database that failed keeps the last success recorded
+/// in the runs table; when that table cannot be read its last-success series is left out (never faked).
+async fn render_metrics<S: BronzeSink>(sink: &S, outcomes: &[DatabaseOutcome]) -> String {
+    let history = if metrics::any_failed(outcomes) {
+        sink.recent_runs(usize::MAX).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the runs table could not be read for the metrics' last successes");
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
+    metrics::render(&metrics::from_outcomes(outcomes, &history))
+}
+
+/// Writes the metrics file and pushes to the Pushgateway, as configured. Neither failure changes the exit
+/// code: the run's data is committed either way, and stale metrics raise the staleness alert.
+async fn publish_metrics(text: &str, file: Option<&Path>, gateway: Option<&Pushgateway>) {
+    if let Some(path) = file {
+        match metrics::write_atomic(path, text) {
+            Ok(()) => tracing::info!(path = %path.display(), "metrics written"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "the metrics file could not be written");
+                eprintln!(
+                    "warning: the metrics file {} could not be written: {e}",
+                    path.display()
+                );
+            }
+        }
+    }
+    if let Some(gateway) = gateway {
+        match metrics::push(gateway, text.to_string()).await {
+            Ok(()) => tracing::info!(integration = %gateway.integration, "metrics pushed"),
+            Err(e) => {
+                tracing::warn!(integration = %gateway.integration, error = %e, "the metrics push failed");
+                eprintln!("warning: the metrics push failed: {e}");
+            }
+        }
+    }
 }
 
 /// Runs a planned sync, logging each database's result.

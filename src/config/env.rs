@@ -25,6 +25,8 @@ pub const ENV_VARS: &[&str] = &[
     "NOTION_SYNC_LOCK_TTL",
     "NOTION_SYNC_INCLUDE",
     "NOTION_SYNC_CONTENT_DEPTH",
+    "NOTION_SYNC_PUSHGATEWAY_URL",
+    "NOTION_SYNC_INTEGRATION_NAME",
 ];
 
 /// The raw values of the variables in [`ENV_VARS`] (decoded by `envy`), plus the database id variables.
@@ -66,6 +68,10 @@ pub struct EnvVars {
     pub notion_sync_include: Option<String>,
     /// `NOTION_SYNC_CONTENT_DEPTH`: deepest block level read.
     pub notion_sync_content_depth: Option<String>,
+    /// `NOTION_SYNC_PUSHGATEWAY_URL`: Prometheus Pushgateway the run's metrics are pushed to at exit.
+    pub notion_sync_pushgateway_url: Option<String>,
+    /// `NOTION_SYNC_INTEGRATION_NAME`: the `integration` grouping label of pushed metrics.
+    pub notion_sync_integration_name: Option<String>,
     /// `NOTION_<NAME>_DB_ID` variables, as (variable, value), sorted.
     #[serde(skip)]
     pub database_ids: Vec<(String, String)>,

@@ -128,6 +128,8 @@ pub struct Settings {
     pub lock_ttl: Duration,
     /// Deepest block level read (`None`: no cap).
     pub content_depth: Option<usize>,
+    /// Where `sync` pushes its metrics at exit (`None`: nowhere).
+    pub pushgateway: Option<Pushgateway>,
 }
 
 impl Settings {
@@ -140,6 +142,7 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let token = resolve_token(env, read_file)?;
         let base_url = parse_base_url(env.notion_api_base_url.as_deref())?;
+        let pushgateway = parse_pushgateway(env)?;
         let api_version = match env.notion_version.as_deref() {
             None => ApiVersion::default(),
             Some(v) => v.parse().map_err(|_| {
@@ -261,6 +264,7 @@ impl Settings {
             concurrency,
             lock_ttl,
             content_depth,
+            pushgateway,
         })
     }
 
@@ -355,10 +359,18 @@ fn resolve_token(
 
 /// Parses `NOTION_API_BASE_URL`: https anywhere, plain http only for loopback hosts.
 pub fn parse_base_url(value: Option<&str>) -> Result<Url, ConfigError> {
-    let raw = value.unwrap_or("https://api.notion.com");
-    let url = Url::parse(raw).map_err(|e| {
-        ConfigError::new("NOTION_API_BASE_URL", format!("{raw:?} is not a URL: {e}"))
-    })?;
+    parse_service_url(
+        value.unwrap_or("https://api.notion.com"),
+        "NOTION_API_BASE_URL",
+        "must not contain credentials; the token goes in NOTION_API_KEY",
+    )
+}
+
+/// Parses the URL of a service the connector sends data to (variable `name`): https anywhere, plain http
+/// only for loopback hosts, and no credentials in the URL (`credentials` says where they go instead).
+fn parse_service_url(raw: &str, name: &str, credentials: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw)
+        .map_err(|e| ConfigError::new(name, format!("{raw:?} is not a URL: {e}")))?;
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -370,24 +382,64 @@ pub fn parse_base_url(value: Option<&str>) -> Result<Url, ConfigError> {
         "http" if loopback => {}
         "http" => {
             return Err(ConfigError::new(
-                "NOTION_API_BASE_URL",
+                name,
                 format!("{raw:?} uses plain http; https is required except for loopback addresses"),
             ));
         }
         other => {
             return Err(ConfigError::new(
-                "NOTION_API_BASE_URL",
+                name,
                 format!("unsupported scheme {other:?}; use https"),
             ));
         }
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::new(
-            "NOTION_API_BASE_URL",
-            "must not contain credentials; the token goes in NOTION_API_KEY",
-        ));
+        return Err(ConfigError::new(name, credentials));
     }
     Ok(url)
+}
+
+/// Where a run's metrics are pushed: a Prometheus Pushgateway and the `integration` grouping label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushgateway {
+    /// Pushgateway root (https, or http on loopback).
+    pub url: Url,
+    /// Value of the `integration` grouping label.
+    pub integration: String,
+}
+
+/// Parses `NOTION_SYNC_PUSHGATEWAY_URL` and `NOTION_SYNC_INTEGRATION_NAME`; `None` when no Pushgateway is
+/// set. The name is validated even then, so a typo does not wait for the day a Pushgateway is added.
+fn parse_pushgateway(env: &EnvVars) -> Result<Option<Pushgateway>, ConfigError> {
+    let integration = env
+        .notion_sync_integration_name
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("default");
+    let valid = integration.len() <= 128
+        && integration
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid {
+        return Err(ConfigError::new(
+            "NOTION_SYNC_INTEGRATION_NAME",
+            format!(
+                "{integration:?} must be at most 128 letters, digits, `_`, `-` and `.` (e.g. `marketing`)"
+            ),
+        ));
+    }
+    let Some(raw) = env.notion_sync_pushgateway_url.as_deref() else {
+        return Ok(None);
+    };
+    let url = parse_service_url(
+        raw.trim(),
+        "NOTION_SYNC_PUSHGATEWAY_URL",
+        "must not contain credentials",
+    )?;
+    Ok(Some(Pushgateway {
+        url,
+        integration: integration.to_string(),
+    }))
 }
 
 fn parse_number(
