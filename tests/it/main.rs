@@ -8,6 +8,7 @@ mod crash;
 mod fidelity;
 mod input;
 mod lease;
+mod metrics;
 mod oracle;
 mod reliability;
 mod support;
