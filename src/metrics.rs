@@ -73,7 +73,12 @@ const FAMILIES: &[Family] = &[
         name: RUN_DURATION,
         help: "Duration of the last sync of the database in seconds.",
         value: |d| {
-            Some((d.run.finished_at - d.run.started_at).num_milliseconds().max(0) as f64 / 1000.0)
+            Some(
+                (d.run.finished_at - d.run.started_at)
+                    .num_milliseconds()
+                    .max(0) as f64
+                    / 1000.0,
+            )
         },
     },
     Family {
@@ -334,12 +339,17 @@ mod tests {
         }
         assert!(text.contains("notion_sync_run_pages_written{database=\"projects\"} 5\n"));
         assert!(text.contains("notion_sync_run_failed{database=\"projects\"} 0\n"));
-        assert!(text.contains("notion_sync_run_failed{database=\"tasks\",error_class=\"auth\"} 1\n"));
+        assert!(
+            text.contains("notion_sync_run_failed{database=\"tasks\",error_class=\"auth\"} 1\n")
+        );
         assert!(text.contains("notion_sync_run_duration_seconds{database=\"tasks\"} 120.25\n"));
         assert!(text.contains(
             "notion_sync_last_success_timestamp_seconds{database=\"tasks\"} 1777629720.25\n"
         ));
-        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 2 * FAMILIES.len());
+        assert_eq!(
+            text.lines().filter(|l| !l.starts_with('#')).count(),
+            2 * FAMILIES.len()
+        );
     }
 
     #[test]
@@ -378,7 +388,10 @@ mod tests {
         let mut d = metrics("tasks", Some("config"));
         d.last_success = None;
         let text = render(&[d]);
-        assert!(!text.contains(&format!("{LAST_SUCCESS_TIMESTAMP}{{")), "{text}");
+        assert!(
+            !text.contains(&format!("{LAST_SUCCESS_TIMESTAMP}{{")),
+            "{text}"
+        );
         assert!(text.contains(&format!("# TYPE {LAST_SUCCESS_TIMESTAMP} gauge")));
     }
 
@@ -396,7 +409,10 @@ mod tests {
 
     #[test]
     fn metrics_push_url_groups_by_job_and_integration() {
-        for root in ["https://push.example.com", "https://push.example.com/prefix/"] {
+        for root in [
+            "https://push.example.com",
+            "https://push.example.com/prefix/",
+        ] {
             let gateway = Pushgateway {
                 url: root.parse().unwrap(),
                 integration: "marketing".into(),

@@ -8,8 +8,8 @@ use super::{open_client, open_sink, report_config, report_sink, table};
 use crate::cli::SyncArgs;
 use crate::config::{ConfigError, Pushgateway, Settings};
 use crate::exit;
-use crate::metrics;
 use crate::extract::{DatabaseOutcome, SyncPlan, sync_all};
+use crate::metrics;
 use crate::notion::Client;
 use crate::progress::Progress;
 use crate::sink::BronzeSink;
@@ -69,7 +69,12 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
     print_summary(&outcomes);
     if args.metrics_file.is_some() || settings.pushgateway.is_some() {
         let text = render_metrics(&sink, &outcomes).await;
-        publish_metrics(&text, args.metrics_file.as_deref(), settings.pushgateway.as_ref()).await;
+        publish_metrics(
+            &text,
+            args.metrics_file.as_deref(),
+            settings.pushgateway.as_ref(),
+        )
+        .await;
     }
     outcome_code(&outcomes)
 }

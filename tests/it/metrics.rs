@@ -44,9 +44,15 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
             );
             assert!(typed.insert(name.to_string()), "TYPE twice: {line}");
         } else {
-            assert!(!line.starts_with('#') && !line.is_empty(), "stray line: {line:?}");
+            assert!(
+                !line.starts_with('#') && !line.is_empty(),
+                "stray line: {line:?}"
+            );
             let sample = parse_sample(line);
-            assert!(typed.contains(&sample.name), "sample before its TYPE: {line}");
+            assert!(
+                typed.contains(&sample.name),
+                "sample before its TYPE: {line}"
+            );
             assert!(
                 series.insert((sample.name.clone(), sample.labels.clone())),
                 "series twice: {line}"
@@ -185,13 +191,21 @@ async fn sync_with_metrics(w: &World) -> (i32, String, String) {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(leftovers.len(), 1, "no temporary file is left: {leftovers:?}");
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no temporary file is left: {leftovers:?}"
+    );
     (out.status.code().unwrap(), text, stderr(&out))
 }
 
 /// The lake's run rows of run `run_id`, one per database.
 async fn runs_of(w: &World, run_id: &str) -> Vec<RunRecord> {
-    let runs = w.sink().recent_runs(10_000).await.expect("runs table reads");
+    let runs = w
+        .sink()
+        .recent_runs(10_000)
+        .await
+        .expect("runs table reads");
     runs.into_iter().filter(|r| r.run_id == run_id).collect()
 }
 
@@ -225,10 +239,17 @@ async fn metrics_file_matches_the_run_rows() {
     assert_eq!(names, metrics::names().collect());
     for s in &samples {
         assert_eq!(s.labels.keys().next().map(String::as_str), Some("database"));
-        assert!(s.labels.keys().all(|k| k == "database" || k == "error_class"));
+        assert!(
+            s.labels
+                .keys()
+                .all(|k| k == "database" || k == "error_class")
+        );
         assert!(!s.labels.values().any(|v| v.contains(&runs[0].run_id)));
     }
-    assert!(!text.contains(&w.sim.token()), "the token is not in the metrics");
+    assert!(
+        !text.contains(&w.sim.token()),
+        "the token is not in the metrics"
+    );
     assert!(!text.contains(&runs[0].run_id), "no run id in the metrics");
 }
 
@@ -258,7 +279,11 @@ async fn failed_database_keeps_its_last_success() {
             assert_eq!(run.status, RunStatus::Failed);
             assert_eq!(failed.value, 1.0);
             assert_eq!(failed.labels.get("error_class"), run.error_class.as_ref());
-            assert_eq!(last_success, seconds(tasks_success), "the earlier success is kept");
+            assert_eq!(
+                last_success,
+                seconds(tasks_success),
+                "the earlier success is kept"
+            );
         } else {
             assert_eq!(failed.value, 0.0, "{db}");
             assert_eq!(last_success, seconds(run.finished_at), "{db}");
@@ -327,7 +352,10 @@ async fn pushgateway_receives_the_metrics_file() {
         .expect("the push arrives")
         .unwrap();
     assert_eq!(received.method, "PUT");
-    assert_eq!(received.path, "/metrics/job/notion_sync/integration/marketing");
+    assert_eq!(
+        received.path,
+        "/metrics/job/notion_sync/integration/marketing"
+    );
     assert_eq!(received.body, text);
     assert!(!received.body.contains(&w.sim.token()));
     assert!(!err.contains("warning"), "{err}");
@@ -345,13 +373,19 @@ async fn metrics_push_failure_is_a_warning() {
     assert_exit(&out, 0);
     let err = stderr(&out);
     assert!(err.contains("warning: the metrics push failed"), "{err}");
-    assert!(err.contains("/metrics/job/notion_sync/integration/default"), "{err}");
+    assert!(
+        err.contains("/metrics/job/notion_sync/integration/default"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_bad_pushgateway_settings_exit_2_naming_the_variable() {
     let cases = [
-        ("NOTION_SYNC_PUSHGATEWAY_URL", "http://pushgateway.example.com"),
+        (
+            "NOTION_SYNC_PUSHGATEWAY_URL",
+            "http://pushgateway.example.com",
+        ),
         ("NOTION_SYNC_PUSHGATEWAY_URL", "ftp://127.0.0.1"),
         ("NOTION_SYNC_PUSHGATEWAY_URL", "not a url"),
         ("NOTION_SYNC_INTEGRATION_NAME", "a/b"),
@@ -362,7 +396,11 @@ async fn metrics_bad_pushgateway_settings_exit_2_naming_the_variable() {
         let out = w.run(&["sync"]).await;
         assert_exit(&out, 2);
         assert!(stderr(&out).contains(var), "{value}: {}", stderr(&out));
-        assert_eq!(w.sim.counters().total_requests, 0, "{value}: no request sent");
+        assert_eq!(
+            w.sim.counters().total_requests,
+            0,
+            "{value}: no request sent"
+        );
     }
 }
 
@@ -394,7 +432,12 @@ mod yaml {
         }
         let mut at = 0;
         let value = node(&mut lines, &mut at, 0);
-        assert_eq!(at, lines.len(), "line {}: unexpected indentation", lines[at.min(lines.len() - 1)].number);
+        assert_eq!(
+            at,
+            lines.len(),
+            "line {}: unexpected indentation",
+            lines[at.min(lines.len() - 1)].number
+        );
         value
     }
 
@@ -408,7 +451,8 @@ mod yaml {
 
     fn sequence(lines: &mut Vec<Line>, at: &mut usize, indent: usize) -> Value {
         let mut items = Vec::new();
-        while *at < lines.len() && lines[*at].indent == indent && lines[*at].text.starts_with("- ") {
+        while *at < lines.len() && lines[*at].indent == indent && lines[*at].text.starts_with("- ")
+        {
             // The item's first line becomes a line of its own, two columns further in.
             let line = &mut lines[*at];
             line.text = &line.text[2..];
@@ -445,7 +489,10 @@ mod yaml {
             } else {
                 scalar(rest, number)
             };
-            assert!(map.insert(key.to_string(), value).is_none(), "line {number}: {key} twice");
+            assert!(
+                map.insert(key.to_string(), value).is_none(),
+                "line {number}: {key} twice"
+            );
         }
         Value::Object(map)
     }
@@ -455,15 +502,24 @@ mod yaml {
             let inner = inner
                 .strip_suffix('"')
                 .unwrap_or_else(|| panic!("line {number}: unterminated string"));
-            assert!(!inner.contains('\\'), "line {number}: escapes are outside the subset");
-            assert!(!inner.contains('"'), "line {number}: a quote inside a string");
+            assert!(
+                !inner.contains('\\'),
+                "line {number}: escapes are outside the subset"
+            );
+            assert!(
+                !inner.contains('"'),
+                "line {number}: a quote inside a string"
+            );
             return Value::String(inner.to_string());
         }
         assert!(
             !text.starts_with(['{', '[', '&', '*', '!', '|', '>', '\'', '%', '@', '`']),
             "line {number}: {text:?} needs quotes"
         );
-        assert!(!text.contains(" #") && !text.contains(": "), "line {number}: {text:?} needs quotes");
+        assert!(
+            !text.contains(" #") && !text.contains(": "),
+            "line {number}: {text:?} needs quotes"
+        );
         Value::String(text.to_string())
     }
 }
@@ -485,7 +541,10 @@ fn referenced_metrics(expr: &str) -> BTreeSet<String> {
 
 #[test]
 fn metrics_alert_rules_parse_and_use_only_written_metrics() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus/notion-sync-alerts.yml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/prometheus/notion-sync-alerts.yml"
+    );
     let doc = yaml::parse(&std::fs::read_to_string(path).unwrap());
     let written: BTreeSet<String> = metrics::names().map(String::from).collect();
     let mut used = BTreeSet::new();
@@ -497,19 +556,32 @@ fn metrics_alert_rules_parse_and_use_only_written_metrics() {
             let alert = rule["alert"].as_str().expect("every rule is an alert");
             let expr = rule["expr"].as_str().expect("every rule has an expr");
             let names = referenced_metrics(expr);
-            assert!(!names.is_empty(), "{alert} references no notion-sync metric");
+            assert!(
+                !names.is_empty(),
+                "{alert} references no notion-sync metric"
+            );
             for name in &names {
-                assert!(written.contains(name), "{alert} references {name}, which is not written");
+                assert!(
+                    written.contains(name),
+                    "{alert} references {name}, which is not written"
+                );
             }
             assert!(rule["annotations"]["summary"].is_string(), "{alert}");
             if let Some(duration) = rule.get("for") {
                 let d = duration.as_str().unwrap();
-                assert!(d.ends_with(['s', 'm', 'h']) && d[..d.len() - 1].parse::<u32>().is_ok(), "{alert}: {d}");
+                assert!(
+                    d.ends_with(['s', 'm', 'h']) && d[..d.len() - 1].parse::<u32>().is_ok(),
+                    "{alert}: {d}"
+                );
             }
             used.extend(names);
         }
     }
-    for required in [metrics::RUN_FAILED, metrics::LAST_SUCCESS_TIMESTAMP, metrics::LAST_RUN_TIMESTAMP] {
+    for required in [
+        metrics::RUN_FAILED,
+        metrics::LAST_SUCCESS_TIMESTAMP,
+        metrics::LAST_RUN_TIMESTAMP,
+    ] {
         assert!(used.contains(required), "no rule watches {required}");
     }
 }
