@@ -1,6 +1,8 @@
 //! Command-line interface.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -53,6 +55,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Compact small files, write a checkpoint and vacuum files older than the retention, in every table.
     Optimize(OptimizeArgs),
+    /// Run the sync on a schedule as a service, with `/health` and `/metrics` over HTTP.
+    Serve(ServeArgs),
     /// Run a local demo: a simulated Notion workspace synced into ./lakehouse-demo.
     Demo(DemoArgs),
 }
@@ -91,6 +95,35 @@ pub struct SyncArgs {
     /// file in the same directory, then renamed), e.g. for node_exporter's textfile collector.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+}
+
+/// `serve` options. Durations are written like the settings': `250ms`, `90s`, `15m`, `24h`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Start a sync of the configured databases this often (a run still going when the next is due makes
+    /// that one skipped, never concurrent).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub every: Duration,
+    /// Make a run a full refresh (re-read everything, flag what vanished) when none finished within this
+    /// long; by default every run is incremental.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub full_refresh_every: Option<Duration>,
+    /// Serve `/health` and `/metrics` here. Loopback by default: any other address exposes the error
+    /// messages of the runs to that network.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub listen: SocketAddr,
+    /// `/health` answers 503 when a database's last successful sync is at least this old.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "1h")]
+    pub stale_after: Duration,
+}
+
+/// Parses a positive duration flag.
+fn duration(raw: &str) -> Result<Duration, String> {
+    match crate::config::parse_duration(raw) {
+        Some(d) if !d.is_zero() => Ok(d),
+        Some(_) => Err("must be longer than zero".into()),
+        None => Err(format!("{raw:?} is not a duration; write e.g. 250ms, 10s, 5m or 1h")),
+    }
 }
 
 /// `status` options.

@@ -17,4 +17,5 @@ pub mod notion;
 pub mod pause;
 pub mod progress;
 pub mod retry;
+pub mod serve;
 pub mod sink;

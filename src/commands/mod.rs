@@ -4,6 +4,7 @@ mod demo;
 mod health;
 mod init;
 mod list;
+mod serve;
 mod status;
 mod sync;
 mod table;
@@ -34,6 +35,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::ListDatabases => list::run(&settings).await,
         Command::Health => health::run(&settings).await,
         Command::Status(args) => status::run(&settings, args).await,
+        Command::Serve(args) => serve::run(&settings, args).await,
         Command::Demo(_) => exit::INTERNAL,
     }
 }
