@@ -122,7 +122,9 @@ fn duration(raw: &str) -> Result<Duration, String> {
     match crate::config::parse_duration(raw) {
         Some(d) if !d.is_zero() => Ok(d),
         Some(_) => Err("must be longer than zero".into()),
-        None => Err(format!("{raw:?} is not a duration; write e.g. 250ms, 10s, 5m or 1h")),
+        None => Err(format!(
+            "{raw:?} is not a duration; write e.g. 250ms, 10s, 5m or 1h"
+        )),
     }
 }
 

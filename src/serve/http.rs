@@ -50,5 +50,7 @@ async fn metrics(State(shared): State<Shared>) -> Response {
 
 /// Locks the state; a panic elsewhere while it was held leaves it readable.
 pub fn lock(state: &Mutex<ServiceState>) -> std::sync::MutexGuard<'_, ServiceState> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -67,7 +67,9 @@ pub fn watch_signals() -> std::io::Result<watch::Receiver<bool>> {
                 eprintln!("second signal: exiting now; the run in flight is abandoned");
                 std::process::exit(i32::from(INTERRUPTED));
             }
-            tracing::info!("shutdown requested: the run in flight finishes, then the service exits");
+            tracing::info!(
+                "shutdown requested: the run in flight finishes, then the service exits"
+            );
         }
     });
     Ok(rx)

@@ -51,7 +51,10 @@ mod tests {
     fn serve_next_slot_is_every_apart_when_runs_are_short() {
         let t0 = Instant::now();
         let every = Duration::from_secs(10);
-        assert_eq!(next_slot(t0, every, t0 + Duration::from_secs(3)), (t0 + every, 0));
+        assert_eq!(
+            next_slot(t0, every, t0 + Duration::from_secs(3)),
+            (t0 + every, 0)
+        );
     }
 
     #[test]
@@ -72,7 +75,15 @@ mod tests {
         let day = Some(Duration::from_secs(86_400));
         assert!(!full_refresh_due(None, None, now));
         assert!(full_refresh_due(day, None, now));
-        assert!(!full_refresh_due(day, Some(now - chrono::Duration::hours(2)), now));
-        assert!(full_refresh_due(day, Some(now - chrono::Duration::hours(25)), now));
+        assert!(!full_refresh_due(
+            day,
+            Some(now - chrono::Duration::hours(2)),
+            now
+        ));
+        assert!(full_refresh_due(
+            day,
+            Some(now - chrono::Duration::hours(25)),
+            now
+        ));
     }
 }

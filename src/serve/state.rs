@@ -268,7 +268,13 @@ mod tests {
         let state = ServiceState::new(&["tasks".into()], &[], Utc::now());
         let text = state.metrics();
         assert!(text.contains("\nnotion_sync_serve_up 1\n"), "{text}");
-        assert!(text.contains("notion_sync_serve_runs_total{result=\"ok\"} 0\n"), "{text}");
-        assert!(text.lines().all(|l| l.starts_with("# ") || l.starts_with("notion_sync_")));
+        assert!(
+            text.contains("notion_sync_serve_runs_total{result=\"ok\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .all(|l| l.starts_with("# ") || l.starts_with("notion_sync_"))
+        );
     }
 }

@@ -11,6 +11,7 @@ mod lease;
 mod metrics;
 mod oracle;
 mod reliability;
+mod serve;
 mod support;
 mod sync;
 mod workload;
