@@ -64,16 +64,26 @@ impl Service {
         panic!("/health never reached the expected state; last: {last:?}");
     }
 
-    /// Sends SIGTERM and waits for the exit; returns the exit code and stderr.
-    async fn terminate(mut self, limit: Duration) -> (Option<i32>, String) {
+    /// Sends `signal` to the service.
+    fn signal(&self, signal: Signal) {
         let pid = self.child.id().expect("still running") as i32;
-        kill(Pid::from_raw(pid), Signal::SIGTERM).expect("SIGTERM sent");
+        kill(Pid::from_raw(pid), signal).expect("signal sent");
+    }
+
+    /// Waits for the exit; returns the exit code and stderr.
+    async fn wait(mut self, limit: Duration) -> (Option<i32>, String) {
         let status = tokio::time::timeout(limit, self.child.wait())
             .await
-            .expect("serve exits after SIGTERM")
+            .expect("serve exits after the signal")
             .expect("wait");
         let err = std::fs::read_to_string(&self.log).unwrap_or_default();
         (status.code(), err)
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit code and stderr.
+    async fn terminate(self, limit: Duration) -> (Option<i32>, String) {
+        self.signal(Signal::SIGTERM);
+        self.wait(limit).await
     }
 }
 
@@ -342,16 +352,44 @@ async fn serve_shows_a_failing_database_in_health_and_metrics() {
     assert_eq!(code, Some(0), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_sigterm_mid_run_finishes_the_run_and_loses_nothing() {
-    let w = World::start(WorkspaceKind::Demo).await;
+/// Makes every simulator response `delay` slow.
+fn slow(w: &World, delay: Duration) {
     w.sim.set_faults(FaultPlan {
         rules: vec![FaultRule {
             endpoint: None,
-            kind: FaultKind::Delay(Duration::from_millis(300)),
+            kind: FaultKind::Delay(delay),
             mode: FaultMode::Probability(1.0),
         }],
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_second_signal_exits_at_once_and_a_rerun_converges() {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    w.set("NOTION_SYNC_LOCK_TTL", "2s");
+    slow(&w, Duration::from_secs(3));
+    let service = Service::start(&w, &[]);
+    service
+        .health_until(Duration::from_secs(60), |_, h| h["running"] == true)
+        .await;
+    service.signal(Signal::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    service.signal(Signal::SIGINT);
+    let started = Instant::now();
+    let (code, err) = service.wait(Duration::from_secs(10)).await;
+    assert_eq!(code, Some(130), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3), "exited at once");
+    w.sim.clear_faults();
+    // The abandoned run's leases expire after their time to live; then a sync takes them over.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    assert_bronze_matches(&w, "2026-03-11", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_sigterm_mid_run_finishes_the_run_and_loses_nothing() {
+    let w = World::start(WorkspaceKind::Demo).await;
+    slow(&w, Duration::from_millis(300));
     let service = Service::start(&w, &[]);
     service
         .health_until(Duration::from_secs(60), |_, h| h["running"] == true)
