@@ -416,3 +416,30 @@ async fn serve_sigterm_mid_run_finishes_the_run_and_loses_nothing() {
     assert_exit(&w.run(&["sync"]).await, 0);
     assert_bronze_matches(&w, "2026-03-11", None).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_full_refresh_comes_once_per_interval() {
+    let w = World::start(WorkspaceKind::Demo).await;
+    let service = Service::start(&w, &["--full-refresh-every", "1h"]);
+    service
+        .health_until(Duration::from_secs(120), |_, h| {
+            h["runs"].as_u64().unwrap_or(0) >= 3
+        })
+        .await;
+    let (code, err) = service.terminate(Duration::from_secs(60)).await;
+    assert_eq!(code, Some(0), "{err}");
+    let mut runs = w.sink().recent_runs(usize::MAX).await.unwrap();
+    runs.sort_by_key(|r| r.started_at);
+    let mut modes: Vec<(String, &str)> = runs
+        .iter()
+        .map(|r| (r.run_id.clone(), r.mode.as_str()))
+        .collect();
+    modes.dedup();
+    assert!(modes.len() >= 3, "{modes:?}");
+    // None had happened: the first run is one; the next ones, within the hour, are incremental.
+    assert_eq!(modes[0].1, "full_refresh", "{modes:?}");
+    assert!(
+        modes[1..].iter().all(|(_, m)| *m == "incremental"),
+        "{modes:?}"
+    );
+}
