@@ -17,7 +17,8 @@ use crate::extract::{DatabaseOutcome, SyncPlan};
 use crate::sink::tables;
 
 /// `schemaURL` of every event: the RunEvent of the OpenLineage spec 2-0-2.
-pub const RUN_EVENT_SCHEMA: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
+pub const RUN_EVENT_SCHEMA: &str =
+    "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
 /// `producer` of every event and `_producer` of every facet: this project at this version.
 pub const PRODUCER: &str = concat!(
     "https://crates.io/crates/notion-sync/",
@@ -36,8 +37,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 const PARENT_FACET: &str =
     "https://openlineage.io/spec/facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet";
-const ERROR_FACET: &str =
-    "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet";
+const ERROR_FACET: &str = "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet";
 const DOCUMENTATION_FACET: &str = "https://openlineage.io/spec/facets/1-1-0/DocumentationDatasetFacet.json#/$defs/DocumentationDatasetFacet";
 const OUTPUT_STATISTICS_FACET: &str = "https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet";
 
@@ -113,8 +113,11 @@ impl LineageSettings {
     /// true. The other variables are validated even then, so a typo shows before the receiver is added.
     pub fn from_env(env: &EnvVars) -> Result<Option<LineageSettings>, ConfigError> {
         let disabled = parse_flag(env.openlineage_disabled.as_deref(), "OPENLINEAGE_DISABLED")?;
-        let namespace = non_blank(env.openlineage_namespace.as_deref(), "OPENLINEAGE_NAMESPACE")?
-            .unwrap_or(DEFAULT_NAMESPACE);
+        let namespace = non_blank(
+            env.openlineage_namespace.as_deref(),
+            "OPENLINEAGE_NAMESPACE",
+        )?
+        .unwrap_or(DEFAULT_NAMESPACE);
         let job_name = non_blank(env.openlineage_job_name.as_deref(), "OPENLINEAGE_JOB_NAME")?
             .unwrap_or(DEFAULT_JOB_NAME);
         let api_key = parse_api_key(env.openlineage_api_key.as_deref())?;
@@ -301,7 +304,10 @@ fn written_tables(
     }
     for (wanted, table) in [
         (databases.iter().any(|d| d.include.content), tables::BLOCKS),
-        (databases.iter().any(|d| d.include.comments), tables::COMMENTS),
+        (
+            databases.iter().any(|d| d.include.comments),
+            tables::COMMENTS,
+        ),
         (databases.iter().any(|d| d.include.users), tables::USERS),
     ] {
         if wanted {
@@ -309,7 +315,12 @@ fn written_tables(
         }
     }
     if !outcomes.is_empty() {
-        out[0].1 = Some(outcomes.iter().map(|o| o.run.inserted + o.run.updated).sum());
+        out[0].1 = Some(
+            outcomes
+                .iter()
+                .map(|o| o.run.inserted + o.run.updated)
+                .sum(),
+        );
     }
     out
 }
@@ -508,13 +519,31 @@ mod tests {
     #[test]
     fn lineage_settings_errors_name_the_variable_not_the_key() {
         for (pairs, setting) in [
-            (vec![("OPENLINEAGE_URL", "http://ol.example.com")], "OPENLINEAGE_URL"),
-            (vec![("OPENLINEAGE_URL", "https://u:p@ol.example.com")], "OPENLINEAGE_URL"),
-            (vec![("OPENLINEAGE_DISABLED", "maybe")], "OPENLINEAGE_DISABLED"),
-            (vec![("OPENLINEAGE_API_KEY", "sec ret")], "OPENLINEAGE_API_KEY"),
-            (vec![("OPENLINEAGE_PARENT_ID", "ns/job")], "OPENLINEAGE_PARENT_ID"),
             (
-                vec![("OPENLINEAGE_ROOT_PARENT_ID", "ns/dag/0191b4c2-9d7e-7a3b-8c4d-5e6f7a8b9c0d")],
+                vec![("OPENLINEAGE_URL", "http://ol.example.com")],
+                "OPENLINEAGE_URL",
+            ),
+            (
+                vec![("OPENLINEAGE_URL", "https://u:p@ol.example.com")],
+                "OPENLINEAGE_URL",
+            ),
+            (
+                vec![("OPENLINEAGE_DISABLED", "maybe")],
+                "OPENLINEAGE_DISABLED",
+            ),
+            (
+                vec![("OPENLINEAGE_API_KEY", "sec ret")],
+                "OPENLINEAGE_API_KEY",
+            ),
+            (
+                vec![("OPENLINEAGE_PARENT_ID", "ns/job")],
+                "OPENLINEAGE_PARENT_ID",
+            ),
+            (
+                vec![(
+                    "OPENLINEAGE_ROOT_PARENT_ID",
+                    "ns/dag/0191b4c2-9d7e-7a3b-8c4d-5e6f7a8b9c0d",
+                )],
                 "OPENLINEAGE_ROOT_PARENT_ID",
             ),
         ] {

@@ -372,7 +372,11 @@ pub fn parse_base_url(value: Option<&str>) -> Result<Url, ConfigError> {
 
 /// Parses the URL of a service the connector sends data to (variable `name`): https anywhere, plain http
 /// only for loopback hosts, and no credentials in the URL (`credentials` says where they go instead).
-pub(crate) fn parse_service_url(raw: &str, name: &str, credentials: &str) -> Result<Url, ConfigError> {
+pub(crate) fn parse_service_url(
+    raw: &str,
+    name: &str,
+    credentials: &str,
+) -> Result<Url, ConfigError> {
     let url = Url::parse(raw)
         .map_err(|e| ConfigError::new(name, format!("{raw:?} is not a URL: {e}")))?;
     let loopback = match url.host() {

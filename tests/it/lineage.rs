@@ -108,7 +108,8 @@ fn check_run_event(event: &Value) {
         ["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"].contains(&kind),
         "eventType {kind}"
     );
-    chrono::DateTime::parse_from_rfc3339(str_at(event, "eventTime")).expect("eventTime is date-time");
+    chrono::DateTime::parse_from_rfc3339(str_at(event, "eventTime"))
+        .expect("eventTime is date-time");
     check_uri(str_at(event, "producer"));
     assert_eq!(
         str_at(event, "schemaURL"),
