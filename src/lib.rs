@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod extract;
+pub mod lineage;
 pub mod logging;
 pub mod metrics;
 pub mod notion;

@@ -58,13 +58,14 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
         databases,
         full_refresh: args.full_refresh,
         detect_deletes: args.detect_deletes,
-        run_id: uuid::Uuid::new_v4().to_string(),
+        run_id: crate::lineage::new_run_id(),
         lookback: settings.lookback,
         pacing: settings.pacing,
         concurrency: settings.concurrency,
         content_depth: settings.content_depth,
         requests_per_minute: settings.requests_per_minute,
     };
+    let lineage = crate::lineage::Lineage::start(settings, &plan).await;
     let outcomes = run_sync(&client, &sink, &plan, &Progress::auto()).await;
     print_summary(&outcomes);
     if args.metrics_file.is_some() || settings.pushgateway.is_some() {
@@ -76,7 +77,9 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
         )
         .await;
     }
-    outcome_code(&outcomes)
+    let code = outcome_code(&outcomes);
+    lineage.finish(&outcomes, code).await;
+    code
 }
 
 /// The run's metrics in the Prometheus text format. A database that failed keeps the last success recorded

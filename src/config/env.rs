@@ -27,6 +27,14 @@ pub const ENV_VARS: &[&str] = &[
     "NOTION_SYNC_CONTENT_DEPTH",
     "NOTION_SYNC_PUSHGATEWAY_URL",
     "NOTION_SYNC_INTEGRATION_NAME",
+    "OPENLINEAGE_URL",
+    "OPENLINEAGE_ENDPOINT",
+    "OPENLINEAGE_API_KEY",
+    "OPENLINEAGE_DISABLED",
+    "OPENLINEAGE_NAMESPACE",
+    "OPENLINEAGE_JOB_NAME",
+    "OPENLINEAGE_PARENT_ID",
+    "OPENLINEAGE_ROOT_PARENT_ID",
 ];
 
 /// The raw values of the variables in [`ENV_VARS`] (decoded by `envy`), plus the database id variables.
@@ -72,6 +80,22 @@ pub struct EnvVars {
     pub notion_sync_pushgateway_url: Option<String>,
     /// `NOTION_SYNC_INTEGRATION_NAME`: the `integration` grouping label of pushed metrics.
     pub notion_sync_integration_name: Option<String>,
+    /// `OPENLINEAGE_URL`: OpenLineage receiver root; when set (and not disabled), `sync` emits run events.
+    pub openlineage_url: Option<String>,
+    /// `OPENLINEAGE_ENDPOINT`: path of the lineage API under the receiver root, default `api/v1/lineage`.
+    pub openlineage_endpoint: Option<String>,
+    /// `OPENLINEAGE_API_KEY`: bearer token of the receiver (a secret).
+    pub openlineage_api_key: Option<String>,
+    /// `OPENLINEAGE_DISABLED`: `true` turns event emission off even when a receiver is set.
+    pub openlineage_disabled: Option<String>,
+    /// `OPENLINEAGE_NAMESPACE`: job namespace of the events, default `notion-sync`.
+    pub openlineage_namespace: Option<String>,
+    /// `OPENLINEAGE_JOB_NAME`: job name of the events, default `notion_sync.sync`.
+    pub openlineage_job_name: Option<String>,
+    /// `OPENLINEAGE_PARENT_ID`: parent run as `<namespace>/<name>/<run_id>` (Airflow macro `lineage_parent_id`).
+    pub openlineage_parent_id: Option<String>,
+    /// `OPENLINEAGE_ROOT_PARENT_ID`: root run as `<namespace>/<name>/<run_id>` (Airflow macro `lineage_root_parent_id`).
+    pub openlineage_root_parent_id: Option<String>,
     /// `NOTION_<NAME>_DB_ID` variables, as (variable, value), sorted.
     #[serde(skip)]
     pub database_ids: Vec<(String, String)>,

@@ -130,6 +130,8 @@ pub struct Settings {
     pub content_depth: Option<usize>,
     /// Where `sync` pushes its metrics at exit (`None`: nowhere).
     pub pushgateway: Option<Pushgateway>,
+    /// Where `sync` sends its OpenLineage run events (`None`: nowhere).
+    pub lineage: Option<crate::lineage::LineageSettings>,
 }
 
 impl Settings {
@@ -143,6 +145,7 @@ impl Settings {
         let token = resolve_token(env, read_file)?;
         let base_url = parse_base_url(env.notion_api_base_url.as_deref())?;
         let pushgateway = parse_pushgateway(env)?;
+        let lineage = crate::lineage::LineageSettings::from_env(env)?;
         let api_version = match env.notion_version.as_deref() {
             None => ApiVersion::default(),
             Some(v) => v.parse().map_err(|_| {
@@ -265,6 +268,7 @@ impl Settings {
             lock_ttl,
             content_depth,
             pushgateway,
+            lineage,
         })
     }
 
@@ -368,7 +372,11 @@ pub fn parse_base_url(value: Option<&str>) -> Result<Url, ConfigError> {
 
 /// Parses the URL of a service the connector sends data to (variable `name`): https anywhere, plain http
 /// only for loopback hosts, and no credentials in the URL (`credentials` says where they go instead).
-fn parse_service_url(raw: &str, name: &str, credentials: &str) -> Result<Url, ConfigError> {
+pub(crate) fn parse_service_url(
+    raw: &str,
+    name: &str,
+    credentials: &str,
+) -> Result<Url, ConfigError> {
     let url = Url::parse(raw)
         .map_err(|e| ConfigError::new(name, format!("{raw:?} is not a URL: {e}")))?;
     let loopback = match url.host() {

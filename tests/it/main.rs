@@ -8,6 +8,7 @@ mod crash;
 mod fidelity;
 mod input;
 mod lease;
+mod lineage;
 mod metrics;
 mod oracle;
 mod reliability;
