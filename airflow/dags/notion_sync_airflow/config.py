@@ -85,7 +85,7 @@ class Settings:
 def _variable(key: str) -> str | None:
     """An Airflow Variable, or None when it is unset or no backend can be reached (e.g. at parse time)."""
     try:
-        return Variable.get(key, default=None)
+        return Variable.get(key, None)  # the default is positional: `default` in 3.x, `default_var` in 2.x
     except Exception:  # noqa: BLE001 - parsing must not fail because a backend is unavailable
         return None
 
