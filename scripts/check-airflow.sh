@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Checks the Airflow DAGs in airflow/: ruff, the DB-free pytest suite, then real `airflow dags test` runs of
-# the bash runner against a notion-sim started here: one must succeed, one with a bad token must fail
-# without a retry.
+# Checks the Airflow DAGs in airflow/: ruff, the DB-free pytest suite (on Airflow 3 and 2.x), then real
+# `airflow dags test` runs of the bash runner against a notion-sim started here: one must succeed, one with
+# a bad token must fail without a retry.
 #
 # Usage: scripts/check-airflow.sh [VENV_DIR]     (default: $HOME/.cache/notion-sync/venvs)
 # Binaries: $NOTION_SYNC_BIN and $NOTION_SIM_BIN (default: $CARGO_TARGET_DIR/debug/notion-sync, notion-sim).
@@ -13,7 +13,6 @@ venvs=${1:-$HOME/.cache/notion-sync/venvs}
 target=${CARGO_TARGET_DIR:-$HOME/.cache/notion-sync/target}
 sync_bin=$(realpath "${NOTION_SYNC_BIN:-$target/debug/notion-sync}")
 sim_bin=$(realpath "${NOTION_SIM_BIN:-$target/debug/notion-sim}")
-lock=$root/airflow/requirements.lock
 tools_pins=(uv==0.13.9 ruff==0.17.6)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/check-airflow.XXXXXX")
@@ -58,25 +57,38 @@ if [[ "$(cat "$tools/.pins" 2>/dev/null)" != "${tools_pins[*]}" ]]; then
     echo "${tools_pins[*]}" > "$tools/.pins"
 fi
 
-lock_hash=$(sha256sum "$lock" | cut -c1-12)
-af=$venvs/airflow-$lock_hash
-step "Airflow venv ($af, from airflow/requirements.lock)"
-if [[ ! -f $af/.complete ]]; then
-    rm -rf "$af"
-    "$tools/bin/uv" venv -q --no-python-downloads -p 3.11 "$af"
-    "$tools/bin/uv" pip sync -q -p "$af/bin/python" "$lock"
-    touch "$af/.complete"
-fi
+# Prints the path of a venv holding exactly LOCK, creating it unless it exists (named by the lock's hash).
+venv_from_lock() {
+    local lock=$1 venv
+    venv=$venvs/airflow-$(sha256sum "$lock" | cut -c1-12)
+    if [[ ! -f $venv/.complete ]]; then
+        rm -rf "$venv"
+        "$tools/bin/uv" venv -q --no-python-downloads -p 3.11 "$venv" >&2
+        "$tools/bin/uv" pip sync -q -p "$venv/bin/python" "$lock" >&2
+        touch "$venv/.complete"
+    fi
+    echo "$venv"
+}
+
+step "Airflow venvs (from airflow/requirements.lock and airflow/requirements-airflow2.lock)"
+af=$(venv_from_lock "$root/airflow/requirements.lock")
+af2=$(venv_from_lock "$root/airflow/requirements-airflow2.lock")
+echo "$af, $af2"
 
 step "ruff --select AIR3,F,E9"
 "$tools/bin/ruff" check --no-cache --select AIR3,F,E9 "$root/airflow"
 
-export AIRFLOW_HOME=$work/home AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__CORE__DAGS_FOLDER=$root/airflow/dags
-mkdir -p "$AIRFLOW_HOME"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__DAGS_FOLDER=$root/airflow/dags
 
-step "pytest airflow/tests"
-run "$af/bin/python" -m pytest -q -p no:cacheprovider -p no:warnings "$root/airflow/tests"
+for venv in "$af" "$af2"; do
+    version=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("apache-airflow"))')
+    step "pytest airflow/tests on Airflow $version"
+    AIRFLOW_HOME=$(mktemp -d "$work/pytest.XXXXXX") \
+        run "$venv/bin/python" -m pytest -q -p no:cacheprovider -p no:warnings "$root/airflow/tests"
+done
+
+export AIRFLOW_HOME=$work/home
+mkdir -p "$AIRFLOW_HOME"
 
 step "notion-sim"
 "$sim_bin" --port 0 --workspace demo --requests-per-minute 0 > "$work/sim.env" &
