@@ -15,6 +15,7 @@ sync_bin=$(realpath "${NOTION_SYNC_BIN:-$target/debug/notion-sync}")
 sim_bin=$(realpath "${NOTION_SIM_BIN:-$target/debug/notion-sim}")
 tools_pins=(uv==0.13.9 ruff==0.17.6)
 
+exec 3>&1 # the summary line goes here even when the script stops inside a redirected command
 work=$(mktemp -d "${TMPDIR:-/tmp}/check-airflow.XXXXXX")
 pids=()
 
@@ -25,7 +26,7 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$work"
-    echo "check-airflow: $([[ $rc == 0 ]] && echo ok || echo "FAILED (exit $rc)") in $((SECONDS - started)) s"
+    echo "check-airflow: $([[ $rc == 0 ]] && echo ok || echo "FAILED (exit $rc)") in $((SECONDS - started)) s" >&3
     exit "$rc"
 }
 trap cleanup EXIT
