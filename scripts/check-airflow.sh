@@ -76,8 +76,9 @@ af=$(venv_from_lock "$root/airflow/requirements.lock")
 af2=$(venv_from_lock "$root/airflow/requirements-airflow2.lock")
 echo "$af, $af2"
 
-step "ruff --select AIR3,F,E9"
-"$tools/bin/ruff" check --no-cache --select AIR3,F,E9 "$root/airflow"
+step "ruff check --select AIR3,F,E9,I; ruff format --check"
+"$tools/bin/ruff" check --no-cache --select AIR3,F,E9,I "$root/airflow"
+"$tools/bin/ruff" format --no-cache --check "$root/airflow"
 
 export AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__DAGS_FOLDER=$root/airflow/dags
 

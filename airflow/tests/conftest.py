@@ -31,7 +31,11 @@ SETTINGS = {
     },
 }
 # Pool per database: the file names the default token's pool; the second one gets notion_api_<connection>.
-DATABASES = {"projects": "notion_api_default", "tasks": "notion_api_default", "crm": "notion_api_notion_sales"}
+DATABASES = {
+    "projects": "notion_api_default",
+    "tasks": "notion_api_default",
+    "crm": "notion_api_notion_sales",
+}
 
 
 def load_dagbag(monkeypatch: pytest.MonkeyPatch, runner: str):

@@ -6,8 +6,8 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from conftest import DATABASES, SECRET
 
+from conftest import DATABASES, SECRET
 from notion_sync_airflow.config import BRONZE_TABLES, parse
 
 DAG_IDS = ("notion_sync", "notion_sync_full_refresh")

@@ -56,7 +56,9 @@ def command_task(
 
         pod = {"image": "notion-sync:latest", "get_logs": True, **settings.kubernetes}
         name = task_id.replace("_", "-")
-        return NotionSyncPodOperator(task_id=task_id, name=name, arguments=args, env_vars=env, **pod, **kwargs)
+        return NotionSyncPodOperator(
+            task_id=task_id, name=name, arguments=args, env_vars=env, **pod, **kwargs
+        )
     from airflow.providers.databricks.operators.databricks import DatabricksRunNowOperator
 
     # The job reads the token from its own secret scope, and its own retry settings apply.
@@ -85,7 +87,9 @@ def build_dag(dag_id: str, settings: Settings, full_refresh: bool) -> DAG:
         user_defined_macros={"notion_base_url": notion_base_url},
         tags=["notion-sync"],
     ) as dag:
-        init = command_task(settings, "init_tables", ["--log-format", "json", "init-tables"], lake_env(settings))
+        init = command_task(
+            settings, "init_tables", ["--log-format", "json", "init-tables"], lake_env(settings)
+        )
         for db in settings.databases:
             init >> command_task(
                 settings,
