@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from notion_sync_airflow.compat import AirflowFailException
@@ -42,3 +44,18 @@ def test_pod_exit_code_decides(monkeypatch, code, retried):
     with pytest.raises(Exception) as failure:
         op.execute({})
     assert isinstance(failure.value, AirflowFailException) is not retried
+
+
+@pytest.mark.parametrize("state, code", [("terminated", 75), ("terminated", 3), (None, None)])
+def test_pod_exit_code_is_read_from_the_base_container(monkeypatch, state, code):
+    pod_module = pytest.importorskip("airflow.providers.cncf.kubernetes.operators.pod")
+    from notion_sync_airflow.pod import NotionSyncPodOperator
+
+    monkeypatch.setattr(pod_module.KubernetesPodOperator, "cleanup", lambda self, *args, **kwargs: None)
+    op = NotionSyncPodOperator(task_id="pod", image="notion-sync:latest", arguments=["sync"])
+    terminated = SimpleNamespace(exit_code=code) if state else None
+    sidecar = SimpleNamespace(name="sidecar", state=SimpleNamespace(terminated=SimpleNamespace(exit_code=0)))
+    base = SimpleNamespace(name=op.base_container_name, state=SimpleNamespace(terminated=terminated))
+    remote_pod = SimpleNamespace(status=SimpleNamespace(container_statuses=[sidecar, base]))
+    op.cleanup(None, remote_pod)
+    assert op.last_exit_code() == code
