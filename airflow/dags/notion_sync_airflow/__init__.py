@@ -1,0 +1,1 @@
+"""Helpers of the notion-sync DAGs: settings, operators and the DAG factory."""
