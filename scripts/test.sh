@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite: formatting, lints, unit tests and the end-to-end tests (the real binary against the
-# Notion simulator over HTTP, Delta tables read back from disk). Needs only the Rust toolchain.
+# Notion simulator over HTTP, Delta tables read back from disk), then the Airflow DAGs under real Airflow
+# (and, when present, the packaging checks). Needs the Rust toolchain and Python 3.11 with venv; Python
+# packages come from PyPI into venvs under $HOME/.cache/notion-sync/venvs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +23,11 @@ step "cargo test"
 start=$(date +%s)
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
 echo "tests finished in $(( $(date +%s) - start ))s"
+
+step "airflow"
+cargo build --locked -p notion-sync -p notion-sim
+bash scripts/check-airflow.sh
+if [[ -f scripts/check-packaging.sh ]]; then
+    step "packaging"
+    bash scripts/check-packaging.sh
+fi
