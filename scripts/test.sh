@@ -25,7 +25,10 @@ cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
 echo "tests finished in $(( $(date +%s) - start ))s"
 
 step "airflow"
-cargo build --locked -p notion-sync -p notion-sim
+# `cargo test` built both binaries (the integration tests run them); build them only if it did not.
+for bin in notion-sync notion-sim; do
+    [[ -x "$CARGO_TARGET_DIR/debug/$bin" ]] || cargo build --locked -p "$bin"
+done
 bash scripts/check-airflow.sh
 if [[ -f scripts/check-packaging.sh ]]; then
     step "packaging"
