@@ -114,10 +114,15 @@ def test_signal_exit_code():
 def test_main_exits_with_the_binary_code(fake, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["notion-sync"])
     monkeypatch.setattr(launcher.os, "environ", {**fake, "NOTION_API_KEY": "t", "FAKE_EXIT": "4"})
-    monkeypatch.setattr(launcher, "dbutils_secret_reader", lambda: None)
     with pytest.raises(SystemExit) as e:
         launcher.main()
     assert e.value.code == 4
+    monkeypatch.setattr(launcher.os, "environ", {**fake, "NOTION_API_KEY": "t", "FAKE_EXIT": "0"})
+    assert launcher.main() is None
+
+
+def test_dbutils_only_on_databricks():
+    assert launcher.dbutils_secret_reader({}) is None
 
 
 def test_packaged_binary_without_execute_bit_is_copied(tmp_path, monkeypatch):

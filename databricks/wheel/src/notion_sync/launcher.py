@@ -102,8 +102,11 @@ def binary_args(opts: argparse.Namespace, databases: Sequence[str], passthrough:
     return args
 
 
-def dbutils_secret_reader() -> SecretReader | None:
-    """``dbutils.secrets.get`` when running on Databricks, else ``None``."""
+def dbutils_secret_reader(env: Mapping[str, str]) -> SecretReader | None:
+    """``dbutils.secrets.get`` when running on Databricks (which sets ``DATABRICKS_RUNTIME_VERSION``, on
+    classic and serverless compute alike), else ``None``."""
+    if not env.get("DATABRICKS_RUNTIME_VERSION"):
+        return None
     try:
         from databricks.sdk.runtime import dbutils  # type: ignore[import-not-found]
     except Exception:  # noqa: BLE001 - any failure means: not on a Databricks runtime
@@ -172,5 +175,8 @@ def run(argv: Sequence[str], base_env: Mapping[str, str], read_secret: SecretRea
 
 
 def main() -> None:
-    """Console-script entry point."""
-    sys.exit(run(sys.argv[1:], os.environ, dbutils_secret_reader()))
+    """Console-script entry point: returns on success, raises ``SystemExit`` with the failing exit code
+    (Databricks marks the task failed)."""
+    code = run(sys.argv[1:], os.environ, dbutils_secret_reader(os.environ))
+    if code:
+        sys.exit(code)
