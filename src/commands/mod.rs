@@ -1,5 +1,6 @@
 //! Command implementations. Each returns the process exit code; errors are printed for operators.
 
+#[cfg(feature = "demo")]
 mod demo;
 mod health;
 mod init;
@@ -20,6 +21,7 @@ pub use sync::{print_summary, run_sync};
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> u8 {
+    #[cfg(feature = "demo")]
     if let Command::Demo(args) = &cli.command {
         return demo::run(args).await;
     }
@@ -34,6 +36,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::ListDatabases => list::run(&settings).await,
         Command::Health => health::run(&settings).await,
         Command::Status(args) => status::run(&settings, args).await,
+        #[cfg(feature = "demo")]
         Command::Demo(_) => exit::INTERNAL,
     }
 }
