@@ -58,6 +58,7 @@ pub enum Command {
     /// Run the sync on a schedule as a service, with `/health` and `/metrics` over HTTP.
     Serve(ServeArgs),
     /// Run a local demo: a simulated Notion workspace synced into ./lakehouse-demo.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
 }
 
@@ -137,6 +138,7 @@ pub struct StatusArgs {
 }
 
 /// `demo` options.
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to write the demo lake.
@@ -145,4 +147,19 @@ pub struct DemoArgs {
     /// Simulator seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn demo_subcommand_exists_only_with_the_demo_feature() {
+        let has_demo = Cli::command()
+            .get_subcommands()
+            .any(|c| c.get_name() == "demo");
+        assert_eq!(has_demo, cfg!(feature = "demo"));
+    }
 }

@@ -1,5 +1,6 @@
 //! Command implementations. Each returns the process exit code; errors are printed for operators.
 
+#[cfg(feature = "demo")]
 mod demo;
 mod health;
 mod init;
@@ -21,6 +22,7 @@ pub use sync::{print_summary, run_sync};
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> u8 {
+    #[cfg(feature = "demo")]
     if let Command::Demo(args) = &cli.command {
         return demo::run(args).await;
     }
@@ -36,6 +38,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Health => health::run(&settings).await,
         Command::Status(args) => status::run(&settings, args).await,
         Command::Serve(args) => serve::run(&settings, args).await,
+        #[cfg(feature = "demo")]
         Command::Demo(_) => exit::INTERNAL,
     }
 }
