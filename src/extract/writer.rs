@@ -16,6 +16,9 @@ use crate::sink::BronzeSink;
 /// Pages whose content is read at once.
 const CONTENT_CONCURRENCY: usize = 16;
 
+/// Pages whose content is stored in one commit (and held in memory at once).
+const CONTENT_CHUNK_PAGES: usize = 500;
+
 /// Batches the fetcher may run ahead of the writer; also the most a group commit takes at once.
 pub const GROUP_BATCHES: usize = 8;
 
@@ -138,31 +141,36 @@ async fn write_content<S: BronzeSink>(
         pages: wanted.len() as i64,
         ..ContentCounts::default()
     };
-    if wanted.is_empty() {
-        return Ok(counts);
+    // A chunk of pages at a time: what is held in memory is bounded by the chunk, not the group commit.
+    for chunk in wanted.chunks(CONTENT_CHUNK_PAGES) {
+        let before = RequestStats::get(&job.stats.content_requests) as i64;
+        let reads: Vec<_> = futures::stream::iter(chunk)
+            .map(|row| read_page_content(client, &job.ctx, &row.page_id, opts, job.stats))
+            .buffered(CONTENT_CONCURRENCY)
+            .collect()
+            .await;
+        let mut content = Vec::with_capacity(reads.len());
+        for read in reads {
+            let read = read?;
+            counts.depth_cuts += read.cut as i64;
+            content.push(read.content);
+        }
+        let measured = ContentCounts {
+            pages: chunk.len() as i64,
+            requests: RequestStats::get(&job.stats.content_requests) as i64 - before,
+            ..ContentCounts::default()
+        };
+        counts.requests += measured.requests;
+        announce_backfill(job, &measured);
+        job.progress.requests(
+            RequestStats::get(&job.stats.requests),
+            RequestStats::get(&job.stats.throttled),
+        );
+        crate::pause::point("write.content").await;
+        let stored = sink.replace_content(content, chrono::Utc::now()).await?;
+        counts.written += stored.written as i64;
+        counts.deleted += stored.flagged as i64;
     }
-    let before = RequestStats::get(&job.stats.content_requests) as i64;
-    let reads: Vec<_> = futures::stream::iter(wanted)
-        .map(|row| read_page_content(client, &job.ctx, &row.page_id, opts, job.stats))
-        .buffered(CONTENT_CONCURRENCY)
-        .collect()
-        .await;
-    let mut content = Vec::with_capacity(reads.len());
-    for read in reads {
-        let read = read?;
-        counts.depth_cuts += read.cut as i64;
-        content.push(read.content);
-    }
-    counts.requests = RequestStats::get(&job.stats.content_requests) as i64 - before;
-    announce_backfill(job, &counts);
-    job.progress.requests(
-        RequestStats::get(&job.stats.requests),
-        RequestStats::get(&job.stats.throttled),
-    );
-    crate::pause::point("write.content").await;
-    let stored = sink.replace_content(content, chrono::Utc::now()).await?;
-    counts.written += stored.written as i64;
-    counts.deleted += stored.flagged as i64;
     Ok(counts)
 }
 
