@@ -163,7 +163,7 @@ impl Settings {
             "NOTION_REQUESTS_PER_MINUTE",
             180,
             1,
-            100_000,
+            10_000_000,
         )? as u32;
         let databases = collect_databases(env, file)?;
         let lakehouse_uri = env

@@ -75,7 +75,7 @@ impl Bench {
         );
         let db = &sim.databases()[0];
         env.insert("NOTION_ITEMS_DB_ID".to_string(), db.id.clone());
-        let budget = if rpm == 0 { 100_000 } else { rpm };
+        let budget = if rpm == 0 { 10_000_000 } else { rpm };
         env.insert("NOTION_REQUESTS_PER_MINUTE".to_string(), budget.to_string());
         env.insert("RUST_LOG".to_string(), "warn".to_string());
         let connector = Connector {
