@@ -97,6 +97,42 @@ pub fn open_client(settings: &Settings) -> Result<crate::notion::Client, u8> {
     })
 }
 
+/// What `sync` and `serve` start from.
+pub struct Prepared {
+    /// The selected databases (all configured when none were named).
+    pub databases: Vec<crate::config::DatabaseConfig>,
+    /// The Notion client.
+    pub client: crate::notion::Client,
+    /// The lake, checked writable, with every bronze table created.
+    pub sink: DeltaSink,
+}
+
+/// Selects the databases, builds the client and opens the lake (checked writable, tables created), all
+/// before any request is sent to Notion; on failure prints why and returns the exit code.
+pub async fn prepare(settings: &Settings, selected: &[String]) -> Result<Prepared, u8> {
+    use crate::sink::BronzeSink;
+    let databases = match settings.select_databases(selected) {
+        Ok(d) if d.is_empty() => {
+            return Err(report_config(&ConfigError::new(
+                "NOTION_<NAME>_DB_ID",
+                "no databases configured; set e.g. NOTION_PROJECTS_DB_ID or list them in notion-sync.toml",
+            )));
+        }
+        Ok(d) => d,
+        Err(e) => return Err(report_config(&e)),
+    };
+    let client = open_client(settings)?;
+    let sink = open_sink(settings).map_err(|e| report_sink(&e))?;
+    // An unusable lake is a configuration error, found before any request is sent to Notion.
+    sink.check_writable().await.map_err(|e| report_sink(&e))?;
+    sink.init_tables().await.map_err(|e| report_sink(&e))?;
+    Ok(Prepared {
+        databases,
+        client,
+        sink,
+    })
+}
+
 /// Opens the configured lake.
 pub fn open_sink(settings: &Settings) -> Result<DeltaSink, SinkError> {
     DeltaSink::new(&settings.lakehouse_uri, &settings.bronze_schema)

@@ -1,7 +1,7 @@
 //! `notion-sync serve`: sets the service up like `sync` (databases, client, lake), then hands it to
 //! [`crate::serve`].
 
-use super::{open_client, open_sink, report_config, report_sink, run_sync};
+use super::{Prepared, prepare, report_config, run_sync};
 use crate::cli::ServeArgs;
 use crate::config::{ConfigError, DatabaseConfig, Settings};
 use crate::exit;
@@ -26,30 +26,14 @@ pub async fn run(settings: &Settings, args: &ServeArgs) -> u8 {
             return exit::INTERNAL;
         }
     };
-    let databases = match settings.select_databases(&[]) {
-        Ok(d) if d.is_empty() => {
-            return report_config(&ConfigError::new(
-                "NOTION_<NAME>_DB_ID",
-                "no databases configured; set e.g. NOTION_PROJECTS_DB_ID or list them in notion-sync.toml",
-            ));
-        }
-        Ok(d) => d,
-        Err(e) => return report_config(&e),
-    };
-    let client = match open_client(settings) {
-        Ok(c) => c,
+    let Prepared {
+        databases,
+        client,
+        sink,
+    } = match prepare(settings, &[]).await {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let sink = match open_sink(settings) {
-        Ok(s) => s,
-        Err(e) => return report_sink(&e),
-    };
-    if let Err(e) = sink.check_writable().await {
-        return report_sink(&e);
-    }
-    if let Err(e) = sink.init_tables().await {
-        return report_sink(&e);
-    }
     let listener = match tokio::net::TcpListener::bind(options.listen).await {
         Ok(l) => l,
         Err(e) => {

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use chrono::SecondsFormat;
 
-use super::{open_client, open_sink, report_config, report_sink, table};
+use super::{Prepared, prepare, report_config, table};
 use crate::cli::SyncArgs;
-use crate::config::{ConfigError, Pushgateway, Settings};
+use crate::config::{Include, Pushgateway, Settings};
 use crate::exit;
 use crate::extract::{DatabaseOutcome, SyncPlan, sync_all};
 use crate::metrics;
@@ -16,43 +16,25 @@ use crate::sink::BronzeSink;
 
 /// Runs `sync` and prints the summary.
 pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
-    let databases = match settings.select_databases(&args.databases) {
-        Ok(d) if d.is_empty() => {
-            return report_config(&ConfigError::new(
-                "NOTION_<NAME>_DB_ID",
-                "no databases configured; set e.g. NOTION_PROJECTS_DB_ID or list them in notion-sync.toml",
-            ));
-        }
-        Ok(d) => d,
-        Err(e) => return report_config(&e),
+    let include = match args
+        .include
+        .as_deref()
+        .map(|raw| Include::parse(raw, "--include"))
+    {
+        Some(Err(e)) => return report_config(&e),
+        Some(Ok(include)) => include,
+        None => Include::default(),
     };
-    let databases = match &args.include {
-        None => databases,
-        Some(raw) => match crate::config::Include::parse(raw, "--include") {
-            Ok(include) => databases
-                .into_iter()
-                .map(|mut d| {
-                    d.include = d.include.union(include);
-                    d
-                })
-                .collect(),
-            Err(e) => return report_config(&e),
-        },
-    };
-    let client = match open_client(settings) {
-        Ok(c) => c,
+    let Prepared {
+        mut databases,
+        client,
+        sink,
+    } = match prepare(settings, &args.databases).await {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let sink = match open_sink(settings) {
-        Ok(s) => s,
-        Err(e) => return report_sink(&e),
-    };
-    // An unusable lake is a configuration error, found before any request is sent to Notion.
-    if let Err(e) = sink.check_writable().await {
-        return report_sink(&e);
-    }
-    if let Err(e) = sink.init_tables().await {
-        return report_sink(&e);
+    for d in &mut databases {
+        d.include = d.include.union(include);
     }
     let plan = SyncPlan {
         databases,

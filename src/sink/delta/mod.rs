@@ -481,15 +481,7 @@ impl DeltaSink {
             )
             .await?;
         let result = self.commit_change(&mut change).await;
-        let mut guard = self.index.lock().await;
-        match &result {
-            Ok(()) => {
-                if let Some(index) = guard.as_mut() {
-                    index.apply(&change);
-                }
-            }
-            Err(_) => *guard = None,
-        }
+        settle(&self.index, result.is_ok(), |index| index.apply(&change)).await;
         result.map(|()| change.stats)
     }
 
@@ -514,15 +506,7 @@ impl DeltaSink {
             )
             .await?;
         let result = self.commit_entities(keyed, &change).await;
-        let mut guard = index.lock().await;
-        match &result {
-            Ok(()) => {
-                if let Some(idx) = guard.as_mut() {
-                    idx.apply(&change);
-                }
-            }
-            Err(_) => *guard = None,
-        }
+        settle(index, result.is_ok(), |idx| idx.apply(&change)).await;
         result.map(|()| ContentStats {
             written: change.inserted + change.updated,
             unchanged: change.unchanged,
@@ -1162,6 +1146,16 @@ struct MergePlan<'a> {
     matched: Vec<(Option<&'a str>, Vec<&'a str>)>,
     /// `WHEN NOT MATCHED [AND guard] THEN INSERT *`; `None` inserts nothing.
     insert: Option<Option<&'a str>>,
+}
+
+/// After a commit: a committed change is applied to the index; after a failed one the index is dropped
+/// (the table may hold rows this process did not write) and reloaded by the next call.
+async fn settle<I>(index: &Mutex<Option<I>>, committed: bool, apply: impl FnOnce(&mut I)) {
+    let mut guard = index.lock().await;
+    match guard.as_mut() {
+        Some(loaded) if committed => apply(loaded),
+        _ => *guard = None,
+    }
 }
 
 /// Pages of a change being committed, released (and waiters woken) when dropped, even if the commit's
