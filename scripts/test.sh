@@ -19,9 +19,9 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test"
+step "cargo test (with a local S3 server, scripts/services.sh)"
 start=$(date +%s)
-cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
+bash scripts/services.sh cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
 echo "tests finished in $(( $(date +%s) - start ))s"
 
 step "airflow"

@@ -57,9 +57,35 @@ pub enum Command {
     Optimize(OptimizeArgs),
     /// Run the sync on a schedule as a service, with `/health` and `/metrics` over HTTP.
     Serve(ServeArgs),
+    /// Print the SQL that registers the bronze tables in a catalog (Unity Catalog external tables).
+    Ddl(DdlArgs),
     /// Run a local demo: a simulated Notion workspace synced into ./lakehouse-demo.
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
+}
+
+/// `ddl` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DdlArgs {
+    /// SQL dialect of the catalog.
+    #[arg(long, value_enum, default_value = "databricks")]
+    pub dialect: DdlDialect,
+    /// Object-store URI of the folder holding the tables (default: LAKEHOUSE_URI/BRONZE_SCHEMA).
+    #[arg(long, value_name = "URI")]
+    pub location: Option<String>,
+    /// Catalog to register the tables in.
+    #[arg(long, default_value = "main")]
+    pub catalog: String,
+    /// Schema to register the tables in (default: BRONZE_SCHEMA).
+    #[arg(long)]
+    pub schema: Option<String>,
+}
+
+/// Dialects `ddl` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DdlDialect {
+    /// Databricks SQL (Unity Catalog).
+    Databricks,
 }
 
 /// `optimize` options.

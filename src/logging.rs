@@ -41,9 +41,26 @@ pub fn init(format: Option<LogFormat>, level: &str) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| Scrubbed(std::io::stderr()));
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Stderr with every remembered secret replaced (see [`crate::config::scrub_secrets`]): a dependency may
+/// log an error that quotes a signed URL or a key. The formatter writes each event in one call.
+struct Scrubbed(std::io::Stderr);
+
+impl std::io::Write for Scrubbed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf).into_owned();
+        self.0
+            .write_all(crate::config::scrub_secrets(text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }

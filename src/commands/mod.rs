@@ -1,5 +1,6 @@
 //! Command implementations. Each returns the process exit code; errors are printed for operators.
 
+mod ddl;
 #[cfg(feature = "demo")]
 mod demo;
 mod health;
@@ -38,6 +39,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Health => health::run(&settings).await,
         Command::Status(args) => status::run(&settings, args).await,
         Command::Serve(args) => serve::run(&settings, args).await,
+        Command::Ddl(args) => ddl::run(&settings, args),
         #[cfg(feature = "demo")]
         Command::Demo(_) => exit::INTERNAL,
     }
@@ -84,7 +86,9 @@ pub fn load_settings(cli: &Cli) -> Result<Settings, ConfigError> {
         }
         None => None,
     };
-    Settings::from_sources(&env, file.as_ref(), &|p| std::fs::read_to_string(p))
+    let settings = Settings::from_sources(&env, file.as_ref(), &|p| std::fs::read_to_string(p))?;
+    settings.remember_secrets();
+    Ok(settings)
 }
 
 /// Builds the Notion client; on failure prints why and returns the exit code.
@@ -135,6 +139,7 @@ pub async fn prepare(settings: &Settings, selected: &[String]) -> Result<Prepare
 
 /// Opens the configured lake.
 pub fn open_sink(settings: &Settings) -> Result<DeltaSink, SinkError> {
-    DeltaSink::new(&settings.lakehouse_uri, &settings.bronze_schema)
+    DeltaSink::new(&settings.lakehouse_uri, &settings.bronze_schema)?
+        .with_storage_options(settings.storage.options().clone())
         .map(|sink| sink.with_lock_ttl(settings.lock_ttl))
 }

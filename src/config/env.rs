@@ -23,6 +23,8 @@ pub const ENV_VARS: &[&str] = &[
     "NOTION_TIMEOUT_SECONDS",
     "NOTION_SYNC_CONCURRENCY",
     "NOTION_SYNC_LOCK_TTL",
+    "NOTION_SYNC_ACCEPT_UNSAFE_COMMITS",
+    "NOTION_SYNC_STORAGE_RETRY_TIMEOUT",
     "NOTION_SYNC_INCLUDE",
     "NOTION_SYNC_CONTENT_DEPTH",
     "NOTION_SYNC_PUSHGATEWAY_URL",
@@ -72,6 +74,10 @@ pub struct EnvVars {
     pub notion_sync_concurrency: Option<String>,
     /// `NOTION_SYNC_LOCK_TTL`: how long a database's lease lives unless its holder renews it.
     pub notion_sync_lock_ttl: Option<String>,
+    /// `NOTION_SYNC_ACCEPT_UNSAFE_COMMITS`: `true` acknowledges `AWS_S3_ALLOW_UNSAFE_RENAME` (one writer only).
+    pub notion_sync_accept_unsafe_commits: Option<String>,
+    /// `NOTION_SYNC_STORAGE_RETRY_TIMEOUT`: how long an object-store request is retried before it fails.
+    pub notion_sync_storage_retry_timeout: Option<String>,
     /// `NOTION_SYNC_INCLUDE`: what to sync besides page properties, for every database.
     pub notion_sync_include: Option<String>,
     /// `NOTION_SYNC_CONTENT_DEPTH`: deepest block level read.
@@ -99,6 +105,9 @@ pub struct EnvVars {
     /// `NOTION_<NAME>_DB_ID` variables, as (variable, value), sorted.
     #[serde(skip)]
     pub database_ids: Vec<(String, String)>,
+    /// Object-store variables ([`super::storage::STORAGE_VARS`]), as (variable, value), sorted.
+    #[serde(skip)]
+    pub storage: Vec<(String, String)>,
 }
 
 impl EnvVars {
@@ -116,6 +125,12 @@ impl EnvVars {
                 .filter(|(k, _)| ENV_VARS.contains(&k.as_str()))
                 .cloned(),
         )?;
+        vars.storage = pairs
+            .iter()
+            .filter(|(k, _)| super::storage::is_storage_var(k))
+            .cloned()
+            .collect();
+        vars.storage.sort();
         vars.database_ids = pairs
             .into_iter()
             .filter(|(k, _)| is_database_var(k))
@@ -164,7 +179,7 @@ impl EnvVars {
 
 /// Whether the connector reads the variable `name`.
 fn is_read(name: &str) -> bool {
-    ENV_VARS.contains(&name) || is_database_var(name)
+    ENV_VARS.contains(&name) || is_database_var(name) || super::storage::is_storage_var(name)
 }
 
 fn is_database_var(name: &str) -> bool {

@@ -7,6 +7,7 @@
 mod env;
 mod file;
 mod secret;
+mod storage;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,7 +16,8 @@ use url::Url;
 
 pub use env::{ENV_VARS, EnvVars};
 pub use file::FileConfig;
-pub use secret::Secret;
+pub use secret::{Secret, remember as remember_secret, scrub as scrub_secrets};
+pub use storage::{STORAGE_VARS, StorageSettings, Store};
 
 use crate::notion::ApiVersion;
 use crate::notion::ids::normalize_id;
@@ -112,6 +114,8 @@ pub struct Settings {
     pub databases: Vec<DatabaseConfig>,
     /// Lake root (`./lakehouse`, `file:///…`, `s3://…`).
     pub lakehouse_uri: String,
+    /// Object-store settings of the lake (credentials, endpoint).
+    pub storage: StorageSettings,
     /// Schema folder under the lake root.
     pub bronze_schema: String,
     /// How far before the watermark an incremental query starts.
@@ -174,6 +178,7 @@ impl Settings {
         if lakehouse_uri.trim().is_empty() {
             return Err(ConfigError::new("LAKEHOUSE_URI", "must not be empty"));
         }
+        let storage = StorageSettings::from_env(env, &lakehouse_uri)?;
         let bronze_schema = env.bronze_schema.as_deref().unwrap_or("bronze").to_string();
         if bronze_schema.is_empty()
             || !bronze_schema
@@ -255,6 +260,7 @@ impl Settings {
             requests_per_minute,
             databases,
             lakehouse_uri,
+            storage,
             bronze_schema,
             lookback,
             pacing: crate::extract::Pacing {
@@ -270,6 +276,20 @@ impl Settings {
             pushgateway,
             lineage,
         })
+    }
+
+    /// Remembers every secret of these settings so that no message or log line can quote one
+    /// ([`scrub_secrets`]).
+    pub fn remember_secrets(&self) {
+        let lineage = self.lineage.as_ref().and_then(|l| l.api_key.as_ref());
+        for secret in self
+            .token
+            .iter()
+            .chain(lineage)
+            .chain(self.storage.secrets())
+        {
+            remember_secret(secret);
+        }
     }
 
     /// The token, or the error telling the operator to set it.

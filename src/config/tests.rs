@@ -163,14 +163,20 @@ fn env_example_documents_every_variable() {
         .lines()
         .map(|l| l.trim_start_matches('#').trim())
         .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
-        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .filter(|k| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
         .collect();
-    for var in ENV_VARS {
+    for var in ENV_VARS.iter().chain(STORAGE_VARS.iter().map(|(n, _)| n)) {
         assert!(documented.contains(var), ".env.example lacks {var}");
     }
     for var in &documented {
         assert!(
-            ENV_VARS.contains(var) || (var.starts_with("NOTION_") && var.ends_with("_DB_ID")),
+            ENV_VARS.contains(var)
+                || STORAGE_VARS.iter().any(|(n, _)| n == var)
+                || (var.starts_with("NOTION_") && var.ends_with("_DB_ID")),
             ".env.example documents {var}, which the connector does not read"
         );
     }

@@ -3,6 +3,7 @@
 
 pub mod delta;
 pub mod lease;
+pub mod remote;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -152,6 +153,28 @@ pub enum SinkError {
         /// What happened to the lease.
         reason: String,
     },
+    /// The object store refused the lake's credentials (401/403).
+    #[error("the object store refused access to {table}: {reason}; {hint}")]
+    Denied {
+        /// Table name.
+        table: String,
+        /// Details (secrets removed).
+        reason: String,
+        /// The variables to fix.
+        hint: &'static str,
+    },
+    /// The object store cannot be reached, or the lake's bucket does not exist.
+    #[error("object store error on {table}: {reason}; {hint}")]
+    Store {
+        /// Table name.
+        table: String,
+        /// Details (secrets removed).
+        reason: String,
+        /// What to fix.
+        hint: &'static str,
+        /// Whether it may pass by itself (an unreachable endpoint) or needs a fix (a missing bucket).
+        transient: bool,
+    },
     /// A bug or corrupted table.
     #[error("internal sink error on {table}: {reason}")]
     Internal {
@@ -173,6 +196,14 @@ impl SinkError {
             | SinkError::Busy { .. }
             | SinkError::LeaseLost { .. } => ErrorClass::Transient,
             SinkError::Internal { .. } => ErrorClass::Internal,
+            SinkError::Denied { .. } => ErrorClass::Auth,
+            SinkError::Store { transient, .. } => {
+                if *transient {
+                    ErrorClass::Transient
+                } else {
+                    ErrorClass::Config
+                }
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::support::{World, assert_exit};
 
 /// A step of a run that a kill can land inside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
     /// Query pages are being read and nothing has been handed to the writer yet.
     Fetching,
     /// The history append: between `sink.before_versions` and `sink.after_versions`.
@@ -47,7 +47,7 @@ impl Phase {
 }
 
 /// How the killed run is stopped.
-enum Kill {
+pub(crate) enum Kill {
     /// At the `n`-th pass of a pause point.
     At(&'static str, u64),
     /// Inside the `n`-th occurrence of a phase.
@@ -129,9 +129,32 @@ async fn await_trace(child: &mut Child, trace: &Path, point: &str, n: u64) {
     }
 }
 
+/// Where the lake of a crash case lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lake {
+    /// A local directory.
+    Local,
+    /// A bucket of the test S3 server.
+    S3,
+}
+
 /// `first` is run to completion before the killed run (`None`: the killed run is the first one).
 async fn crash_then_rerun(case: &str, first: Option<&[&str]>, killed: &[&str], kill: Kill) {
+    crash_then_rerun_on(Lake::Local, case, first, killed, kill).await;
+}
+
+/// [`crash_then_rerun`] with the lake on `lake`.
+pub(crate) async fn crash_then_rerun_on(
+    lake: Lake,
+    case: &str,
+    first: Option<&[&str]>,
+    killed: &[&str],
+    kill: Kill,
+) {
     let mut w = World::large(1_200).await;
+    if lake == Lake::S3 {
+        w.on_s3().await;
+    }
     w.set("NOTION_SYNC_BATCH_PAGES", "300");
     let mut memory = Memory::default();
     if let Some(args) = first {

@@ -15,10 +15,10 @@ use crate::oracle::{Memory, Promise, check};
 use crate::support::{World, assert_exit, stderr};
 
 /// Time to live of the leases in these tests.
-const TTL: Duration = Duration::from_secs(2);
+pub(crate) const TTL: Duration = Duration::from_secs(2);
 
 /// A run stopped at a pause point, and the rest of its stderr once it ends.
-struct Paused {
+pub(crate) struct Paused {
     child: Child,
     rest: tokio::task::JoinHandle<Vec<String>>,
 }
@@ -29,7 +29,7 @@ impl Paused {
     }
 
     /// Lets a run stopped with SIGSTOP go on; returns its exit code and the rest of its stderr.
-    async fn resume(mut self) -> (Option<i32>, String) {
+    pub(crate) async fn resume(mut self) -> (Option<i32>, String) {
         kill(self.pid(), Signal::SIGCONT).unwrap();
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
@@ -38,14 +38,20 @@ impl Paused {
         (status.code(), self.rest.await.unwrap().join("\n"))
     }
 
-    async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
     }
 }
 
 /// Starts `args` paused (`mode` `stop` or forever) at the `n`-th pass of `point`; returns once it is there.
-async fn start_paused(w: &World, args: &[&str], point: &str, n: u64, mode: &str) -> Paused {
+pub(crate) async fn start_paused(
+    w: &World,
+    args: &[&str],
+    point: &str,
+    n: u64,
+    mode: &str,
+) -> Paused {
     let mut cmd = w.command(args);
     cmd.env("NOTION_SYNC_PAUSE_AT", format!("{point}#{n}"))
         .env("NOTION_SYNC_PAUSE_MODE", mode)
@@ -78,7 +84,7 @@ async fn start_paused(w: &World, args: &[&str], point: &str, n: u64, mode: &str)
 }
 
 /// The version of every bronze table.
-async fn versions(w: &World) -> BTreeMap<&'static str, Option<u64>> {
+pub(crate) async fn versions(w: &World) -> BTreeMap<&'static str, Option<u64>> {
     let sink = w.sink();
     let mut out = BTreeMap::new();
     for table in notion_sync::sink::tables::ALL {

@@ -12,6 +12,7 @@ mod lineage;
 mod metrics;
 mod oracle;
 mod reliability;
+mod s3;
 mod serve;
 mod support;
 mod sync;

@@ -124,7 +124,32 @@ impl World {
     }
 
     pub fn sink(&self) -> DeltaSink {
-        DeltaSink::new(&self.lake_uri(), "bronze").expect("sink opens")
+        DeltaSink::new(&self.lake_uri(), "bronze")
+            .and_then(|s| s.with_storage_options(self.storage_options()))
+            .expect("sink opens")
+    }
+
+    /// The object-store settings this world gives the binary, as delta-rs options.
+    pub fn storage_options(&self) -> std::collections::HashMap<String, String> {
+        self.env
+            .iter()
+            .filter(|(k, _)| k.starts_with("AWS_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Moves this world's lake into a new bucket of the test S3 server; returns the bucket's name.
+    pub async fn on_s3(&mut self) -> String {
+        let endpoint = s3_endpoint();
+        let bucket = format!("nsync-{}", uuid::Uuid::new_v4().simple());
+        create_bucket(&endpoint, &bucket).await;
+        self.set("LAKEHOUSE_URI", &format!("s3://{bucket}/lake"));
+        self.set("AWS_ENDPOINT_URL", &endpoint);
+        self.set("AWS_ALLOW_HTTP", "true");
+        self.set("AWS_REGION", "us-east-1");
+        self.set("AWS_ACCESS_KEY_ID", S3_KEY_ID);
+        self.set("AWS_SECRET_ACCESS_KEY", S3_SECRET);
+        bucket
     }
 
     pub async fn pages(&self) -> Vec<StoredPage> {
@@ -175,6 +200,79 @@ impl World {
         c.by_endpoint.get("query_data_source").copied().unwrap_or(0)
             + c.by_endpoint.get("query_database").copied().unwrap_or(0)
     }
+}
+
+/// Credentials the tests give the S3 server (it accepts any); they must never show in any output.
+pub const S3_KEY_ID: &str = "AKIANSYNCTESTKEYID01";
+pub const S3_SECRET: &str = "nsync-test-secret-Zq8v1Lk3Pw9e";
+
+/// The S3-compatible server the test command started (`scripts/services.sh`: moto on loopback).
+pub fn s3_endpoint() -> String {
+    service("NOTION_SYNC_TEST_S3")
+}
+
+/// A second S3-compatible server that checks credentials (moto with its IAM authentication on).
+pub fn s3_auth_endpoint() -> String {
+    service("NOTION_SYNC_TEST_S3_AUTH")
+}
+
+fn service(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: the object-store tests need the local S3 servers; run them with \
+             `bash scripts/services.sh cargo test ...` (scripts/test.sh does)"
+        )
+    })
+}
+
+/// Creates `bucket` on the S3 server at `endpoint` (moto accepts unsigned requests).
+pub async fn create_bucket(endpoint: &str, bucket: &str) {
+    let status = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("the S3 server answers")
+        .status();
+    assert!(status.is_success(), "creating bucket {bucket}: {status}");
+}
+
+/// Keys of the objects in `bucket` under `prefix` (moto's ListObjectsV2, unsigned).
+pub async fn list_objects(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut query = vec![
+            ("list-type", "2".to_string()),
+            ("prefix", prefix.to_string()),
+        ];
+        if let Some(t) = &token {
+            query.push(("continuation-token", t.clone()));
+        }
+        let body = reqwest::Client::new()
+            .get(format!("{endpoint}/{bucket}"))
+            .query(&query)
+            .send()
+            .await
+            .expect("the S3 server answers")
+            .text()
+            .await
+            .unwrap();
+        keys.extend(xml_values(&body, "Key"));
+        token = xml_values(&body, "NextContinuationToken")
+            .into_iter()
+            .next();
+        if token.is_none() {
+            return keys;
+        }
+    }
+}
+
+fn xml_values(body: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    body.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split_once(&close).map(|(v, _)| v.to_string()))
+        .collect()
 }
 
 /// Exit code, with the output printed on mismatch.

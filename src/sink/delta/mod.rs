@@ -29,6 +29,7 @@ use tokio::sync::{Mutex, Notify};
 use url::Url;
 
 use super::lease::{DEFAULT_TTL, DirLeaseStore, Leases};
+use super::remote::{self, ObjectLeaseStore};
 use super::{BronzeSink, ContentStats, PageCounts, PageState, SinkError, UpsertStats};
 use crate::bronze::{
     BlockRecord, CommentRecord, DatabaseRecord, DeletedReason, PageContent, PageRecord,
@@ -100,6 +101,9 @@ enum Root {
     Remote(String),
 }
 
+/// The lock directory under a lake's schema folder.
+const LOCKS: &str = "_locks";
+
 impl DeltaSink {
     /// A sink for tables under `<lake_uri>/<schema>/`; `lake_uri` is a local path or a URL (`file://`,
     /// `s3://`, `abfss://`, `gs://`, `memory://`). Nothing is touched until the first operation.
@@ -117,9 +121,11 @@ impl DeltaSink {
             let abs = std::path::absolute(lake_uri).map_err(|e| location(e.to_string()))?;
             Root::Local(abs.join(schema))
         };
+        // A remote lake's leases live in its object store, opened with the storage options
+        // ([`Self::with_storage_options`]).
         let leases = match &root {
             Root::Local(dir) => Some(Leases::new(
-                Arc::new(DirLeaseStore::new(dir.join("_locks"))),
+                Arc::new(DirLeaseStore::new(dir.join(LOCKS))),
                 DEFAULT_TTL,
             )),
             Root::Remote(_) => None,
@@ -185,10 +191,57 @@ impl DeltaSink {
         }
     }
 
-    /// Storage options for object stores (credentials, endpoints), as delta-rs keys.
-    pub fn with_storage_options(mut self, options: HashMap<String, String>) -> Self {
+    /// Storage options for object stores (credentials, endpoints), as delta-rs keys. On a remote lake this
+    /// opens the store that holds the leases.
+    pub fn with_storage_options(
+        mut self,
+        options: HashMap<String, String>,
+    ) -> Result<Self, SinkError> {
         self.storage_options = options;
-        self
+        if let Root::Remote(root) = &self.root {
+            let store = self.remote_store()?;
+            let ttl = self.leases.as_ref().map_or(DEFAULT_TTL, Leases::ttl);
+            let locks = ObjectLeaseStore::new(store, LOCKS.into(), format!("{root}/{LOCKS}"));
+            self.leases = Some(Leases::new(Arc::new(locks), ttl));
+        }
+        Ok(self)
+    }
+
+    /// The object store of a remote lake, rooted at its schema folder.
+    fn remote_store(&self) -> Result<Arc<dyn object_store::ObjectStore>, SinkError> {
+        let Root::Remote(root) = &self.root else {
+            return Err(internal("lake", "not an object store"));
+        };
+        let url = Url::parse(root).map_err(|e| self.location(e.to_string()))?;
+        remote::open(&url, &self.storage_options).map_err(|e| self.fail("lake", e))
+    }
+
+    fn location(&self, reason: String) -> SinkError {
+        SinkError::Location {
+            uri: self.uri.clone(),
+            reason,
+        }
+    }
+
+    /// A delta-rs error as the sink reports it: what the operator must fix when the object store
+    /// refused or could not be reached, and never a secret.
+    fn fail(&self, table: &str, e: DeltaTableError) -> SinkError {
+        let reason = crate::config::scrub_secrets(e.to_string());
+        let store = crate::config::Store::of(&self.uri).unwrap_or(crate::config::Store::Local);
+        match remote::fault(&e) {
+            Some(fault @ remote::Fault::Denied) => SinkError::Denied {
+                table: table.to_string(),
+                reason,
+                hint: remote::hint(store, fault),
+            },
+            Some(fault) => SinkError::Store {
+                table: table.to_string(),
+                reason,
+                hint: remote::hint(store, fault),
+                transient: fault == remote::Fault::Unreachable,
+            },
+            None => map_err(table, e, reason),
+        }
     }
 
     fn table_url(&self, table: &str) -> Result<Url, SinkError> {
@@ -214,7 +267,7 @@ impl DeltaSink {
         let url = self.table_url(table)?;
         DeltaTable::try_from_url_with_storage_options(url, self.storage_options.clone())
             .await
-            .map_err(|e| map_err(table, e))
+            .map_err(|e| self.fail(table, e))
     }
 
     /// The table at its latest version. A table opened before is brought forward from the version it was
@@ -226,7 +279,7 @@ impl DeltaSink {
                 table
                     .update_incremental(None)
                     .await
-                    .map_err(|e| map_err(spec.name, e))?;
+                    .map_err(|e| self.fail(spec.name, e))?;
                 table
             }
             None => self.handle(spec.name).await?,
@@ -284,7 +337,7 @@ impl DeltaSink {
         let ctx = SessionContext::new();
         table
             .update_datafusion_session(&ctx.state())
-            .map_err(|e| map_err(spec.name, e))?;
+            .map_err(|e| self.fail(spec.name, e))?;
         let provider = table
             .table_provider()
             .await
@@ -331,7 +384,7 @@ impl DeltaSink {
                 .with_save_mode(SaveMode::Append)
                 .with_commit_properties(commit_props(operation))
                 .await
-                .map_err(|e| map_err(spec.name, e))?;
+                .map_err(|e| self.fail(spec.name, e))?;
             self.keep(spec, &table);
             Ok(table.version())
         })
@@ -402,7 +455,7 @@ impl DeltaSink {
                     }
                     u
                 })
-                .map_err(|e| map_err(spec.name, e))?;
+                .map_err(|e| self.fail(spec.name, e))?;
         }
         if let Some(guard) = plan.insert {
             builder = builder
@@ -415,9 +468,9 @@ impl DeltaSink {
                     }
                     i
                 })
-                .map_err(|e| map_err(spec.name, e))?;
+                .map_err(|e| self.fail(spec.name, e))?;
         }
-        let (table, _metrics) = builder.await.map_err(|e| map_err(spec.name, e))?;
+        let (table, _metrics) = builder.await.map_err(|e| self.fail(spec.name, e))?;
         self.keep(spec, &table);
         Ok(table.version())
     }
@@ -635,7 +688,7 @@ impl DeltaSink {
     ) -> Result<(), SinkError> {
         let present: HashSet<String> = table
             .snapshot()
-            .map_err(|e| map_err(spec.name, e))?
+            .map_err(|e| self.fail(spec.name, e))?
             .schema()
             .fields()
             .map(|f| f.name().to_string())
@@ -663,7 +716,7 @@ impl DeltaSink {
             .with_fields(missing)
             .with_commit_properties(commit_props("notion-sync.add_columns"))
             .await
-            .map_err(|e| map_err(spec.name, e))?;
+            .map_err(|e| self.fail(spec.name, e))?;
         Ok(())
     }
 
@@ -675,7 +728,7 @@ impl DeltaSink {
     ) -> Result<DeltaTable, SinkError> {
         let current = table
             .snapshot()
-            .map_err(|e| map_err(spec.name, e))?
+            .map_err(|e| self.fail(spec.name, e))?
             .table_config()
             .checkpoint_interval()
             .get();
@@ -688,7 +741,7 @@ impl DeltaSink {
             .with_properties(HashMap::from([(property, CHECKPOINT_INTERVAL.to_string())]))
             .with_commit_properties(commit_props("notion-sync.set_properties"))
             .await
-            .map_err(|e| map_err(spec.name, e))
+            .map_err(|e| self.fail(spec.name, e))
     }
 
     /// Compacts small files of every table, writes a checkpoint, and (with a retention) deletes files
@@ -704,10 +757,10 @@ impl DeltaSink {
                 .optimize()
                 .with_commit_properties(commit_props("notion-sync.optimize"))
                 .await
-                .map_err(|e| map_err(spec.name, e))?;
+                .map_err(|e| self.fail(spec.name, e))?;
             deltalake::checkpoints::create_checkpoint(&table, None)
                 .await
-                .map_err(|e| map_err(spec.name, e))?;
+                .map_err(|e| self.fail(spec.name, e))?;
             let (table, vacuumed) = match vacuum_retention {
                 Some(retention) => {
                     let (table, m) = table
@@ -716,7 +769,7 @@ impl DeltaSink {
                         .with_enforce_retention_duration(false)
                         .with_commit_properties(commit_props("notion-sync.vacuum"))
                         .await
-                        .map_err(|e| map_err(spec.name, e))?;
+                        .map_err(|e| self.fail(spec.name, e))?;
                     (table, m.files_deleted.len() as u64)
                 }
                 None => (table, 0),
@@ -742,7 +795,7 @@ impl DeltaSink {
         t.history(None)
             .try_collect()
             .await
-            .map_err(|e| map_err(table, e))
+            .map_err(|e| self.fail(table, e))
     }
 
     /// Every history row, oldest observation first.
@@ -767,7 +820,7 @@ impl DeltaSink {
             table
                 .load_version(v)
                 .await
-                .map_err(|e| map_err(spec.name, e))?;
+                .map_err(|e| self.fail(spec.name, e))?;
         }
         let rows = self.scan_table(table, spec, None).await?;
         Ok(rows.iter().map(|r| records::page_from(r)).collect())
@@ -821,6 +874,64 @@ impl DeltaSink {
     pub async fn table_version(&self, table: &str) -> Result<Option<u64>, SinkError> {
         Ok(self.handle(table).await?.version())
     }
+
+    /// Takes no one-writer leases: for writers coordinated some other way. Delta's optimistic commits
+    /// still keep every table consistent; only the guarantee that one run writes a database is gone.
+    pub fn without_leases(mut self) -> Self {
+        self.leases = None;
+        self
+    }
+
+    /// URIs of the data files of `table`'s latest version.
+    pub async fn data_file_uris(&self, table: &str) -> Result<Vec<String>, SinkError> {
+        let delta = self.handle(table).await?;
+        delta
+            .get_file_uris()
+            .map(Iterator::collect)
+            .map_err(|e| self.fail(table, e))
+    }
+
+    /// The protocol of `table` as Databricks reads it: (min reader, min writer, reader and writer
+    /// features).
+    pub async fn protocol(&self, table: &str) -> Result<TableProtocol, SinkError> {
+        let delta = self.handle(table).await?;
+        let snapshot = delta.snapshot().map_err(|e| self.fail(table, e))?;
+        let p = snapshot.protocol();
+        fn names<F: std::fmt::Debug>(features: Option<&[F]>) -> Vec<String> {
+            features
+                .unwrap_or_default()
+                .iter()
+                .map(|f| format!("{f:?}"))
+                .collect()
+        }
+        let timestamp_ntz = snapshot.schema().fields().any(|f| {
+            matches!(
+                f.data_type(),
+                deltalake::kernel::DataType::Primitive(
+                    deltalake::kernel::PrimitiveType::TimestampNtz
+                )
+            )
+        });
+        Ok(TableProtocol {
+            min_reader: p.min_reader_version(),
+            min_writer: p.min_writer_version(),
+            features: [names(p.reader_features()), names(p.writer_features())].concat(),
+            timestamp_ntz,
+        })
+    }
+}
+
+/// What a reader of a table must support.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableProtocol {
+    /// `minReaderVersion`.
+    pub min_reader: i32,
+    /// `minWriterVersion`.
+    pub min_writer: i32,
+    /// Reader and writer table features.
+    pub features: Vec<String>,
+    /// Whether a column is a timestamp without time zone.
+    pub timestamp_ntz: bool,
 }
 
 impl BronzeSink for DeltaSink {
@@ -846,7 +957,7 @@ impl BronzeSink for DeltaSink {
             if let Some(p) = spec.partition {
                 builder = builder.with_partition_columns([p]);
             }
-            builder.await.map_err(|e| map_err(spec.name, e))?;
+            builder.await.map_err(|e| self.fail(spec.name, e))?;
             created.push(spec.name.to_string());
         }
         Ok(created)
@@ -867,7 +978,12 @@ impl BronzeSink for DeltaSink {
                 std::fs::remove_file(&probe).map_err(|e| location(e.to_string()))?;
                 Ok(())
             }
-            Root::Remote(_) => self.handle(schema::PAGES.name).await.map(|_| ()),
+            Root::Remote(_) => {
+                let store = self.remote_store()?;
+                remote::probe(store.as_ref())
+                    .await
+                    .map_err(|e| self.fail("lake", e.into()))
+            }
         }
     }
 
@@ -1221,12 +1337,11 @@ fn is_conflict(e: &DeltaTableError) -> bool {
 fn internal(table: &str, e: impl std::fmt::Display) -> SinkError {
     SinkError::Internal {
         table: table.to_string(),
-        reason: e.to_string(),
+        reason: crate::config::scrub_secrets(e.to_string()),
     }
 }
 
-fn map_err(table: &str, e: DeltaTableError) -> SinkError {
-    let reason = e.to_string();
+fn map_err(table: &str, e: DeltaTableError, reason: String) -> SinkError {
     match e {
         DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. } => SinkError::Transient {
             table: table.to_string(),

@@ -424,3 +424,24 @@ async fn a_page_moving_while_its_old_database_commits_is_planned_after_that_comm
     assert_eq!(live.len(), 1, "{rows:?}");
     assert_eq!(live[0].database_id, "db2");
 }
+
+#[tokio::test]
+async fn every_table_stays_readable_by_older_databricks_runtimes() {
+    let (_dir, sink) = sink().await;
+    sink.upsert_pages(vec![page("p1", "db1", 1, "a")])
+        .await
+        .unwrap();
+    for table in tables::ALL {
+        let p = sink.protocol(table).await.unwrap();
+        assert_eq!(
+            p,
+            TableProtocol {
+                min_reader: 1,
+                min_writer: 2,
+                features: Vec::new(),
+                timestamp_ntz: false,
+            },
+            "{table}"
+        );
+    }
+}

@@ -1,0 +1,417 @@
+//! The lake on S3: every test writes to its own bucket of a real S3-compatible server (moto, started on
+//! loopback by `scripts/services.sh`), and reads the tables back from there.
+
+use std::time::Duration;
+
+use notion_sim::WorkspaceKind;
+use notion_sync::bronze::PageRecord;
+use notion_sync::sink::BronzeSink;
+use notion_sync::sink::delta::DeltaSink;
+
+use crate::crash::{Kill, Lake, Phase, crash_then_rerun_on};
+use crate::lease::{TTL, start_paused, versions};
+use crate::oracle::{Memory, Promise, check};
+use crate::support::{
+    S3_KEY_ID, S3_SECRET, World, assert_exit, list_objects, s3_auth_endpoint, s3_endpoint, stderr,
+};
+
+/// The data tables: an idle run commits none of them (it only adds its run row).
+const DATA_TABLES: [&str; 4] = [
+    notion_sync::sink::tables::PAGES,
+    notion_sync::sink::tables::VERSIONS,
+    notion_sync::sink::tables::DATABASES,
+    notion_sync::sink::tables::REJECTS,
+];
+
+/// Asserts no credential appears in a run's output.
+#[track_caller]
+fn assert_no_credentials(out: &std::process::Output) {
+    for stream in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(!text.contains(S3_SECRET), "the secret key leaked: {text}");
+        assert!(
+            !text.contains(S3_KEY_ID),
+            "the access key id leaked: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_incremental_idle_optimize_and_delete_detection_on_s3() {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    let bucket = w.on_s3().await;
+    let mut memory = Memory::default();
+    let first = w.run(&["sync", "--full-refresh"]).await;
+    assert_exit(&first, 0);
+    assert_no_credentials(&first);
+    check(&w, "2026-03-11", None, Promise::FullRefresh, &mut memory).await;
+    let keys = list_objects(&s3_endpoint(), &bucket, "lake/bronze/notion_raw_pages/").await;
+    assert!(
+        keys.iter().any(|k| k.ends_with(".parquet"))
+            && keys.iter().any(|k| k.contains("_delta_log/")),
+        "the pages table lives in the bucket: {keys:?}"
+    );
+
+    // Incremental: edits and a trashed page.
+    w.sim.advance_clock(chrono::Duration::minutes(3));
+    let ds = w.sim.databases()[0].data_sources[0].id.clone();
+    let edited = w.sim.edit_pages(&ds, 7);
+    assert_exit(&w.run(&["sync"]).await, 0);
+    check(&w, "2026-03-11", None, Promise::Incremental, &mut memory).await;
+
+    // Nothing changed: no data table gets a new version.
+    w.sim.advance_clock(chrono::Duration::minutes(10));
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let before = versions(&w).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let after = versions(&w).await;
+    for table in DATA_TABLES {
+        assert_eq!(before[table], after[table], "{table} got a new version");
+    }
+
+    // Delete detection flags a trashed page.
+    assert!(w.sim.trash_page(&edited[0]));
+    assert_exit(&w.run(&["sync", "--detect-deletes"]).await, 0);
+    check(&w, "2026-03-11", None, Promise::DetectDeletes, &mut memory).await;
+    let flagged = w
+        .pages()
+        .await
+        .into_iter()
+        .find(|p| p.record.page_id == edited[0])
+        .expect("the trashed page keeps its row");
+    assert!(flagged.record.is_deleted, "{:?}", flagged.record);
+
+    // optimize compacts and vacuums in the bucket; the tables still hold the same state.
+    let pages_before = w.pages().await.len();
+    let out = w.run(&["optimize", "--retention-hours", "0"]).await;
+    assert_exit(&out, 0);
+    assert_eq!(w.pages().await.len(), pages_before);
+    check(&w, "2026-03-11", None, Promise::DetectDeletes, &mut memory).await;
+    let live: std::collections::BTreeSet<String> = w
+        .sink()
+        .data_file_uris(notion_sync::sink::tables::PAGES)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let stored: std::collections::BTreeSet<String> =
+        list_objects(&s3_endpoint(), &bucket, "lake/bronze/notion_raw_pages/")
+            .await
+            .into_iter()
+            .filter(|k| k.ends_with(".parquet") && !k.contains("_delta_log/"))
+            .map(|k| format!("s3://{bucket}/{k}"))
+            .collect();
+    assert_eq!(
+        live, stored,
+        "vacuum left only the files of the current version"
+    );
+    assert_exit(&w.run(&["sync"]).await, 0);
+    check(&w, "2026-03-11", None, Promise::Incremental, &mut memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_proves_the_bucket_writable_and_leaves_nothing_behind() {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    let bucket = w.on_s3().await;
+    let out = w.run(&["health"]).await;
+    assert_exit(&out, 0);
+    assert_no_credentials(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("writable"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The probe went where the tables go, and is gone again.
+    let left = list_objects(&s3_endpoint(), &bucket, "").await;
+    assert!(
+        left.iter().all(|k| k.starts_with("lake/bronze/notion_")),
+        "only the tables are in the bucket: {left:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_s3_is_refused_while_the_first_holds_the_lease() {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    let bucket = w.on_s3().await;
+    w.set("NOTION_SYNC_LOCK_TTL", "2s");
+    assert_exit(&w.run(&["sync"]).await, 0);
+    w.set("NOTION_SYNC_CONCURRENCY", "1");
+    let ds = w.sim.databases()[0].data_sources[0].id.clone();
+    w.sim.advance_clock(chrono::Duration::minutes(2));
+    w.sim.edit_pages(&ds, 5);
+    let first = start_paused(&w, &["sync"], "write.batch", 1, "wait").await;
+    let locks = list_objects(&s3_endpoint(), &bucket, "lake/bronze/_locks/").await;
+    assert!(
+        !locks.is_empty(),
+        "the leases are objects in the bucket: {:?}",
+        list_objects(&s3_endpoint(), &bucket, "").await
+    );
+    let before = versions(&w).await;
+    // Well past the time to live: the live holder renews its lease in the bucket.
+    tokio::time::sleep(TTL * 2).await;
+    let second = w.run(&["sync"]).await;
+    assert_exit(&second, 75);
+    assert_no_credentials(&second);
+    let err = stderr(&second);
+    assert!(err.contains("is being synced by run"), "{err}");
+    assert!(err.contains("s3://"), "names where the lease is: {err}");
+    assert_eq!(versions(&w).await, before, "the refused run wrote nothing");
+    first.kill().await;
+    // The killed holder's lease blocks a rerun only until it expires.
+    tokio::time::sleep(TTL + Duration::from_millis(500)).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    check(
+        &w,
+        "2026-03-11",
+        None,
+        Promise::Incremental,
+        &mut Memory::default(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_runs_lease_on_s3_is_taken_over_once_it_expired() {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    w.on_s3().await;
+    w.set("NOTION_SYNC_LOCK_TTL", "2s");
+    let first = start_paused(&w, &["sync"], "fetch.page", 1, "wait").await;
+    first.kill().await;
+    let early = w.run(&["sync"]).await;
+    assert_exit(&early, 75);
+    tokio::time::sleep(TTL + Duration::from_millis(500)).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    check(
+        &w,
+        "2026-03-11",
+        None,
+        Promise::Incremental,
+        &mut Memory::default(),
+    )
+    .await;
+}
+
+/// A page row of `database` edited at `minute`.
+fn page(id: usize, database: &str, minute: u32, title: &str) -> PageRecord {
+    let page_id = format!("{id:08x}-0000-4000-8000-000000000000");
+    let at = |m: u32| {
+        chrono::DateTime::parse_from_rfc3339(&format!("2026-11-01T10:{m:02}:00Z"))
+            .unwrap()
+            .to_utc()
+    };
+    let payload = serde_json::json!({"object": "page", "id": page_id, "title": title}).to_string();
+    PageRecord {
+        page_id: page_id.clone(),
+        database_id: database.into(),
+        data_source_id: database.into(),
+        database_name: "racing".into(),
+        created_time: at(0),
+        last_edited_time: at(minute),
+        created_by: None,
+        last_edited_by: None,
+        in_trash: false,
+        is_archived: false,
+        is_deleted: false,
+        deleted_at: None,
+        deleted_reason: None,
+        hydrated_properties: Vec::new(),
+        url: None,
+        public_url: None,
+        title: title.into(),
+        properties: "{}".into(),
+        payload_sha256: notion_sync::extract::convert::sha256_hex(&payload),
+        payload,
+        api_version: "2026-03-11".into(),
+        synced_at: at(59),
+        sync_run_id: format!("run-{title}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_leases_optimistic_commits_on_s3_lose_no_page_and_duplicate_none() {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    w.on_s3().await;
+    assert_exit(&w.run(&["init-tables"]).await, 0);
+    let db = "11111111-2222-4333-8444-555555555555";
+    // Two writers of the same table, with no lease between them: every commit races the other's.
+    let writers: Vec<DeltaSink> = (0..2).map(|_| w.sink().without_leases()).collect();
+    let rounds = 6;
+    let per_round = 20;
+    let mut tasks = Vec::new();
+    for (n, sink) in writers.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for round in 0..rounds {
+                // Each writer has its own pages, and both write the shared pages 0..5 (newer minute wins).
+                let mut rows: Vec<PageRecord> = (0..per_round)
+                    .map(|i| page(1000 * (n + 1) + round * per_round + i, db, 1, "own"))
+                    .collect();
+                let minute = (round * 2 + n) as u32 + 2;
+                rows.extend((0..5).map(|i| page(i, db, minute, &format!("w{n} r{round}"))));
+                sink.upsert_pages(rows)
+                    .await
+                    .expect("a racing commit lands");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let pages = w.pages().await;
+    let mut keys: Vec<&str> = pages.iter().map(|p| p.record.page_id.as_str()).collect();
+    keys.sort_unstable();
+    let total = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), total, "no duplicate (page_id, database_id)");
+    assert_eq!(total, 5 + 2 * rounds * per_round, "no page lost");
+    // The shared pages hold the newest edit of either writer: round 5 of writer 1 (minute 13).
+    for p in pages
+        .iter()
+        .filter(|p| p.record.page_id.starts_with("0000000"))
+    {
+        let payload = &p.record.payload;
+        assert!(payload.contains("w1 r5"), "newest edit wins: {payload}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_a_missing_bucket_and_an_unreachable_endpoint_name_what_to_fix() {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    w.on_s3().await;
+    w.set("NOTION_SYNC_STORAGE_RETRY_TIMEOUT", "2s");
+
+    // A server that checks credentials and knows none of these.
+    let mut bad = World::start(WorkspaceKind::Demo).await;
+    bad.env = w.env.clone();
+    bad.set("AWS_ENDPOINT_URL", &s3_auth_endpoint());
+    let out = bad.run(&["sync"]).await;
+    assert_exit(&out, 3);
+    assert_no_credentials(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("AWS_ACCESS_KEY_ID") && err.contains("AWS_SECRET_ACCESS_KEY"),
+        "{err}"
+    );
+
+    let mut missing = World::start(WorkspaceKind::Demo).await;
+    missing.env = w.env.clone();
+    missing.set("LAKEHOUSE_URI", "s3://nsync-no-such-bucket/lake");
+    for command in ["sync", "init-tables"] {
+        let out = missing.run(&[command]).await;
+        assert_exit(&out, 2);
+        assert_no_credentials(&out);
+        assert!(
+            stderr(&out).contains("LAKEHOUSE_URI"),
+            "{command}: {}",
+            stderr(&out)
+        );
+    }
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut down = World::start(WorkspaceKind::Demo).await;
+    down.env = w.env.clone();
+    down.set("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{port}"));
+    let out = down.run(&["sync"]).await;
+    assert_exit(&out, 75);
+    assert_no_credentials(&out);
+    assert!(
+        stderr(&out).contains("AWS_ENDPOINT_URL"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Unsafe commit settings are refused before anything is written.
+    let mut unsafe_rename = World::start(WorkspaceKind::Demo).await;
+    unsafe_rename.env = w.env.clone();
+    unsafe_rename.set("AWS_S3_ALLOW_UNSAFE_RENAME", "true");
+    let out = unsafe_rename.run(&["sync"]).await;
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("AWS_S3_ALLOW_UNSAFE_RENAME"));
+    // Plain http to a store that is not on this machine is refused (nothing is sent).
+    let mut remote_http = World::start(WorkspaceKind::Demo).await;
+    remote_http.env = w.env.clone();
+    remote_http.set("AWS_ENDPOINT_URL", "http://storage.example.com");
+    let out = remote_http.run(&["sync"]).await;
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("AWS_ALLOW_HTTP"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_history_and_the_pages_commit_on_s3() {
+    crash_then_rerun_on(
+        Lake::S3,
+        "s3_between_history_and_pages",
+        None,
+        &["sync"],
+        Kill::At("sink.before_pages", 1),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_inside_an_incremental_merge_on_s3() {
+    crash_then_rerun_on(
+        Lake::S3,
+        "s3_inside_merge",
+        Some(&["sync"]),
+        &["sync"],
+        Kill::Inside(Phase::PagesCommit, 1),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_before_deletions_are_flagged_on_s3() {
+    crash_then_rerun_on(
+        Lake::S3,
+        "s3_before_flags",
+        Some(&["sync"]),
+        &["sync", "--full-refresh"],
+        Kill::At("deletes.before_flags", 1),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_lease_creates_on_s3_have_exactly_one_winner() {
+    use notion_sync::sink::lease::LeaseStore;
+    use notion_sync::sink::remote::{ObjectLeaseStore, open};
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    let bucket = w.on_s3().await;
+    let root = url::Url::parse(&format!("s3://{bucket}/lake/bronze")).unwrap();
+    let store = open(&root, &w.storage_options()).unwrap();
+    let leases = std::sync::Arc::new(ObjectLeaseStore::new(
+        store,
+        "_locks".into(),
+        format!("{root}/_locks"),
+    ));
+    for round in 1..=10u64 {
+        let racers: Vec<_> = (0..8)
+            .map(|n| {
+                let leases = leases.clone();
+                tokio::spawn(async move {
+                    leases
+                        .create("db", round, format!("racer {n}"))
+                        .await
+                        .expect("the store answers")
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for r in racers {
+            winners += usize::from(r.await.unwrap());
+        }
+        assert_eq!(winners, 1, "round {round}: exactly one create wins");
+        let stored = leases
+            .read("db", round)
+            .await
+            .unwrap()
+            .expect("the winner's document");
+        assert!(stored.text.starts_with("racer "), "{}", stored.text);
+    }
+    assert_eq!(
+        leases.epochs("db").await.unwrap(),
+        (1..=10).collect::<Vec<u64>>()
+    );
+}
