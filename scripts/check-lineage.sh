@@ -12,41 +12,12 @@
 # Binaries: $NOTION_SYNC_BIN and $NOTION_SIM_BIN (default: $CARGO_TARGET_DIR/debug/notion-sync, notion-sim).
 set -euo pipefail
 
-started=$SECONDS
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" check-lineage
 venvs=${1:-$HOME/.cache/notion-sync/venvs}
-target=${CARGO_TARGET_DIR:-$HOME/.cache/notion-sync/target}
-sync_bin=$(realpath "${NOTION_SYNC_BIN:-$target/debug/notion-sync}")
-sim_bin=$(realpath "${NOTION_SIM_BIN:-$target/debug/notion-sim}")
 schema_crate=datafusion-openlineage
 schema_version=0.0.12
 schema_sha256=c3174cdfb83e6ada02b64b2684f696ca382886cae5ce98d12ec802bbb1392129
 lock=$root/tests/lineage/requirements.lock
-
-exec 3>&1 # the summary line goes here even when the script stops inside a redirected command
-work=$(mktemp -d "${TMPDIR:-/tmp}/check-lineage.XXXXXX")
-pids=()
-
-cleanup() {
-    local rc=$?
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-    echo "check-lineage: $([[ $rc == 0 ]] && echo ok || echo "FAILED (exit $rc)") in $((SECONDS - started)) s" >&3
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-step() { echo "==> $*"; }
-fail() { echo "check-lineage: $*" >&2; exit 1; }
-
-for bin in "$sync_bin" "$sim_bin"; do
-    [[ -x $bin ]] || fail "$bin not found: build with cargo build -p notion-sync -p notion-sim"
-done
 
 venv=$venvs/lineage-$(sha256sum "$lock" | cut -c1-12)
 step "validator venv ($venv, from tests/lineage/requirements.lock)"
@@ -72,6 +43,4 @@ tar -xzf "$file" -C "$work" "$prefix"
 echo "$file"
 
 step "sync runs against notion-sim, events validated"
-"$venv/bin/python" "$root/tests/lineage/check_events.py" "$work/$prefix" "$sync_bin" "$sim_bin" &
-pids+=("$!")
-wait "$!"
+run "$venv/bin/python" "$root/tests/lineage/check_events.py" "$work/$prefix" "$sync_bin" "$sim_bin"
