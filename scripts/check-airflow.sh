@@ -7,47 +7,9 @@
 # Binaries: $NOTION_SYNC_BIN and $NOTION_SIM_BIN (default: $CARGO_TARGET_DIR/debug/notion-sync, notion-sim).
 set -euo pipefail
 
-started=$SECONDS
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" check-airflow
 venvs=${1:-$HOME/.cache/notion-sync/venvs}
-target=${CARGO_TARGET_DIR:-$HOME/.cache/notion-sync/target}
-sync_bin=$(realpath "${NOTION_SYNC_BIN:-$target/debug/notion-sync}")
-sim_bin=$(realpath "${NOTION_SIM_BIN:-$target/debug/notion-sim}")
 tools_pins=(uv==0.13.9 ruff==0.17.6)
-
-exec 3>&1 # the summary line goes here even when the script stops inside a redirected command
-work=$(mktemp -d "${TMPDIR:-/tmp}/check-airflow.XXXXXX")
-pids=()
-
-cleanup() {
-    local rc=$?
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-    echo "check-airflow: $([[ $rc == 0 ]] && echo ok || echo "FAILED (exit $rc)") in $((SECONDS - started)) s" >&3
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-step() { echo "==> $*"; }
-fail() { echo "check-airflow: $*" >&2; exit 1; }
-
-# Runs a command in the background so that the trap can stop it, and returns its exit code.
-run() {
-    "$@" &
-    pids+=("$!")
-    local rc=0
-    wait "$!" || rc=$?
-    return "$rc"
-}
-
-for bin in "$sync_bin" "$sim_bin"; do
-    [[ -x $bin ]] || fail "$bin not found: build with cargo build -p notion-sync -p notion-sim"
-done
 
 step "tools venv ($venvs/tools)"
 tools=$venvs/tools

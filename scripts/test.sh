@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The full test suite: formatting, lints, unit tests and the end-to-end tests (the real binary against the
-# Notion simulator over HTTP, Delta tables read back from disk), then the Airflow DAGs under real Airflow
-# (and, when present, the packaging checks). Needs the Rust toolchain and Python 3.11 with venv; Python
-# packages come from PyPI into venvs under $HOME/.cache/notion-sync/venvs.
+# Notion simulator over HTTP, Delta tables read back from disk), then the OpenLineage events against the
+# spec's JSON schemas, the Airflow DAGs under real Airflow (and, when present, the packaging checks). Needs
+# the Rust toolchain and Python 3.11 with venv; Python packages come from PyPI into venvs under
+# $HOME/.cache/notion-sync/venvs, the OpenLineage schemas from a crates.io package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,11 +25,13 @@ start=$(date +%s)
 bash scripts/services.sh cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
 echo "tests finished in $(( $(date +%s) - start ))s"
 
-step "airflow"
 # `cargo test` built both binaries (the integration tests run them); build them only if it did not.
 for bin in notion-sync notion-sim; do
     [[ -x "$CARGO_TARGET_DIR/debug/$bin" ]] || cargo build --locked -p "$bin"
 done
+step "openlineage"
+bash scripts/check-lineage.sh
+step "airflow"
 bash scripts/check-airflow.sh
 if [[ -f scripts/check-packaging.sh ]]; then
     step "packaging"

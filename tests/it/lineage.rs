@@ -1,5 +1,6 @@
-//! OpenLineage run events: a receiver on loopback collects what `sync` POSTs, and every event is checked
-//! against the parts of the OpenLineage 2-0-2 RunEvent schema the connector uses.
+//! OpenLineage run events: a receiver on loopback collects what `sync` POSTs, and the tests check what the
+//! events say (run ids, jobs, parents, datasets, counts, errors). That every event is valid against the
+//! spec's JSON schemas is checked by `scripts/check-lineage.sh`, part of the test command.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -100,84 +101,6 @@ async fn world_with_receiver(receiver: &Receiver) -> World {
     w
 }
 
-/// Checks `event` against the OpenLineage 2-0-2 RunEvent schema: required fields, types and formats of
-/// every part the connector emits (core event, run, job, datasets, and the facets used).
-fn check_run_event(event: &Value) {
-    let kind = str_at(event, "eventType");
-    assert!(
-        ["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"].contains(&kind),
-        "eventType {kind}"
-    );
-    chrono::DateTime::parse_from_rfc3339(str_at(event, "eventTime"))
-        .expect("eventTime is date-time");
-    check_uri(str_at(event, "producer"));
-    assert_eq!(
-        str_at(event, "schemaURL"),
-        "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
-    );
-    let run = &event["run"];
-    check_uuid(str_at(run, "runId"));
-    check_facets(&run["facets"]);
-    let job = &event["job"];
-    str_at(job, "namespace");
-    str_at(job, "name");
-    for (list, facets) in [("inputs", "inputFacets"), ("outputs", "outputFacets")] {
-        for dataset in event[list].as_array().expect("datasets are an array") {
-            str_at(dataset, "namespace");
-            str_at(dataset, "name");
-            check_facets(&dataset["facets"]);
-            check_facets(&dataset[facets]);
-        }
-    }
-    if let Some(parent) = run["facets"].get("parent") {
-        check_job_run(parent);
-        if let Some(root) = parent.get("root") {
-            check_job_run(root);
-        }
-    }
-    if let Some(error) = run["facets"].get("errorMessage") {
-        str_at(error, "message");
-        str_at(error, "programmingLanguage");
-    }
-}
-
-/// An optional facets object: every facet is an object with `_producer` and `_schemaURL` URIs, and the
-/// fields of the standard facets the connector sends have their types.
-fn check_facets(facets: &Value) {
-    if facets.is_null() {
-        return;
-    }
-    for (name, facet) in facets.as_object().expect("facets are an object") {
-        check_uri(str_at(facet, "_producer"));
-        check_uri(str_at(facet, "_schemaURL"));
-        match name.as_str() {
-            "documentation" => _ = str_at(facet, "description"),
-            "outputStatistics" => assert!(facet["rowCount"].is_u64(), "rowCount: {facet}"),
-            _ => {}
-        }
-    }
-}
-
-fn check_job_run(value: &Value) {
-    check_uuid(str_at(&value["run"], "runId"));
-    str_at(&value["job"], "namespace");
-    str_at(&value["job"], "name");
-}
-
-fn str_at<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} is a required string in {value}"))
-}
-
-fn check_uri(raw: &str) {
-    url::Url::parse(raw).unwrap_or_else(|e| panic!("{raw:?} is not a URI: {e}"));
-}
-
-fn check_uuid(raw: &str) {
-    uuid::Uuid::parse_str(raw).unwrap_or_else(|e| panic!("{raw:?} is not a UUID: {e}"));
-}
-
 /// Waits until `receiver` holds `n` requests (the binary has exited, so they are in flight at most).
 async fn wait_for(receiver: &Receiver, n: usize) -> Vec<Received> {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -197,7 +120,7 @@ fn dataset<'a>(event: &'a Value, list: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {list} dataset {name}: {event}"))
 }
 
-/// Asserts the START/end pair: order, shared run id, the key only in the header, schema conformance.
+/// Asserts the START/end pair: order, shared run id, the key only in the header.
 fn assert_run_pair(received: &[Received], end: &str, out: &std::process::Output) -> (Value, Value) {
     assert_eq!(received.len(), 2, "{received:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -207,7 +130,6 @@ fn assert_run_pair(received: &[Received], end: &str, out: &std::process::Output)
         assert_eq!(r.headers["authorization"], format!("Bearer {API_KEY}"));
         assert!(r.headers["content-type"].starts_with("application/json"));
         assert!(!r.body.contains(API_KEY), "{}", r.body);
-        check_run_event(&r.event());
     }
     let (start, finish) = (received[0].event(), received[1].event());
     assert_eq!(start["eventType"], "START");
