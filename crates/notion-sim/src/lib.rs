@@ -14,6 +14,7 @@ mod content;
 mod dump;
 mod errors;
 mod faults;
+mod formula;
 mod generate;
 mod model;
 mod query;

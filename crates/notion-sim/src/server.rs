@@ -89,6 +89,8 @@ fn resolve(method: &Method, path: &str, version: Version) -> Option<Route> {
         ("POST", ["v1", "search"]) => r("search", &[]),
         ("GET", ["v1", "databases", id]) => r("retrieve_database", &[id]),
         ("POST", ["v1", "databases"]) => r("create_database", &[]),
+        ("PATCH", ["v1", "databases", id]) => r("update_database", &[id]),
+        ("POST", ["v1", "data_sources"]) if ds => r("create_data_source", &[]),
         ("POST", ["v1", "databases", id, "query"]) if !ds => r("query_database", &[id]),
         ("GET", ["v1", "data_sources", id]) if ds => r("retrieve_data_source", &[id]),
         ("PATCH", ["v1", "data_sources", id]) if ds => r("update_data_source", &[id]),
@@ -96,11 +98,13 @@ fn resolve(method: &Method, path: &str, version: Version) -> Option<Route> {
         ("GET", ["v1", "pages", id]) => r("retrieve_page", &[id]),
         ("PATCH", ["v1", "pages", id]) => r("update_page", &[id]),
         ("POST", ["v1", "pages"]) => r("create_page", &[]),
+        ("POST", ["v1", "pages", id, "move"]) => r("move_page", &[id]),
         ("GET", ["v1", "pages", id, "properties", prop]) => {
             r("retrieve_page_property", &[id, prop])
         }
         ("GET", ["v1", "blocks", id]) => r("retrieve_block", &[id]),
         ("DELETE", ["v1", "blocks", id]) => r("delete_block", &[id]),
+        ("PATCH", ["v1", "blocks", id]) => r("update_block", &[id]),
         ("GET", ["v1", "blocks", id, "children"]) => r("list_block_children", &[id]),
         ("PATCH", ["v1", "blocks", id, "children"]) => r("append_block_children", &[id]),
         ("GET", ["v1", "users"]) => r("list_users", &[]),

@@ -233,6 +233,7 @@ impl Shared {
                     in_trash: false,
                     is_archived: false,
                     values,
+                    meta: Default::default(),
                 },
             );
             ids.push(id);
@@ -370,7 +371,7 @@ impl Shared {
         &self,
         ds: &str,
         patch: &serde_json::Map<String, Value>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, crate::errors::ApiError> {
         let now = self.stamp();
         let mut ws = self.write();
         let changed = crate::schema::apply(&mut ws, ds, patch, &mut lock(&self.rng))?;
