@@ -172,6 +172,27 @@ pub struct Counters {
     pub peak_window: u64,
 }
 
+/// One request the simulator served (Notion routes only; admin calls are not logged).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RequestRecord {
+    /// Order of arrival, from 1.
+    pub seq: u64,
+    /// HTTP method.
+    pub method: String,
+    /// Path with query string, as sent.
+    pub path: String,
+    /// Endpoint name (`create_page`, ...; `unknown` for unrouted requests).
+    pub endpoint: String,
+    /// HTTP status answered.
+    pub status: u16,
+    /// Simulated time it was served.
+    pub at: DateTime<Utc>,
+    /// Whether it is a write (POST/PATCH/DELETE other than search and queries), answered or not.
+    pub write: bool,
+    /// A write's JSON body (`None` for reads and bodies that are not JSON).
+    pub body: Option<serde_json::Value>,
+}
+
 /// A data source, for callers wiring the connector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataSourceInfo {
@@ -495,6 +516,23 @@ impl SimHandle {
     /// Zeroes the counters.
     pub fn reset_counters(&self) {
         self.shared.reset_counters();
+    }
+
+    /// The most recent Notion requests served (up to 10,000), oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.requests()
+    }
+
+    /// Every write request (creates, updates, appends, deletes, moves, comments; rejected ones too)
+    /// since the start or the last [`SimHandle::clear_request_log`], oldest first: empty proves a
+    /// client sent no write.
+    pub fn write_requests(&self) -> Vec<RequestRecord> {
+        self.shared.write_requests()
+    }
+
+    /// Empties the request log.
+    pub fn clear_request_log(&self) {
+        self.shared.clear_request_log();
     }
 
     /// The whole state as the API renders it under `api_version` (the oracle for tests).
