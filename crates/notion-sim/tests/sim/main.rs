@@ -10,3 +10,4 @@ mod limits;
 mod page_content;
 mod properties;
 mod query;
+mod writes_pages;
