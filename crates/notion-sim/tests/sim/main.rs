@@ -11,3 +11,4 @@ mod page_content;
 mod properties;
 mod query;
 mod writes_pages;
+mod writes_schema;
