@@ -153,7 +153,12 @@ fn comments(ws: &Workspace) -> Vec<Value> {
     let mut out = Vec::new();
     for page in pages {
         let tree = content::flatten(ws, page);
-        let parents = std::iter::once(page).chain(tree.iter().map(|p| p.block.id.as_str()));
+        // A child page's block stands in its parent's tree; its comments are the child's own.
+        let blocks = tree
+            .iter()
+            .map(|p| p.block.id.as_str())
+            .filter(|id| !ws.pages.contains_key(*id));
+        let parents = std::iter::once(page).chain(blocks);
         for c in parents.filter_map(|p| by_parent.get(p)).flatten() {
             out.push(json!({
                 "id": c.id, "page_id": c.page, "parent_id": c.parent,

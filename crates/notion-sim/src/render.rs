@@ -137,9 +137,32 @@ fn is_empty_value(v: &Value) -> bool {
     }
 }
 
+thread_local! {
+    /// Rollups being evaluated on this thread: rollups of rollups stop at a few levels.
+    static ROLLUP_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// A rollup over a relation (by property ids) with one of Notion's functions; functions the simulator
-/// cannot compute give `unsupported`.
+/// cannot compute, and rollups nested too deep (a cycle of rollups), give `unsupported`.
 fn rollup(
+    ws: &Workspace,
+    page: &Page,
+    ds: &DataSource,
+    relation: &str,
+    target: &str,
+    function: &str,
+) -> Value {
+    let depth = ROLLUP_DEPTH.with(|d| d.get());
+    if depth >= 4 {
+        return json!({"type": "unsupported", "unsupported": {}, "function": function});
+    }
+    ROLLUP_DEPTH.with(|d| d.set(depth + 1));
+    let out = rollup_at(ws, page, ds, relation, target, function);
+    ROLLUP_DEPTH.with(|d| d.set(depth));
+    out
+}
+
+fn rollup_at(
     ws: &Workspace,
     page: &Page,
     ds: &DataSource,

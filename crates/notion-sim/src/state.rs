@@ -387,9 +387,29 @@ impl Shared {
     ) -> Result<bool, crate::errors::ApiError> {
         let now = self.stamp();
         let mut ws = self.write();
+        // Every data source whose schema changed is edited (a back-relation changes its target).
+        let shape = |ws: &Workspace| -> Vec<(String, String)> {
+            ws.sources
+                .values()
+                .map(|s| {
+                    let props: Vec<(&str, &str, &str)> = s
+                        .props
+                        .iter()
+                        .map(|p| (p.id.as_str(), p.name.as_str(), p.kind.as_str()))
+                        .collect();
+                    (s.id.clone(), format!("{props:?}"))
+                })
+                .collect()
+        };
+        let before = shape(&ws);
         let changed = crate::schema::apply(&mut ws, ds, patch, &mut lock(&self.rng))?;
-        if changed && let Some(s) = ws.sources.get_mut(ds) {
-            s.edited = now;
+        for (id, props) in shape(&ws) {
+            let same = before.iter().any(|(b, p)| *b == id && *p == props);
+            if ((changed && id == ds) || !same)
+                && let Some(s) = ws.sources.get_mut(&id)
+            {
+                s.edited = now;
+            }
         }
         Ok(changed)
     }

@@ -140,9 +140,6 @@ pub fn update_page(shared: &Shared, id: &str, version: Version, body: &Value) ->
         p.edited = now;
         p.edited_by = bot.clone();
     }
-    if props.is_some() {
-        content::touch_page(&mut ws, id, stamp);
-    }
     let page = ws.pages.get(id).ok_or_else(|| not_found("page", id))?;
     Ok(render::page(&ws, page, version, false).into())
 }

@@ -635,6 +635,20 @@ async fn child_pages_move_icon_and_cover() {
             .iter()
             .any(|b| b["id"] == child.as_str())
     );
+    let r = post(
+        &sim,
+        "/v1/comments",
+        json!({"parent": {"page_id": child}, "rich_text": rt("on the child")}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let listed = sim.state_dump(V_NEW)["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .filter(|c| c["parent_id"] == child.as_str())
+        .count();
+    assert_eq!(listed, 1, "a child page's comments are listed once");
     // Only a title under a page; hosted files are not accepted as icons.
     let r = post(&sim, "/v1/pages", json!({"parent": {"page_id": parent}, "properties": {"Category": {"select": {"name": "Guide"}}}})).await;
     assert_invalid(&r, "Category is not a property that exists.");

@@ -32,6 +32,7 @@ async fn a_database_with_every_kind_of_initial_property() {
         .as_str()
         .expect("id")
         .to_string();
+    sim.advance_clock(chrono::Duration::minutes(4));
     let (db, ds) = create_db(&sim, json!({
         "parent": {"type": "page_id", "page_id": page},
         "title": rt("Restored"),
@@ -100,6 +101,11 @@ async fn a_database_with_every_kind_of_initial_property() {
         "{expr}"
     );
     // The dual relation made its back-relation on Sprints, named as Notion names it.
+    let target = get(&sim, &format!("/v1/data_sources/{sprints}")).await.body;
+    assert_eq!(
+        target["last_edited_time"], "2026-01-05T09:04:00.000Z",
+        "the target's schema changed"
+    );
     let back = schema(&sim, &sprints).await;
     let related = &back["Related to Restored (Pair)"];
     assert_eq!(related["type"], "relation", "{back}");
