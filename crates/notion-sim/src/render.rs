@@ -152,24 +152,6 @@ fn rollup(
     target: &str,
     function: &str,
 ) -> Value {
-    let depth = ROLLUP_DEPTH.with(|d| d.get());
-    if depth >= 4 {
-        return json!({"type": "unsupported", "unsupported": {}, "function": function});
-    }
-    ROLLUP_DEPTH.with(|d| d.set(depth + 1));
-    let out = rollup_at(ws, page, ds, relation, target, function);
-    ROLLUP_DEPTH.with(|d| d.set(depth));
-    out
-}
-
-fn rollup_at(
-    ws: &Workspace,
-    page: &Page,
-    ds: &DataSource,
-    relation: &str,
-    target: &str,
-    function: &str,
-) -> Value {
     let rel = ds.props.iter().find(|p| p.id == relation);
     let target_ds = rel
         .and_then(|r| r.config["data_source_id"].as_str())
@@ -180,6 +162,11 @@ fn rollup_at(
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|r| r["id"].as_str()).collect())
         .unwrap_or_default();
+    let depth = ROLLUP_DEPTH.with(std::cell::Cell::get);
+    if depth >= 4 {
+        return json!({"type": "unsupported", "unsupported": {}, "function": function});
+    }
+    ROLLUP_DEPTH.with(|d| d.set(depth + 1));
     let values: Vec<Value> = match (target_ds, target_prop) {
         (Some(tds), Some(tp)) => ids
             .iter()
@@ -189,6 +176,7 @@ fn rollup_at(
             .collect(),
         _ => Vec::new(),
     };
+    ROLLUP_DEPTH.with(|d| d.set(depth));
     let kind = target_prop.map_or("", |p| p.kind.as_str());
     let total = values.len().max(1) as f64;
     let empty = values.iter().filter(|v| is_empty_value(v)).count();

@@ -13,7 +13,11 @@ use crate::state::Shared;
 
 /// `GET /v1/databases/{id}`.
 pub fn retrieve_database(shared: &Shared, id: &str, version: Version) -> ApiResult {
-    let ws = shared.read();
+    served_database(&shared.read(), id, version)
+}
+
+/// A database as served under `version` (a multi-source one is an error before 2025-09-03).
+fn served_database(ws: &Workspace, id: &str, version: Version) -> ApiResult {
     let db = ws
         .databases
         .get(id)
@@ -21,7 +25,7 @@ pub fn retrieve_database(shared: &Shared, id: &str, version: Version) -> ApiResu
     if !version.has_data_sources() && db.sources.len() > 1 {
         return Err(multi_source(id, &db.sources));
     }
-    Ok(render::database(&ws, db, version).into())
+    Ok(render::database(ws, db, version).into())
 }
 
 /// `GET /v1/data_sources/{id}`.
@@ -319,12 +323,5 @@ pub fn update_database(shared: &Shared, id: &str, version: Version, body: &Value
         }
         db.meta = meta;
     }
-    let db = ws
-        .databases
-        .get(id)
-        .ok_or_else(|| not_found("database", id))?;
-    if !version.has_data_sources() && db.sources.len() > 1 {
-        return Err(multi_source(id, &db.sources));
-    }
-    Ok(render::database(&ws, db, version).into())
+    served_database(&ws, id, version)
 }

@@ -148,3 +148,8 @@ pub fn dump_entry(sim: &SimHandle, id: &str) -> Value {
 pub fn rt(content: &str) -> Value {
     serde_json::json!([{"type": "text", "text": {"content": content}}])
 }
+
+/// DELETE shortcut with the newest version.
+pub async fn delete(sim: &SimHandle, path: &str) -> Resp {
+    call(sim, Method::DELETE, path, Some(V_NEW), None).await
+}

@@ -10,11 +10,28 @@ fn para(text: &str) -> Value {
     json!({"type": "paragraph", "paragraph": {"rich_text": rt(text)}})
 }
 
-async fn page_id(sim: &notion_sim::SimHandle) -> String {
-    query_all(sim, &ds_of(sim, "Notes"), json!({})).await[0]["id"]
+/// A demo simulator and the id of its first note.
+async fn noted() -> (notion_sim::SimHandle, String) {
+    let sim = demo().await;
+    let page = query_all(&sim, &ds_of(&sim, "Notes"), json!({})).await[0]["id"]
         .as_str()
         .expect("id")
-        .to_string()
+        .to_string();
+    (sim, page)
+}
+
+/// The ids of the blocks an append made, in order.
+fn result_ids(r: &Resp) -> Vec<String> {
+    r.body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|b| b["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+async fn update(sim: &notion_sim::SimHandle, id: &str, body: Value) -> Resp {
+    patch(sim, &format!("/v1/blocks/{id}"), body).await
 }
 
 async fn append(sim: &notion_sim::SimHandle, parent: &str, body: Value) -> Resp {
@@ -39,8 +56,7 @@ fn texts(sim: &notion_sim::SimHandle, page: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn appends_keep_order_and_positions() {
-    let sim = demo().await;
-    let page = page_id(&sim).await;
+    let (sim, page) = noted().await;
     let start = texts(&sim, &page);
     let r = append(
         &sim,
@@ -49,12 +65,7 @@ async fn appends_keep_order_and_positions() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let ids: Vec<String> = r.body["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|b| b["id"].as_str().expect("id").to_string())
-        .collect();
+    let ids = result_ids(&r);
     assert_eq!(ids.len(), 2);
     let r = append(&sim, &page, json!({"children": [para("two")], "position": {"type": "after_block", "after_block": {"id": ids[0]}}})).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -115,8 +126,7 @@ async fn appends_keep_order_and_positions() {
 
 #[tokio::test]
 async fn appends_are_validated_whole() {
-    let sim = demo().await;
-    let page = page_id(&sim).await;
+    let (sim, page) = noted().await;
     let before = texts(&sim, &page);
     let many: Vec<Value> = (0..101).map(|i| para(&i.to_string())).collect();
     let cases = [
@@ -231,8 +241,7 @@ async fn appends_are_validated_whole() {
 
 #[tokio::test]
 async fn blocks_update_trash_and_restore() {
-    let sim = demo().await;
-    let page = page_id(&sim).await;
+    let (sim, page) = noted().await;
     let r = append(
         &sim,
         &page,
@@ -243,20 +252,10 @@ async fn blocks_update_trash_and_restore() {
         ]}),
     )
     .await;
-    let ids: Vec<String> = r.body["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|b| b["id"].as_str().expect("id").to_string())
-        .collect();
+    let ids = result_ids(&r);
     let todo = &ids[1];
     sim.advance_clock(chrono::Duration::minutes(5));
-    let r = patch(
-        &sim,
-        &format!("/v1/blocks/{todo}"),
-        json!({"to_do": {"checked": true}}),
-    )
-    .await;
+    let r = update(&sim, todo, json!({"to_do": {"checked": true}})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["to_do"]["checked"], true);
     assert_eq!(
@@ -271,23 +270,18 @@ async fn blocks_update_trash_and_restore() {
         p["last_edited_time"], "2026-01-05T09:05:00.000Z",
         "the page is edited too"
     );
-    let r = patch(
+    let r = update(
         &sim,
-        &format!("/v1/blocks/{todo}"),
+        todo,
         json!({"to_do": {"rich_text": rt("renamed"), "color": "red"}}),
     )
     .await;
     assert_eq!(r.body["to_do"]["rich_text"][0]["plain_text"], "renamed");
-    let r = patch(
-        &sim,
-        &format!("/v1/blocks/{todo}"),
-        json!({"paragraph": {"rich_text": rt("x")}}),
-    )
-    .await;
+    let r = update(&sim, todo, json!({"paragraph": {"rich_text": rt("x")}})).await;
     assert_invalid(&r, "body.paragraph should be not present");
-    let r = patch(
+    let r = update(
         &sim,
-        &format!("/v1/blocks/{todo}"),
+        todo,
         json!({"to_do": {"rich_text": rt(&"y".repeat(2001))}}),
     )
     .await;
@@ -296,12 +290,7 @@ async fn blocks_update_trash_and_restore() {
         "body.to_do.rich_text[0].text.content.length should be ≤ `2000`",
     );
     // Trash through update (and `archived` before 2026-03-11), restore in place.
-    let r = patch(
-        &sim,
-        &format!("/v1/blocks/{todo}"),
-        json!({"in_trash": true}),
-    )
-    .await;
+    let r = update(&sim, todo, json!({"in_trash": true})).await;
     assert_eq!(r.body["in_trash"], true);
     let dump = dump_entry(&sim, &page);
     assert!(
@@ -311,12 +300,7 @@ async fn blocks_update_trash_and_restore() {
             .iter()
             .any(|b| b["id"] == todo.as_str())
     );
-    let r = patch(
-        &sim,
-        &format!("/v1/blocks/{todo}"),
-        json!({"to_do": {"checked": false}}),
-    )
-    .await;
+    let r = update(&sim, todo, json!({"to_do": {"checked": false}})).await;
     assert_invalid(&r, "You must unarchive");
     let r = call(
         &sim,
@@ -332,40 +316,21 @@ async fn blocks_update_trash_and_restore() {
     );
     let order: Vec<String> = texts(&sim, &page).into_iter().rev().take(3).collect();
     assert_eq!(order, ["last", "renamed", "first"]);
-    let r = patch(
-        &sim,
-        &format!("/v1/blocks/{todo}"),
-        json!({"archived": true}),
-    )
-    .await;
+    let r = update(&sim, todo, json!({"archived": true})).await;
     assert_invalid(&r, "body.archived should be not present");
     // DELETE trashes; a second DELETE is an edit of a trashed block.
-    let r = call(
-        &sim,
-        Method::DELETE,
-        &format!("/v1/blocks/{}", ids[0]),
-        Some(V_NEW),
-        None,
-    )
-    .await;
+    let r = delete(&sim, &format!("/v1/blocks/{}", ids[0])).await;
     assert_eq!(r.body["in_trash"], true);
-    let r = call(
-        &sim,
-        Method::DELETE,
-        &format!("/v1/blocks/{}", ids[0]),
-        Some(V_NEW),
-        None,
-    )
-    .await;
+    let r = delete(&sim, &format!("/v1/blocks/{}", ids[0])).await;
     assert_invalid(&r, "You must unarchive");
     // Synced-block content cannot be updated.
     let r = append(&sim, &page, json!({"children": [{"type": "synced_block", "synced_block": {"synced_from": null, "children": [para("shared")]}}]})).await;
     let synced = r.body["results"][0]["id"].as_str().expect("id").to_string();
     let r = append(&sim, &page, json!({"children": [{"type": "synced_block", "synced_block": {"synced_from": {"block_id": synced}}}]})).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = patch(
+    let r = update(
         &sim,
-        &format!("/v1/blocks/{synced}"),
+        &synced,
         json!({"synced_block": {"synced_from": null}}),
     )
     .await;

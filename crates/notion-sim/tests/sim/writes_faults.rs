@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use notion_sim::{FaultKind, FaultMode, FaultPlan, FaultRule};
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -356,14 +355,7 @@ async fn the_request_log_proves_a_dry_run_wrote_nothing() {
         json!({"properties": {"ROI": {"formula": {}}}}),
     )
     .await;
-    call(
-        &sim,
-        Method::DELETE,
-        &format!("/v1/blocks/{id}"),
-        Some(V_NEW),
-        None,
-    )
-    .await;
+    delete(&sim, &format!("/v1/blocks/{id}")).await;
     let writes = sim.write_requests();
     let seen: Vec<(&str, &str, u16)> = writes
         .iter()

@@ -20,6 +20,21 @@ async fn first_page(sim: &SimHandle, db: &str) -> Value {
     query_all(sim, &ds_of(sim, db), json!({})).await[0].clone()
 }
 
+/// Moves a page under `parent`.
+async fn move_to(sim: &SimHandle, id: &str, parent: Value) -> Resp {
+    post(
+        sim,
+        &format!("/v1/pages/{id}/move"),
+        json!({ "parent": parent }),
+    )
+    .await
+}
+
+/// PATCHes `properties` onto the page at `path`.
+async fn set(sim: &SimHandle, path: &str, properties: Value) -> Resp {
+    patch(sim, path, json!({ "properties": properties })).await
+}
+
 async fn bot_id(sim: &SimHandle) -> Value {
     get(sim, "/v1/users/me").await.body["id"].clone()
 }
@@ -168,12 +183,7 @@ async fn read_only_and_mistyped_values_are_rejected_and_change_nothing() {
         ("Button", json!({"button": {}})),
     ] {
         // A valid value beside it is not stored either.
-        let r = patch(
-            &sim,
-            &path,
-            json!({"properties": {"Number": {"number": 999}, name: value}}),
-        )
-        .await;
+        let r = set(&sim, &path, json!({"Number": {"number": 999}, name: value})).await;
         assert_invalid(&r, "body failed validation. Fix one:");
         assert_invalid(
             &r,
@@ -183,41 +193,41 @@ async fn read_only_and_mistyped_values_are_rejected_and_change_nothing() {
     let served = get(&sim, &path).await.body;
     assert_eq!(served["properties"]["Number"], page["properties"]["Number"]);
     assert_eq!(served["last_edited_time"], page["last_edited_time"]);
-    let r = patch(
-        &sim,
-        &path,
-        json!({"properties": {"Number": {"rich_text": rt("x")}}}),
-    )
-    .await;
+    let r = set(&sim, &path, json!({"Number": {"rich_text": rt("x")}})).await;
     assert_invalid(&r, "Number is expected to be number.");
-    let r = patch(&sim, &path, json!({"properties": {"Nope": {"number": 1}}})).await;
+    let r = set(&sim, &path, json!({"Nope": {"number": 1}})).await;
     assert_invalid(&r, "Nope is not a property that exists.");
-    let r = patch(
-        &sim,
-        &path,
-        json!({"properties": {"Number": {"number": "1"}}}),
-    )
-    .await;
+    let r = set(&sim, &path, json!({"Number": {"number": "1"}})).await;
     assert_invalid(&r, "body.properties.Number.number should be a number");
-    let r = patch(&sim, &path, json!({"properties": {"Name": {"title": [{"type": "mention", "mention": {"type": "link_preview", "link_preview": {"url": "https://x"}}}]}}})).await;
+    let r = set(&sim, &path, json!({"Name": {"title": [{"type": "mention", "mention": {"type": "link_preview", "link_preview": {"url": "https://x"}}}]}})).await;
     assert_invalid(
         &r,
         "body.properties.Name.title[0].mention.user should be defined",
     );
-    let r = patch(&sim, &path, json!({"properties": {"Date": {"date": {"start": "2026-02-01T10:00:00+02:00", "time_zone": "Europe/Paris"}}}})).await;
+    let r = set(&sim, &path, json!({"Date": {"date": {"start": "2026-02-01T10:00:00+02:00", "time_zone": "Europe/Paris"}}})).await;
     assert_invalid(&r, "should not carry a UTC offset");
-    let r = patch(&sim, &path, json!({"properties": {"Date": {"date": {"start": "2026-02-01T10:00:00", "time_zone": "Europe/Paris"}}}})).await;
+    let r = set(
+        &sim,
+        &path,
+        json!({"Date": {"date": {"start": "2026-02-01T10:00:00", "time_zone": "Europe/Paris"}}}),
+    )
+    .await;
     assert_eq!(
         r.body["properties"]["Date"]["date"]["time_zone"], "Europe/Paris",
         "{}",
         r.body
     );
-    let r = patch(&sim, &path, json!({"properties": {"Files": {"files": [{"name": "x", "type": "file", "file": {"url": "https://elsewhere/x"}}]}}})).await;
+    let r = set(&sim, &path, json!({"Files": {"files": [{"name": "x", "type": "file", "file": {"url": "https://elsewhere/x"}}]}})).await;
     assert_invalid(
         &r,
         "body.properties.Files.files[0].external should be defined",
     );
-    let r = patch(&sim, &path, json!({"properties": {"Files": {"files": [{"type": "external", "external": {"url": "https://x"}}]}}})).await;
+    let r = set(
+        &sim,
+        &path,
+        json!({"Files": {"files": [{"type": "external", "external": {"url": "https://x"}}]}}),
+    )
+    .await;
     assert_invalid(&r, "body.properties.Files.files[0].name should be defined");
     // Creating with a rollup or created time is an error too.
     let ds = ds_of(&sim, "Everything");
@@ -276,11 +286,16 @@ async fn request_limits_are_notions() {
         ),
     ];
     for (props, message) in cases {
-        let r = patch(&sim, &path, json!({"properties": props})).await;
+        let r = set(&sim, &path, json!(props)).await;
         assert_invalid(&r, message);
     }
     // At the limits the writes go through.
-    let r = patch(&sim, &path, json!({"properties": {"Text": {"rich_text": rt(&long(2000))}, "Email": {"email": long(200)}}})).await;
+    let r = set(
+        &sim,
+        &path,
+        json!({"Text": {"rich_text": rt(&long(2000))}, "Email": {"email": long(200)}}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     // Relations: 100 targets per request, the whole list replaced.
     let parts: Vec<Value> = query_all(&sim, &ds_of(&sim, "Inventory"), json!({}))
@@ -288,22 +303,12 @@ async fn request_limits_are_notions() {
         .iter()
         .map(|p| json!({"id": p["id"]}))
         .collect();
-    let r = patch(
-        &sim,
-        &path,
-        json!({"properties": {"Items": {"relation": parts[..101]}}}),
-    )
-    .await;
+    let r = set(&sim, &path, json!({"Items": {"relation": parts[..101]}})).await;
     assert_invalid(
         &r,
         "body.properties.Items.relation.length should be ≤ `100`, instead was `101`.",
     );
-    let r = patch(
-        &sim,
-        &path,
-        json!({"properties": {"Items": {"relation": parts[..100]}}}),
-    )
-    .await;
+    let r = set(&sim, &path, json!({"Items": {"relation": parts[..100]}})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["properties"]["Items"]["has_more"], true);
     let id = page["id"].as_str().expect("id");
@@ -323,7 +328,7 @@ async fn select_names_add_options_and_status_names_must_exist() {
     let ds = ds_of(&sim, "Everything");
     let page = first_page(&sim, "Everything").await;
     let path = format!("/v1/pages/{}", page["id"].as_str().expect("id"));
-    let r = patch(&sim, &path, json!({"properties": {"Select": {"select": {"name": "Four"}}, "Multi": {"multi_select": [{"name": "w"}, {"name": "x"}]}}})).await;
+    let r = set(&sim, &path, json!({"Select": {"select": {"name": "Four"}}, "Multi": {"multi_select": [{"name": "w"}, {"name": "x"}]}})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let schema = get(&sim, &format!("/v1/data_sources/{ds}")).await.body;
     let names = |prop: &str| -> Vec<String> {
@@ -351,33 +356,23 @@ async fn select_names_add_options_and_status_names_must_exist() {
         .clone();
     assert_eq!(r.body["properties"]["Select"]["select"]["id"], four["id"]);
     // By id too.
-    let r = patch(
+    let r = set(
         &sim,
         &path,
-        json!({"properties": {"Select": {"select": {"id": four["id"]}}}}),
+        json!({"Select": {"select": {"id": four["id"]}}}),
     )
     .await;
     assert_eq!(r.body["properties"]["Select"]["select"]["name"], "Four");
-    let r = patch(
-        &sim,
-        &path,
-        json!({"properties": {"Select": {"select": {"name": "a,b"}}}}),
-    )
-    .await;
+    let r = set(&sim, &path, json!({"Select": {"select": {"name": "a,b"}}})).await;
     assert_invalid(&r, "should not contain commas");
-    let r = patch(
+    let r = set(
         &sim,
         &path,
-        json!({"properties": {"Status": {"status": {"name": "Blocked"}}}}),
+        json!({"Status": {"status": {"name": "Blocked"}}}),
     )
     .await;
     assert_invalid(&r, "Status option \"Blocked\" does not exist.");
-    let r = patch(
-        &sim,
-        &path,
-        json!({"properties": {"Status": {"status": null}}}),
-    )
-    .await;
+    let r = set(&sim, &path, json!({"Status": {"status": null}})).await;
     assert_eq!(
         r.body["properties"]["Status"]["status"]["name"], "Todo",
         "{}",
@@ -507,12 +502,7 @@ async fn trash_and_restore_with_in_trash_and_the_archived_alias() {
             .iter()
             .all(|p| p["id"] != id.as_str())
     );
-    let r = patch(
-        &sim,
-        &path,
-        json!({"properties": {"URL": {"url": "https://x"}}}),
-    )
-    .await;
+    let r = set(&sim, &path, json!({"URL": {"url": "https://x"}})).await;
     assert_invalid(&r, "You must unarchive");
     // Restoring and editing in one request is allowed.
     let r = patch(
@@ -556,14 +546,7 @@ async fn trash_and_restore_with_in_trash_and_the_archived_alias() {
     assert_invalid(&r, "body.archived should be not present");
     assert_eq!(dump_entry(&sim, &id)["in_trash"], false);
     // A page is a block: DELETE trashes it.
-    let r = call(
-        &sim,
-        Method::DELETE,
-        &format!("/v1/blocks/{id}"),
-        Some(V_NEW),
-        None,
-    )
-    .await;
+    let r = delete(&sim, &format!("/v1/blocks/{id}")).await;
     assert_eq!(
         (r.status, r.body["type"].clone(), r.body["in_trash"].clone()),
         (200, json!("child_page"), json!(true))
@@ -671,12 +654,7 @@ async fn child_pages_move_icon_and_cover() {
     );
     // Move under another page, then into a data source, where it becomes a row.
     let other = docs[1]["id"].as_str().expect("id").to_string();
-    let r = post(
-        &sim,
-        &format!("/v1/pages/{child}/move"),
-        json!({"parent": {"type": "page_id", "page_id": other}}),
-    )
-    .await;
+    let r = move_to(&sim, &child, json!({"type": "page_id", "page_id": other})).await;
     assert_eq!(r.body["parent"]["page_id"], other, "{}", r.body);
     assert!(
         !dump_entry(&sim, &parent)["blocks"]
@@ -685,18 +663,13 @@ async fn child_pages_move_icon_and_cover() {
             .iter()
             .any(|b| b["id"] == child.as_str())
     );
-    let r = post(
-        &sim,
-        &format!("/v1/pages/{other}/move"),
-        json!({"parent": {"type": "page_id", "page_id": child}}),
-    )
-    .await;
+    let r = move_to(&sim, &other, json!({"type": "page_id", "page_id": child})).await;
     assert_invalid(&r, "under itself");
     let notes = ds_of(&sim, "Notes");
-    let r = post(
+    let r = move_to(
         &sim,
-        &format!("/v1/pages/{child}/move"),
-        json!({"parent": {"type": "data_source_id", "data_source_id": notes}}),
+        &child,
+        json!({"type": "data_source_id", "data_source_id": notes}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -711,10 +684,10 @@ async fn child_pages_move_icon_and_cover() {
             .iter()
             .any(|p| p["id"] == child.as_str())
     );
-    let r = post(
+    let r = move_to(
         &sim,
-        &format!("/v1/pages/{child}/move"),
-        json!({"parent": {"type": "block_id", "block_id": parent}}),
+        &child,
+        json!({"type": "block_id", "block_id": parent}),
     )
     .await;
     assert_invalid(&r, "body.parent.page_id should be defined");

@@ -17,6 +17,17 @@ async fn create_db(sim: &notion_sim::SimHandle, body: Value) -> (Value, String) 
     (r.body, ds)
 }
 
+async fn patch_ds(sim: &notion_sim::SimHandle, ds: &str, body: Value) -> Resp {
+    patch(sim, &format!("/v1/data_sources/{ds}"), body).await
+}
+
+/// A page as served.
+async fn served(sim: &notion_sim::SimHandle, id: &Value) -> Value {
+    get(sim, &format!("/v1/pages/{}", id.as_str().expect("id")))
+        .await
+        .body
+}
+
 async fn schema(sim: &notion_sim::SimHandle, ds: &str) -> Value {
     let r = get(sim, &format!("/v1/data_sources/{ds}")).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -125,7 +136,7 @@ async fn a_database_with_every_kind_of_initial_property() {
     // Renamed through the target's synced property id.
     let rename =
         json!({"properties": {related["id"].as_str().expect("id"): {"name": "Restored items"}}});
-    let r = patch(&sim, &format!("/v1/data_sources/{sprints}"), rename).await;
+    let r = patch_ds(&sim, &sprints, rename).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         schema(&sim, &ds).await["Pair"]["relation"]["dual_property"]["synced_property_name"],
@@ -229,18 +240,13 @@ async fn schema_requests_notion_rejects() {
     .await;
     assert_invalid(&r, "references a property that does not exist");
     // A two-way relation of a data source to itself answers 500.
-    let r = patch(&sim, &format!("/v1/data_sources/{tasks}"), json!({"properties": {"Self": {"relation": {"data_source_id": tasks, "dual_property": {}}}}})).await;
+    let r = patch_ds(&sim, &tasks, json!({"properties": {"Self": {"relation": {"data_source_id": tasks, "dual_property": {}}}}})).await;
     assert_eq!(
         (r.status, r.body["code"].clone()),
         (500, json!("internal_server_error"))
     );
     assert!(schema(&sim, &tasks).await.get("Self").is_none());
-    let r = patch(
-        &sim,
-        &format!("/v1/data_sources/{tasks}"),
-        json!({"properties": {"Nope": null}}),
-    )
-    .await;
+    let r = patch_ds(&sim, &tasks, json!({"properties": {"Nope": null}})).await;
     assert_invalid(&r, "Nope is not a property that exists.");
     sim.shutdown().await;
 }
@@ -300,9 +306,9 @@ async fn more_data_sources_and_property_changes() {
     let row = post(&sim, "/v1/pages", json!({"parent": {"data_source_id": ds}, "properties": {"Name": {"title": rt("r")}, "Kind": {"select": {"name": "b"}}}})).await.body;
     let before = schema(&sim, &ds).await;
     let a_id = before["Kind"]["select"]["options"][0]["id"].clone();
-    let r = patch(
+    let r = patch_ds(
         &sim,
-        &format!("/v1/data_sources/{ds}"),
+        &ds,
         json!({"properties": {
             "Kind": {"select": {"options": [{"name": "a"}, {"name": "c", "color": "green"}]}},
             "Points": {"number": {"format": "number"}},
@@ -331,12 +337,7 @@ async fn more_data_sources_and_property_changes() {
             .get("Related to Board (Pair)")
             .is_some()
     );
-    let r = patch(
-        &sim,
-        &format!("/v1/data_sources/{ds}"),
-        json!({"properties": {"Pair": null}}),
-    )
-    .await;
+    let r = patch_ds(&sim, &ds, json!({"properties": {"Pair": null}})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(
         schema(&sim, &sprints)
@@ -344,12 +345,7 @@ async fn more_data_sources_and_property_changes() {
             .get("Related to Board (Pair)")
             .is_none()
     );
-    let r = patch(
-        &sim,
-        &format!("/v1/data_sources/{ds}"),
-        json!({"properties": {"Title": null}}),
-    )
-    .await;
+    let r = patch_ds(&sim, &ds, json!({"properties": {"Title": null}})).await;
     assert_invalid(&r, "Cannot delete the title property.");
     sim.shutdown().await;
 }
@@ -447,30 +443,20 @@ async fn generated_formulas_and_rollups_recompute_when_recreated() {
     )
     .await;
     assert_eq!(r2.status, 200);
-    let again = get(
-        &sim,
-        &format!("/v1/pages/{}", r.body["id"].as_str().expect("id")),
-    )
-    .await
-    .body;
+    let again = served(&sim, &r.body["id"]).await;
     assert_eq!(
         again["properties"]["Top"]["rollup"]["number"].as_f64(),
         Some(1_000_000.0)
     );
     // Renaming a property keeps formulas working (they hold ids).
-    let r3 = patch(
+    let r3 = patch_ds(
         &sim,
-        &format!("/v1/data_sources/{projects}"),
+        &projects,
         json!({"properties": {"Value": {"name": "Worth"}}}),
     )
     .await;
     assert_eq!(r3.status, 200);
-    let again = get(
-        &sim,
-        &format!("/v1/pages/{}", r.body["id"].as_str().expect("id")),
-    )
-    .await
-    .body;
+    let again = served(&sim, &r.body["id"]).await;
     assert_eq!(
         again["properties"]["ROI"]["formula"],
         a["properties"]["ROI"]["formula"]
