@@ -178,18 +178,26 @@ pub fn append_children(shared: &Shared, id: &str, version: Version, body: &Value
         )
     })?;
     let mut ws = shared.write();
-    let (parent_kind, toggleable) = match (ws.pages.get(id), ws.blocks.get(id)) {
+    let (parent_kind, toggleable, width) = match (ws.pages.get(id), ws.blocks.get(id)) {
         (Some(p), _) if p.in_trash => return Err(archived_error()),
-        (Some(_), _) => (None, false),
+        (Some(_), _) => (None, false, None),
         (None, Some(b)) if b.in_trash => return Err(archived_error()),
         (None, Some(_)) => {
             let key = content::children_key(&ws, id);
             let b = ws.blocks.get(key).ok_or_else(|| not_found("block", id))?;
-            (Some(b.kind.clone()), b.payload["is_toggleable"] == true)
+            let width = b.payload["table_width"].as_u64().map(|w| w as usize);
+            (
+                Some(b.kind.clone()),
+                b.payload["is_toggleable"] == true,
+                width,
+            )
         }
         (None, None) => return Err(not_found("block", id)),
     };
     let plan = plan(&ws, parent_kind.as_deref(), toggleable, children)?;
+    if let (Some("table"), Some(width)) = (parent_kind.as_deref(), width) {
+        row_widths("body", width, &plan)?;
+    }
     let parent = content::children_key(&ws, id).to_string();
     let at = insert_index(&ws, &parent, version, body)?;
     let (now, bot) = bot_stamp(shared, &ws);
@@ -327,24 +335,29 @@ fn structure(at: &str, kind: &str, payload: &Value, nested: &[Planned]) -> Resul
             "{at}: a column needs at least 1 child block."
         ))),
         "table" => {
-            let width = payload["table_width"].as_u64().unwrap_or(0) as usize;
             if nested.is_empty() {
                 return Err(validation(format!(
                     "{at}: a table needs at least 1 table_row."
                 )));
             }
-            for (r, row) in nested.iter().enumerate() {
-                let cells = row.payload["cells"].as_array().map_or(0, Vec::len);
-                if cells != width {
-                    return Err(validation(format!(
-                        "{at}.table.children[{r}].table_row.cells.length should be {width} (the table_width), instead was {cells}."
-                    )));
-                }
-            }
-            Ok(())
+            let width = payload["table_width"].as_u64().unwrap_or(0) as usize;
+            row_widths(&format!("{at}.table"), width, nested)
         }
         _ => Ok(()),
     }
+}
+
+/// Table rows have as many cells as the table is wide (`table_width` is fixed at creation).
+fn row_widths(at: &str, width: usize, rows: &[Planned]) -> Result<(), ApiError> {
+    for (r, row) in rows.iter().enumerate() {
+        let cells = row.payload["cells"].as_array().map_or(0, Vec::len);
+        if cells != width {
+            return Err(validation(format!(
+                "{at}.children[{r}].table_row.cells.length should be {width} (the table_width), instead was {cells}."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A rich-text field: required when `required`, else kept when absent.

@@ -232,6 +232,14 @@ async fn appends_are_validated_whole() {
             "paragraph"
         ]
     );
+    // Rows appended to a table later are as wide as it.
+    let table = r.body["results"][1]["id"].as_str().expect("id");
+    let row = |n: usize| json!({"children": [{"type": "table_row", "table_row": {"cells": vec![rt("c"); n]}}]});
+    assert_invalid(
+        &append(&sim, table, row(3)).await,
+        "body.children[0].table_row.cells.length should be 2",
+    );
+    assert_eq!(append(&sim, table, row(2)).await.status, 200);
     // A leaf takes no children.
     let image = r.body["results"][2]["id"].as_str().expect("id");
     let r = append(&sim, image, json!({"children": [para("x")]})).await;
