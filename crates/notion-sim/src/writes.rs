@@ -624,20 +624,10 @@ pub fn values(
     page: Option<&Page>,
     rng: &mut Rng,
 ) -> Result<Vec<PropWrite>, ApiError> {
-    let mut out: Vec<PropWrite> = Vec::new();
-    for (key, v) in props {
-        let mut w = value(ws, ds, key, v, page, rng)?;
-        // Options a previous value of this request added are known to the next.
-        for earlier in &out {
-            for o in &earlier.new_options {
-                if w.new_options.iter().any(|n| n["name"] == o["name"]) {
-                    w.new_options.retain(|n| n["name"] != o["name"]);
-                }
-            }
-        }
-        out.push(w);
-    }
-    Ok(out)
+    props
+        .iter()
+        .map(|(key, v)| value(ws, ds, key, v, page, rng))
+        .collect()
 }
 
 /// Target ids of a stored relation value.

@@ -365,6 +365,21 @@ async fn select_names_add_options_and_status_names_must_exist() {
     assert_eq!(r.body["properties"]["Select"]["select"]["name"], "Four");
     let r = set(&sim, &path, json!({"Select": {"select": {"name": "a,b"}}})).await;
     assert_invalid(&r, "should not contain commas");
+    // One new name in two properties of one request: each schema gains it.
+    let r = set(&sim, &path, json!({"Select": {"select": {"name": "Five"}}, "Multi": {"multi_select": [{"name": "Five"}]}})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let props = get(&sim, &format!("/v1/data_sources/{ds}")).await.body["properties"].clone();
+    for (prop, kind) in [("Select", "select"), ("Multi", "multi_select")] {
+        let options = props[prop][kind]["options"].as_array().expect("options");
+        let five = options.iter().find(|o| o["name"] == "Five").expect("Five");
+        let value = &r.body["properties"][prop][kind];
+        let id = if kind == "select" {
+            &value["id"]
+        } else {
+            &value[0]["id"]
+        };
+        assert_eq!(&five["id"], id, "{prop}");
+    }
     let r = set(
         &sim,
         &path,
