@@ -4,8 +4,11 @@
 //! caller controls, data sources and version-gated routes, the 25-item truncation of page objects (with the
 //! property-item endpoint for full values), the per-query result cap with `request_status`, opaque cursors
 //! that can be invalidated, trash and archive partitions, per-token rate limits with `Retry-After`, and
-//! injectable faults. An admin API under `/__sim/` (and the same operations on [`SimHandle`]) mutates the
-//! workspace and exposes counters and a state dump that tests compare against.
+//! injectable faults. The write side (pages, databases, data sources, blocks, comments) validates requests
+//! as Notion does, keeps dual relations two-way and recomputes formulas and rollups; faults can fail a
+//! write after committing it, and a request log lists every write. An admin API under `/__sim/` (and the
+//! same operations on [`SimHandle`]) mutates the workspace and exposes counters, the request log and a
+//! state dump that tests compare against.
 #![warn(missing_docs)]
 
 mod admin;

@@ -171,6 +171,33 @@ fn status_config(opts: Vec<Value>, rng: &mut Rng) -> Value {
     json!({"options": opts, "groups": groups})
 }
 
+/// A status config whose options changed: groups keep their ids and members, dropped options leave
+/// them, added options land in To-do (the first group).
+fn regroup(old: &Value, opts: Vec<Value>) -> Value {
+    let ids: Vec<&Value> = opts.iter().map(|o| &o["id"]).collect();
+    let mut groups = old["groups"].as_array().cloned().unwrap_or_default();
+    let grouped: Vec<Value> = groups
+        .iter()
+        .flat_map(|g| g["option_ids"].as_array().cloned().unwrap_or_default())
+        .collect();
+    for g in groups.iter_mut() {
+        if let Some(members) = g["option_ids"].as_array_mut() {
+            members.retain(|m| ids.contains(&m));
+        }
+    }
+    if let Some(todo) = groups
+        .first_mut()
+        .and_then(|g| g["option_ids"].as_array_mut())
+    {
+        todo.extend(
+            ids.iter()
+                .filter(|id| !grouped.contains(id))
+                .map(|id| (*id).clone()),
+        );
+    }
+    json!({"options": opts, "groups": groups})
+}
+
 /// Rewrites `prop("Name")` references to Notion's internal tokens.
 pub fn tokenise(expr: &str, props: &[PropSchema], ds_id: &str) -> String {
     let mut out = expr.to_string();
@@ -279,7 +306,10 @@ fn parse_property(
                 let defaults = json!({"options": [{"name": "Not started", "color": "default"}, {"name": "In progress", "color": "blue"}, {"name": "Done", "color": "green"}]});
                 opts = options(&path, &defaults, &[], rng)?;
             }
-            status_config(opts, rng)
+            match old.filter(|o| o.kind == "status") {
+                Some(o) => regroup(&o.config, opts),
+                None => status_config(opts, rng),
+            }
         }
         "formula" => {
             let expr = cfg["expression"].as_str().ok_or_else(|| {

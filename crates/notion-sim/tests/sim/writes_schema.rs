@@ -330,6 +330,29 @@ async fn more_data_sources_and_property_changes() {
     .body;
     assert_eq!(page["properties"]["Kind"]["select"], Value::Null);
     assert_eq!(page["properties"]["Title"]["title"][0]["plain_text"], "r");
+    // Status options may be added later; they land in To-do, the groups stay.
+    let tasks = ds_of(&sim, "Tasks");
+    let old = schema(&sim, &tasks).await["Status"]["status"].clone();
+    let mut options = old["options"].as_array().cloned().expect("options");
+    options.push(json!({"name": "Blocked", "color": "red"}));
+    let r = patch_ds(
+        &sim,
+        &tasks,
+        json!({"properties": {"Status": {"status": {"options": options}}}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new = &r.body["properties"]["Status"]["status"];
+    let blocked = new["options"][3]["id"].clone();
+    assert_eq!(new["options"][3]["name"], "Blocked");
+    assert_eq!(new["groups"][0]["id"], old["groups"][0]["id"]);
+    assert!(
+        new["groups"][0]["option_ids"]
+            .as_array()
+            .expect("ids")
+            .contains(&blocked)
+    );
+    assert_eq!(new["groups"][2], old["groups"][2]);
     // Removing one side of a dual relation removes the other.
     assert!(
         schema(&sim, &sprints)
