@@ -243,7 +243,12 @@ fn parse_date(s: &str) -> Option<bool> {
     if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() {
         return Some(false);
     }
-    if DateTime::parse_from_rfc3339(s).is_ok() {
+    let with_offset = ["%Y-%m-%dT%H:%M%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"];
+    if DateTime::parse_from_rfc3339(s).is_ok()
+        || with_offset
+            .iter()
+            .any(|f| DateTime::parse_from_str(&s.replace('Z', "+00:00"), f).is_ok())
+    {
         return Some(true);
     }
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
@@ -254,7 +259,9 @@ fn parse_date(s: &str) -> Option<bool> {
 
 /// Normalises a date-time with an offset as Notion serves it (`2026-02-01T10:30:00.000+00:00`).
 fn normal_date(s: &str) -> String {
-    match DateTime::parse_from_rfc3339(s) {
+    let parsed = DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(&s.replace('Z', "+00:00"), "%Y-%m-%dT%H:%M%#z"));
+    match parsed {
         Ok(t) => t.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
         Err(_) => s.to_string(),
     }

@@ -209,6 +209,27 @@ async fn read_only_and_mistyped_values_are_rejected_and_change_nothing() {
     let r = set(
         &sim,
         &path,
+        json!({"Date": {"date": {"start": "2026-02-01T10:30Z"}}}),
+    )
+    .await;
+    assert_eq!(
+        r.body["properties"]["Date"]["date"]["start"], "2026-02-01T10:30:00.000+00:00",
+        "{}",
+        r.body
+    );
+    let r = set(
+        &sim,
+        &path,
+        json!({"Date": {"date": {"start": "yesterday"}}}),
+    )
+    .await;
+    assert_invalid(
+        &r,
+        "body.properties.Date.date.start should be a valid ISO 8601 date string",
+    );
+    let r = set(
+        &sim,
+        &path,
         json!({"Date": {"date": {"start": "2026-02-01T10:00:00", "time_zone": "Europe/Paris"}}}),
     )
     .await;
