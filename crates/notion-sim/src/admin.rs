@@ -51,6 +51,21 @@ pub fn handle(shared: &Shared, method: &Method, uri: &Uri, body: &Bytes) -> Resp
                 .unwrap_or(Version::V2026_03_11);
             ok(shared.state_dump(version))
         }
+        ("GET", ["requests"]) => {
+            let writes_only = uri
+                .query()
+                .is_some_and(|q| q.split('&').any(|kv| kv == "writes=true"));
+            let list = if writes_only {
+                shared.write_requests()
+            } else {
+                shared.requests()
+            };
+            ok(json!({"requests": list}))
+        }
+        ("POST", ["requests", "clear"]) => {
+            shared.clear_request_log();
+            flag(true)
+        }
         ("GET", ["counters"]) => ok(serde_json::to_value(shared.counters()).unwrap_or_default()),
         ("POST", ["counters", "reset"]) => {
             shared.reset_counters();

@@ -80,10 +80,13 @@ pub fn has_children(ws: &Workspace, id: &str) -> bool {
     !children(ws, id).is_empty()
 }
 
-/// The topmost id above a block: its page, or whatever it hangs from once the page is gone.
+/// The topmost id above a block: its page, or whatever it hangs from once the page is gone. A page
+/// is its own root (a child page's `child_page` block in its parent shares the page's id).
 fn root_of<'a>(ws: &'a Workspace, id: &'a str) -> &'a str {
     let mut cur = id;
-    while let Some(b) = ws.blocks.get(cur) {
+    while !ws.pages.contains_key(cur)
+        && let Some(b) = ws.blocks.get(cur)
+    {
         cur = &b.parent;
     }
     cur
@@ -111,12 +114,23 @@ fn within(ws: &Workspace, id: &str, ancestor: &str) -> bool {
 
 /// Whether a block of type `child` may sit under `parent` (`None` for a page).
 fn accepts(parent: Option<&Block>, child: &str) -> bool {
-    match parent.map(|p| p.kind.as_str()) {
+    accepts_kind(
+        parent.map(|p| p.kind.as_str()),
+        parent.is_some_and(|p| p.payload["is_toggleable"] == true),
+        child,
+    )
+}
+
+/// Whether a block of type `child` may sit under a parent of type `parent` (`None` for a page;
+/// `toggleable` for a heading that can hold children).
+pub fn accepts_kind(parent: Option<&str>, toggleable: bool, child: &str) -> bool {
+    match parent {
         None => child != "table_row" && child != "column",
         Some("table") => child == "table_row",
         Some("column_list") => child == "column",
-        Some("heading_1" | "heading_2" | "heading_3") => {
-            parent.is_some_and(|p| p.payload["is_toggleable"] == true) && !is_structural(child)
+        Some("tab") => child == "paragraph",
+        Some("heading_1" | "heading_2" | "heading_3" | "heading_4") => {
+            toggleable && !is_structural(child)
         }
         Some(kind) => !LEAVES.contains(&kind) && !is_structural(child),
     }
@@ -147,7 +161,7 @@ pub fn attach(ws: &mut Workspace, mut block: Block, position: Option<usize>) {
 }
 
 /// Takes a block out of its parent's live children.
-fn detach(ws: &mut Workspace, id: &str) {
+pub fn detach(ws: &mut Workspace, id: &str) {
     let Some(parent) = ws.blocks.get(id).map(|b| b.parent.clone()) else {
         return;
     };
@@ -189,6 +203,7 @@ pub fn new_block(
         created_by: stamp.by.to_string(),
         edited_by: stamp.by.to_string(),
         in_trash: false,
+        restore_after: None,
     }
 }
 
@@ -271,16 +286,60 @@ pub fn edit_block(ws: &mut Workspace, id: &str, label: &str, stamp: Stamp) -> bo
 
 /// Moves a live block to the trash: it leaves its parent's children and its descendants go with it.
 pub fn trash_block(ws: &mut Workspace, id: &str, stamp: Stamp) -> bool {
-    if ws.blocks.get(id).is_none_or(|b| b.in_trash) {
+    let Some(parent) = ws
+        .blocks
+        .get(id)
+        .filter(|b| !b.in_trash)
+        .map(|b| b.parent.clone())
+    else {
         return false;
-    }
+    };
+    let siblings = ws.children.get(&parent).cloned().unwrap_or_default();
+    let before = siblings
+        .iter()
+        .position(|s| s == id)
+        .and_then(|i| i.checked_sub(1))
+        .map(|i| siblings[i].clone());
     detach(ws, id);
     if let Some(b) = ws.blocks.get_mut(id) {
         b.in_trash = true;
+        b.restore_after = before;
         b.edited = stamp.at;
         b.edited_by = stamp.by.to_string();
     }
-    touch_page(ws, id, stamp);
+    touch_page(ws, &parent, stamp);
+    true
+}
+
+/// Takes a block out of the trash: back among its parent's children after the sibling it followed
+/// (first when it was first, last when that sibling is gone); `false` when it is not in the trash or
+/// its parent is gone.
+pub fn restore_block(ws: &mut Workspace, id: &str, stamp: Stamp) -> bool {
+    let Some(b) = ws.blocks.get(id).filter(|b| b.in_trash).cloned() else {
+        return false;
+    };
+    let parent_live =
+        ws.pages.contains_key(&b.parent) || ws.blocks.get(&b.parent).is_some_and(|p| !p.in_trash);
+    if !parent_live {
+        return false;
+    }
+    let siblings = children(ws, &b.parent);
+    let at = match &b.restore_after {
+        None => 0,
+        Some(prev) => siblings
+            .iter()
+            .position(|s| s == prev)
+            .map_or(siblings.len(), |i| i + 1),
+    };
+    let mut b = b;
+    b.in_trash = false;
+    b.restore_after = None;
+    b.edited = stamp.at;
+    b.edited_by = stamp.by.to_string();
+    let parent = b.parent.clone();
+    ws.blocks.remove(id);
+    attach(ws, b, Some(at));
+    touch_page(ws, &parent, stamp);
     true
 }
 
@@ -350,6 +409,8 @@ pub fn add_comment(
         parent,
         discussion: discussion.unwrap_or_else(|| rng.id()),
         text: content.to_string(),
+        rich: None,
+        display_name: None,
         by: stamp.by.to_string(),
         created: stamp.at,
         edited: stamp.at,
@@ -412,7 +473,10 @@ fn walk<'a>(ws: &'a Workspace, parent: &str, depth: usize, out: &mut Vec<Placed<
                 position,
                 depth,
             });
-            walk(ws, id, depth + 1, out);
+            // A child page's content is its own.
+            if !ws.pages.contains_key(id) {
+                walk(ws, id, depth + 1, out);
+            }
         }
     }
 }

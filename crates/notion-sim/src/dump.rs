@@ -23,7 +23,8 @@ pub fn state(ws: &Workspace, now: DateTime<Utc>, version: Version) -> Value {
                 .filter_map(|s| ws.sources.get(s))
                 .map(|s| json!({"id": s.id, "name": s.name, "data_source": render::data_source(ws, s, version)}))
                 .collect();
-            json!({"id": db.id, "title": db.title, "database": render::database(ws, db, version), "data_sources": sources})
+            json!({"id": db.id, "title": db.title, "parent_page_id": db.meta.parent_page,
+                   "database": render::database(ws, db, version), "data_sources": sources})
         })
         .collect();
     let trashed = trashed_by_page(ws);
@@ -42,13 +43,40 @@ pub fn state(ws: &Workspace, now: DateTime<Utc>, version: Version) -> Value {
     })
 }
 
-/// One page: its flags, its renderings, its live content tree and its trashed blocks.
+/// Each relation property of a page with its complete target set (sorted ids).
+fn relations(ws: &Workspace, p: &Page) -> Value {
+    let mut out = serde_json::Map::new();
+    for prop in ws
+        .source_of(p)
+        .into_iter()
+        .flat_map(|s| &s.props)
+        .filter(|prop| prop.kind == "relation")
+    {
+        let ids: BTreeSet<&str> = p
+            .values
+            .get(&prop.name)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["id"].as_str())
+            .collect();
+        out.insert(prop.name.clone(), json!(ids));
+    }
+    Value::Object(out)
+}
+
+/// One page: its parent, flags, title, relation target sets, renderings, live content tree and
+/// trashed blocks.
 fn page_entry(ws: &Workspace, p: &Page, trashed: Option<&Vec<&Block>>, version: Version) -> Value {
     let db = ws
         .sources
         .get(&p.data_source_id)
-        .map(|s| s.database_id.clone())
-        .unwrap_or_default();
+        .map(|s| s.database_id.clone());
+    let (parent_kind, parent_id) = match &p.meta.parent_page {
+        Some(page) => ("page", page.clone()),
+        None => ("data_source", p.data_source_id.clone()),
+    };
+    let title = ws.source_of(p).map(|s| p.title(s)).unwrap_or_default();
     let trashed: Vec<Value> = trashed
         .into_iter()
         .flatten()
@@ -61,8 +89,11 @@ fn page_entry(ws: &Workspace, p: &Page, trashed: Option<&Vec<&Block>>, version: 
         })
         .collect();
     json!({
-        "id": p.id, "database_id": db, "data_source_id": p.data_source_id,
+        "id": p.id, "database_id": db,
+        "data_source_id": db.as_ref().map(|_| p.data_source_id.clone()),
+        "parent_type": parent_kind, "parent_id": parent_id, "title": title,
         "in_trash": p.in_trash, "is_archived": p.is_archived, "purged": false,
+        "relations": relations(ws, p),
         "page": render::page(ws, p, version, false),
         "page_full": render::page(ws, p, version, true),
         "blocks": blocks(ws, &p.id, version),
@@ -96,7 +127,7 @@ fn blocks(ws: &Workspace, page: &str, version: Version) -> Vec<Value> {
 fn trashed_by_page(ws: &Workspace) -> BTreeMap<&str, Vec<&Block>> {
     let mut out: BTreeMap<&str, Vec<&Block>> = BTreeMap::new();
     for b in ws.blocks.values().filter(|b| b.in_trash) {
-        if let Some(page) = content::page_of(ws, &b.id) {
+        if let Some(page) = content::page_of(ws, &b.parent) {
             out.entry(page).or_default().push(b);
         }
     }
@@ -122,7 +153,12 @@ fn comments(ws: &Workspace) -> Vec<Value> {
     let mut out = Vec::new();
     for page in pages {
         let tree = content::flatten(ws, page);
-        let parents = std::iter::once(page).chain(tree.iter().map(|p| p.block.id.as_str()));
+        // A child page's block stands in its parent's tree; its comments are the child's own.
+        let blocks = tree
+            .iter()
+            .map(|p| p.block.id.as_str())
+            .filter(|id| !ws.pages.contains_key(*id));
+        let parents = std::iter::once(page).chain(blocks);
         for c in parents.filter_map(|p| by_parent.get(p)).flatten() {
             out.push(json!({
                 "id": c.id, "page_id": c.page, "parent_id": c.parent,

@@ -4,8 +4,11 @@
 //! caller controls, data sources and version-gated routes, the 25-item truncation of page objects (with the
 //! property-item endpoint for full values), the per-query result cap with `request_status`, opaque cursors
 //! that can be invalidated, trash and archive partitions, per-token rate limits with `Retry-After`, and
-//! injectable faults. An admin API under `/__sim/` (and the same operations on [`SimHandle`]) mutates the
-//! workspace and exposes counters and a state dump that tests compare against.
+//! injectable faults. The write side (pages, databases, data sources, blocks, comments) validates requests
+//! as Notion does, keeps dual relations two-way and recomputes formulas and rollups; faults can fail a
+//! write after committing it, and a request log lists every write. An admin API under `/__sim/` (and the
+//! same operations on [`SimHandle`]) mutates the workspace and exposes counters, the request log and a
+//! state dump that tests compare against.
 #![warn(missing_docs)]
 
 mod admin;
@@ -14,6 +17,7 @@ mod content;
 mod dump;
 mod errors;
 mod faults;
+mod formula;
 mod generate;
 mod model;
 mod query;
@@ -169,6 +173,27 @@ pub struct Counters {
     pub peak_1s: u64,
     /// Most requests in any rate window.
     pub peak_window: u64,
+}
+
+/// One request the simulator served (Notion routes only; admin calls are not logged).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RequestRecord {
+    /// Order of arrival, from 1.
+    pub seq: u64,
+    /// HTTP method.
+    pub method: String,
+    /// Path with query string, as sent.
+    pub path: String,
+    /// Endpoint name (`create_page`, ...; `unknown` for unrouted requests).
+    pub endpoint: String,
+    /// HTTP status answered.
+    pub status: u16,
+    /// Simulated time it was served.
+    pub at: DateTime<Utc>,
+    /// Whether it is a write (POST/PATCH/DELETE other than search and queries), answered or not.
+    pub write: bool,
+    /// A write's JSON body (`None` for reads and bodies that are not JSON).
+    pub body: Option<serde_json::Value>,
 }
 
 /// A data source, for callers wiring the connector.
@@ -494,6 +519,23 @@ impl SimHandle {
     /// Zeroes the counters.
     pub fn reset_counters(&self) {
         self.shared.reset_counters();
+    }
+
+    /// The most recent Notion requests served (up to 10,000), oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.requests()
+    }
+
+    /// Every write request (creates, updates, appends, deletes, moves, comments; rejected ones too)
+    /// since the start or the last [`SimHandle::clear_request_log`], oldest first: empty proves a
+    /// client sent no write.
+    pub fn write_requests(&self) -> Vec<RequestRecord> {
+        self.shared.write_requests()
+    }
+
+    /// Empties the request log.
+    pub fn clear_request_log(&self) {
+        self.shared.clear_request_log();
     }
 
     /// The whole state as the API renders it under `api_version` (the oracle for tests).

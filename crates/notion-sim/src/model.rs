@@ -19,22 +19,17 @@ pub struct User {
 /// How a computed property is evaluated.
 #[derive(Debug, Clone)]
 pub enum Computed {
-    /// `round(Value/(Effort*400)*10)/10`.
-    Roi {
-        /// Numerator property.
-        value: String,
-        /// Denominator property.
-        effort: String,
-    },
+    /// A formula evaluated from its (tokenised) expression on every read (see [`crate::formula`]).
+    Formula,
     /// A formula with a fixed result of the given JSON form (`{"type":"string","string":"x"}`).
     Fixed(Value),
-    /// A rollup over a relation: `count` of targets, or `sum` of a number property of the targets.
+    /// A rollup over a relation, by property ids (stable across renames).
     Rollup {
-        /// Relation property on this page.
+        /// Id of the relation property on this data source.
         relation: String,
-        /// Number property on the targets (for sum).
+        /// Id of the property rolled up on the related data source.
         target: String,
-        /// `count` or `sum`.
+        /// Notion's rollup function name (`count`, `sum`, ...).
         function: String,
     },
 }
@@ -82,6 +77,25 @@ pub struct Database {
     pub sources: Vec<String>,
     /// Creation time.
     pub created: DateTime<Utc>,
+    /// Parent, description, icon, cover and layout.
+    pub meta: DatabaseMeta,
+}
+
+/// What a database has besides its data sources.
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseMeta {
+    /// The page holding the database (`None`: the workspace).
+    pub parent_page: Option<String>,
+    /// Description rich text as served (`None`: empty).
+    pub description: Option<Value>,
+    /// Icon object as served (`null` when none).
+    pub icon: Value,
+    /// Cover object as served (`null` when none).
+    pub cover: Value,
+    /// Shown inline in its parent page.
+    pub is_inline: bool,
+    /// Last edit of the database itself (its data sources' edits count too).
+    pub edited: DateTime<Utc>,
 }
 
 /// A page (row).
@@ -107,6 +121,39 @@ pub struct Page {
     /// array or a bare string for plain text, `relation` → array of `{id}`, `number` → number, ...).
     /// Computed ones are absent unless a test stores a result for them.
     pub values: BTreeMap<String, Value>,
+    /// Parent page, icon and cover.
+    pub meta: PageMeta,
+}
+
+/// What a page has besides its row values.
+#[derive(Debug, Clone, Default)]
+pub struct PageMeta {
+    /// The parent page of a page created under a page (its `data_source_id` is then empty and its
+    /// only property is `title`).
+    pub parent_page: Option<String>,
+    /// Icon object as served (`null` when none).
+    pub icon: Value,
+    /// Cover object as served (`null` when none).
+    pub cover: Value,
+}
+
+/// The schema of a page whose parent is a page: only a `title` property.
+pub fn page_schema() -> &'static DataSource {
+    static SCHEMA: std::sync::OnceLock<DataSource> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| DataSource {
+        id: String::new(),
+        name: String::new(),
+        database_id: String::new(),
+        props: vec![PropSchema {
+            id: "title".into(),
+            name: "title".into(),
+            kind: "title".into(),
+            config: Value::Object(Default::default()),
+            computed: None,
+        }],
+        created: DateTime::<Utc>::UNIX_EPOCH,
+        edited: DateTime::<Utc>::UNIX_EPOCH,
+    })
 }
 
 impl Page {
@@ -163,6 +210,9 @@ pub struct Block {
     pub edited_by: String,
     /// In the trash: no longer among its parent's children.
     pub in_trash: bool,
+    /// For a trashed block: the live sibling it followed when trashed (`None`: it was first), where
+    /// restoring it puts it back.
+    pub restore_after: Option<String>,
 }
 
 /// A comment on a page or on a block of a page.
@@ -180,6 +230,10 @@ pub struct Comment {
     pub discussion: String,
     /// Plain text.
     pub text: String,
+    /// The rich text as written through the API (`None`: one plain text item of `text`).
+    pub rich: Option<Value>,
+    /// A custom display name given through the API (`display_name.custom.name`).
+    pub display_name: Option<String>,
     /// Author.
     pub by: String,
     /// Creation time (minute-floored).
@@ -223,6 +277,15 @@ impl Workspace {
     /// The bot user id.
     pub fn bot_id(&self) -> String {
         self.users.last().map(|u| u.id.clone()).unwrap_or_default()
+    }
+
+    /// The schema a page's properties follow: its data source's, or the title-only schema of a page
+    /// under a page.
+    pub fn source_of(&self, page: &Page) -> Option<&DataSource> {
+        match page.meta.parent_page {
+            Some(_) => Some(page_schema()),
+            None => self.sources.get(&page.data_source_id),
+        }
     }
 }
 

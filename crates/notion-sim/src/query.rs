@@ -465,6 +465,7 @@ pub fn validate(ds: &DataSource, filter: &Value) -> Result<(), String> {
         in_trash: false,
         is_archived: false,
         values: Default::default(),
+        meta: Default::default(),
     };
     matches(&probe, ds, filter, 0).map(|_| ())
 }

@@ -5,7 +5,9 @@ use serde_json::{Map, Value, json};
 
 use crate::Version;
 use crate::content;
-use crate::model::{Block, Comment, Computed, DataSource, Database, Page, User, Workspace, iso};
+use crate::model::{
+    Block, Comment, Computed, DataSource, Database, Page, PropSchema, User, Workspace, iso,
+};
 
 /// Items kept per property in page objects.
 pub const TRUNCATE_AT: usize = 25;
@@ -99,41 +101,155 @@ pub fn page_url(title: &str, id: &str) -> String {
 }
 
 /// Evaluates a computed property on a page.
-fn computed_value(ws: &Workspace, page: &Page, computed: &Computed) -> Value {
-    match computed {
-        Computed::Roi { value, effort } => {
-            let v = page.values.get(value).and_then(Value::as_f64);
-            let e = page.values.get(effort).and_then(Value::as_f64);
-            let n = match (v, e) {
-                (Some(v), Some(e)) if e != 0.0 => Some(((v / (e * 400.0)) * 10.0).round() / 10.0),
-                _ => None,
-            };
-            json!({"type": "number", "number": n})
-        }
-        Computed::Fixed(v) => v.clone(),
-        Computed::Rollup {
+fn computed_value(ws: &Workspace, page: &Page, ds: &DataSource, prop: &PropSchema) -> Value {
+    match &prop.computed {
+        Some(Computed::Formula) => crate::formula::evaluate(
+            page,
+            ds,
+            prop.config["expression"].as_str().unwrap_or_default(),
+        ),
+        Some(Computed::Fixed(v)) => v.clone(),
+        Some(Computed::Rollup {
             relation,
             target,
             function,
-        } => {
-            let ids: Vec<&str> = page
-                .values
-                .get(relation)
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|r| r["id"].as_str()).collect())
-                .unwrap_or_default();
-            let n = if function == "count" {
-                json!(ids.len())
-            } else {
-                let sum: f64 = ids
-                    .iter()
-                    .filter_map(|id| ws.pages.get(*id))
-                    .filter_map(|p| p.values.get(target).and_then(Value::as_f64))
-                    .sum();
-                json!(sum)
-            };
-            json!({"type": "number", "number": n, "function": function})
+        }) => rollup(ws, page, ds, relation, target, function),
+        None => Value::Null,
+    }
+}
+
+/// The numeric reading of a rendered value (numbers, number formulas and rollups).
+fn number_of(v: &Value) -> Option<f64> {
+    v.as_f64().or_else(|| v["number"].as_f64())
+}
+
+/// Whether a rendered value is empty, as rollups count it.
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::Array(a) => a.is_empty(),
+        Value::String(s) => s.is_empty(),
+        Value::Object(o) => o
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| o.get(t).is_none_or(Value::is_null)),
+        _ => false,
+    }
+}
+
+thread_local! {
+    /// Rollups being evaluated on this thread: rollups of rollups stop at a few levels.
+    static ROLLUP_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A rollup over a relation (by property ids) with one of Notion's functions; functions the simulator
+/// cannot compute, and rollups nested too deep (a cycle of rollups), give `unsupported`.
+fn rollup(
+    ws: &Workspace,
+    page: &Page,
+    ds: &DataSource,
+    relation: &str,
+    target: &str,
+    function: &str,
+) -> Value {
+    let rel = ds.props.iter().find(|p| p.id == relation);
+    let target_ds = rel
+        .and_then(|r| r.config["data_source_id"].as_str())
+        .and_then(|t| ws.sources.get(t));
+    let target_prop = target_ds.and_then(|t| t.props.iter().find(|p| p.id == target));
+    let ids: Vec<&str> = rel
+        .and_then(|r| page.values.get(&r.name))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|r| r["id"].as_str()).collect())
+        .unwrap_or_default();
+    let depth = ROLLUP_DEPTH.with(std::cell::Cell::get);
+    if depth >= 4 {
+        return json!({"type": "unsupported", "unsupported": {}, "function": function});
+    }
+    ROLLUP_DEPTH.with(|d| d.set(depth + 1));
+    let values: Vec<Value> = match (target_ds, target_prop) {
+        (Some(tds), Some(tp)) => ids
+            .iter()
+            .filter_map(|id| ws.pages.get(*id))
+            .filter_map(|p| property_value(ws, p, tds, &tp.name, true))
+            .map(|v| v[tp.kind.as_str()].clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    ROLLUP_DEPTH.with(|d| d.set(depth));
+    let kind = target_prop.map_or("", |p| p.kind.as_str());
+    let total = values.len().max(1) as f64;
+    let empty = values.iter().filter(|v| is_empty_value(v)).count();
+    let numbers: Vec<f64> = values.iter().filter_map(number_of).collect();
+    let dates: Vec<&str> = values
+        .iter()
+        .filter_map(|v| v["start"].as_str().or_else(|| v["date"]["start"].as_str()))
+        .collect();
+    let checked = values.iter().filter(|v| **v == Value::Bool(true)).count();
+    let number = |n: Value| json!({"type": "number", "number": n, "function": function});
+    let stat = |f: fn(&[f64]) -> f64| {
+        if numbers.is_empty() {
+            number(Value::Null)
+        } else {
+            number(json!(f(&numbers)))
         }
+    };
+    let date = |d: Value| json!({"type": "date", "date": d, "function": function});
+    let mut sorted_dates = dates.clone();
+    sorted_dates.sort_unstable();
+    let one_date = |d: Option<&&str>| match d {
+        Some(d) => date(json!({"start": d, "end": null, "time_zone": null})),
+        None => date(Value::Null),
+    };
+    match function {
+        "count" => number(json!(ids.len())),
+        "count_values" => number(json!(values.len() - empty)),
+        "empty" => number(json!(empty)),
+        "not_empty" => number(json!(values.len() - empty)),
+        "unique" => {
+            let mut seen: Vec<String> = values.iter().map(Value::to_string).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            number(json!(seen.len()))
+        }
+        "percent_empty" => number(json!(empty as f64 / total)),
+        "percent_not_empty" => number(json!((values.len() - empty) as f64 / total)),
+        "sum" => number(json!(numbers.iter().sum::<f64>())),
+        "average" => stat(|n| n.iter().sum::<f64>() / n.len() as f64),
+        "median" => stat(|n| {
+            let mut s = n.to_vec();
+            s.sort_by(f64::total_cmp);
+            let m = s.len() / 2;
+            if s.len() % 2 == 0 {
+                (s[m - 1] + s[m]) / 2.0
+            } else {
+                s[m]
+            }
+        }),
+        "min" => stat(|n| n.iter().copied().fold(f64::INFINITY, f64::min)),
+        "max" => stat(|n| n.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+        "range" => stat(|n| {
+            n.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                - n.iter().copied().fold(f64::INFINITY, f64::min)
+        }),
+        "checked" => number(json!(checked)),
+        "unchecked" => number(json!(values.len() - checked)),
+        "percent_checked" => number(json!(checked as f64 / total)),
+        "percent_unchecked" => number(json!((values.len() - checked) as f64 / total)),
+        "earliest_date" => one_date(sorted_dates.first()),
+        "latest_date" => one_date(sorted_dates.last()),
+        "date_range" => match (sorted_dates.first(), sorted_dates.last()) {
+            (Some(a), Some(b)) => date(json!({"start": a, "end": b, "time_zone": null})),
+            _ => date(Value::Null),
+        },
+        "show_original" => {
+            let items: Vec<Value> = values
+                .into_iter()
+                .map(|v| json!({"type": kind, kind: v}))
+                .collect();
+            json!({"type": "array", "array": items, "function": function})
+        }
+        _ => json!({"type": "unsupported", "unsupported": {}, "function": function}),
     }
 }
 
@@ -151,10 +267,9 @@ fn property_value(
     out.insert("type".into(), json!(prop.kind));
     let value = match prop.kind.as_str() {
         // A result stored on the page stands in for the computed one.
-        "formula" | "rollup" => match (page.values.get(name), &prop.computed) {
-            (Some(stored), _) => stored.clone(),
-            (None, Some(c)) => computed_value(ws, page, c),
-            (None, None) => Value::Null,
+        "formula" | "rollup" => match page.values.get(name) {
+            Some(stored) => stored.clone(),
+            None => computed_value(ws, page, ds, prop),
         },
         "created_time" => json!(iso(page.created)),
         "last_edited_time" => json!(iso(page.edited)),
@@ -254,9 +369,11 @@ fn truncate(kind: &str, value: Value) -> Value {
     }
 }
 
-/// The `parent` of a page (a data-source row) under `version`.
-fn page_parent(ds: &DataSource, version: Version) -> Value {
-    if version.has_data_sources() {
+/// The `parent` of a page (a data-source row, or a page under a page) under `version`.
+fn page_parent(page: &Page, ds: &DataSource, version: Version) -> Value {
+    if let Some(parent) = &page.meta.parent_page {
+        json!({"type": "page_id", "page_id": parent})
+    } else if version.has_data_sources() {
         json!({"type": "data_source_id", "data_source_id": ds.id, "database_id": ds.database_id})
     } else {
         json!({"type": "database_id", "database_id": ds.database_id})
@@ -265,7 +382,7 @@ fn page_parent(ds: &DataSource, version: Version) -> Value {
 
 /// Renders a page object; `full` gives untruncated values.
 pub fn page(ws: &Workspace, page: &Page, version: Version, full: bool) -> Value {
-    let Some(ds) = ws.sources.get(&page.data_source_id) else {
+    let Some(ds) = ws.source_of(page) else {
         return Value::Null;
     };
     let mut props = Map::new();
@@ -281,9 +398,9 @@ pub fn page(ws: &Workspace, page: &Page, version: Version, full: bool) -> Value 
         "last_edited_time": iso(page.edited),
         "created_by": partial_user(&page.created_by),
         "last_edited_by": partial_user(&page.edited_by),
-        "cover": null,
-        "icon": null,
-        "parent": page_parent(ds, version),
+        "cover": page.meta.cover,
+        "icon": page.meta.icon,
+        "parent": page_parent(page, ds, version),
         "in_trash": page.in_trash,
         "is_archived": page.is_archived,
         "is_locked": false,
@@ -306,13 +423,56 @@ pub fn page(ws: &Workspace, page: &Page, version: Version, full: bool) -> Value 
     out
 }
 
+/// The name of property `id` on data source `ds_id` (empty when unknown).
+fn prop_name<'a>(ws: &'a Workspace, ds_id: &str, id: &str) -> &'a str {
+    ws.sources
+        .get(ds_id)
+        .and_then(|s| s.props.iter().find(|p| p.id == id))
+        .map_or("", |p| p.name.as_str())
+}
+
+/// A property's configuration as served: the names a relation's synced property and a rollup's
+/// properties have now (they are stored by id).
+fn config(ws: &Workspace, ds: &DataSource, p: &PropSchema) -> Value {
+    let mut cfg = p.config.clone();
+    match (p.kind.as_str(), &p.computed) {
+        ("relation", _) if cfg["type"] == "dual_property" => {
+            let target = cfg["data_source_id"].as_str().unwrap_or_default();
+            let synced = cfg["dual_property"]["synced_property_id"]
+                .as_str()
+                .unwrap_or_default();
+            let name = prop_name(ws, target, synced);
+            if !name.is_empty() {
+                cfg["dual_property"]["synced_property_name"] = json!(name);
+            }
+        }
+        (
+            "rollup",
+            Some(Computed::Rollup {
+                relation, target, ..
+            }),
+        ) => {
+            let rel = ds.props.iter().find(|r| &r.id == relation);
+            let target_ds = rel
+                .and_then(|r| r.config["data_source_id"].as_str())
+                .unwrap_or_default();
+            cfg["relation_property_name"] = json!(rel.map_or("", |r| r.name.as_str()));
+            cfg["relation_property_id"] = json!(relation);
+            cfg["rollup_property_name"] = json!(prop_name(ws, target_ds, target));
+            cfg["rollup_property_id"] = json!(target);
+        }
+        _ => {}
+    }
+    cfg
+}
+
 /// The schema `properties` object of a data source.
-pub fn schema(ds: &DataSource) -> Value {
+pub fn schema(ws: &Workspace, ds: &DataSource) -> Value {
     let mut props = Map::new();
     for p in &ds.props {
         props.insert(
             p.name.clone(),
-            json!({"id": p.id, "name": p.name, "description": "", "type": p.kind, p.kind.clone(): p.config}),
+            json!({"id": p.id, "name": p.name, "description": "", "type": p.kind, p.kind.clone(): config(ws, ds, p)}),
         );
     }
     Value::Object(props)
@@ -338,6 +498,14 @@ fn merge(mut base: Value, extra: Value) -> Value {
     base
 }
 
+/// The parent of a database: a page or the workspace.
+fn database_parent(page: Option<&str>) -> Value {
+    match page {
+        Some(id) => json!({"type": "page_id", "page_id": id}),
+        None => json!({"type": "workspace", "workspace": true}),
+    }
+}
+
 /// A data source object (2025-09-03+).
 pub fn data_source(ws: &Workspace, ds: &DataSource, version: Version) -> Value {
     let db = ws.databases.get(&ds.database_id);
@@ -347,12 +515,12 @@ pub fn data_source(ws: &Workspace, ds: &DataSource, version: Version) -> Value {
         "title": title_rt(&ds.name),
         "description": [],
         "parent": {"type": "database_id", "database_id": ds.database_id},
-        "database_parent": {"type": "workspace", "workspace": true},
-        "is_inline": false,
+        "database_parent": db.map_or_else(|| database_parent(None), |d| database_parent(d.meta.parent_page.as_deref())),
+        "is_inline": db.is_some_and(|d| d.meta.is_inline),
         "in_trash": false,
-        "properties": schema(ds),
-        "icon": null,
-        "cover": null,
+        "properties": schema(ws, ds),
+        "icon": db.map_or(Value::Null, |d| d.meta.icon.clone()),
+        "cover": db.map_or(Value::Null, |d| d.meta.cover.clone()),
         "url": page_url(db.map_or("", |d| d.title.as_str()), &ds.database_id),
         "public_url": null,
     });
@@ -370,19 +538,20 @@ pub fn database(ws: &Workspace, db: &Database, version: Version) -> Value {
         .iter()
         .filter_map(|s| ws.sources.get(s))
         .map(|s| s.edited)
+        .chain([db.created, db.meta.edited])
         .max()
         .unwrap_or(db.created);
     let mut out = json!({
         "object": "database",
         "id": db.id,
         "title": title_rt(&db.title),
-        "description": [],
-        "parent": {"type": "workspace", "workspace": true},
-        "is_inline": false,
+        "description": db.meta.description.clone().unwrap_or_else(|| json!([])),
+        "parent": database_parent(db.meta.parent_page.as_deref()),
+        "is_inline": db.meta.is_inline,
         "in_trash": false,
         "is_locked": false,
-        "icon": null,
-        "cover": null,
+        "icon": db.meta.icon,
+        "cover": db.meta.cover,
         "url": page_url(&db.title, &db.id),
         "public_url": null,
     });
@@ -396,7 +565,7 @@ pub fn database(ws: &Workspace, db: &Database, version: Version) -> Value {
             .collect();
         out["data_sources"] = json!(sources);
     } else if let Some(ds) = db.sources.first().and_then(|s| ws.sources.get(s)) {
-        out["properties"] = schema(ds);
+        out["properties"] = schema(ws, ds);
     }
     if version < Version::V2026_03_11 {
         out["archived"] = json!(false);
@@ -455,8 +624,21 @@ fn block_object(ws: &Workspace, f: BlockFields<'_>, version: Version) -> Value {
     out
 }
 
-/// A block object.
+/// A block object; the `child_page` block of a page made through the API shows that page's title (a
+/// `child_database` block its database's).
 pub fn block(ws: &Workspace, b: &Block, version: Version) -> Value {
+    let title = match b.kind.as_str() {
+        "child_page" => ws
+            .pages
+            .get(&b.id)
+            .and_then(|p| ws.source_of(p).map(|s| p.title(s))),
+        "child_database" => ws.databases.get(&b.id).map(|d| d.title.clone()),
+        _ => None,
+    };
+    let payload = match title {
+        Some(t) => json!({"title": t}),
+        None => b.payload.clone(),
+    };
     let fields = BlockFields {
         id: &b.id,
         parent: content_parent(&b.parent, b.parent_is_page),
@@ -466,19 +648,19 @@ pub fn block(ws: &Workspace, b: &Block, version: Version) -> Value {
         edited_by: &b.edited_by,
         in_trash: b.in_trash,
         kind: &b.kind,
-        payload: b.payload.clone(),
+        payload,
     };
     block_object(ws, fields, version)
 }
 
 /// A page retrieved as a block: Notion serves it as a `child_page` block.
 pub fn page_block(ws: &Workspace, page: &Page, version: Version) -> Value {
-    let Some(ds) = ws.sources.get(&page.data_source_id) else {
+    let Some(ds) = ws.source_of(page) else {
         return Value::Null;
     };
     let fields = BlockFields {
         id: &page.id,
-        parent: page_parent(ds, version),
+        parent: page_parent(page, ds, version),
         created: page.created,
         edited: page.edited,
         created_by: &page.created_by,
@@ -490,13 +672,20 @@ pub fn page_block(ws: &Workspace, page: &Page, version: Version) -> Value {
     block_object(ws, fields, version)
 }
 
-/// A comment object; `display_name` names the author (`integration` for the bot).
+/// A comment object; `display_name` names the author (`integration` for the bot, `custom` when the
+/// integration gave a name).
 pub fn comment(ws: &Workspace, c: &Comment) -> Value {
     let author = ws.users.iter().find(|u| u.id == c.by);
-    let kind = if author.is_some_and(|u| u.email.is_none()) {
-        "integration"
-    } else {
-        "user"
+    let display = match &c.display_name {
+        Some(name) => json!({"type": "custom", "resolved_name": name}),
+        None => {
+            let kind = if author.is_some_and(|u| u.email.is_none()) {
+                "integration"
+            } else {
+                "user"
+            };
+            json!({"type": kind, "resolved_name": author.map(|u| u.name.clone())})
+        }
     };
     json!({
         "object": "comment",
@@ -506,7 +695,7 @@ pub fn comment(ws: &Workspace, c: &Comment) -> Value {
         "created_time": iso(c.created),
         "last_edited_time": iso(c.edited),
         "created_by": partial_user(&c.by),
-        "rich_text": text(&c.text),
-        "display_name": {"type": kind, "resolved_name": author.map(|u| u.name.clone())},
+        "rich_text": c.rich.clone().unwrap_or_else(|| text(&c.text)),
+        "display_name": display,
     })
 }

@@ -89,6 +89,8 @@ fn resolve(method: &Method, path: &str, version: Version) -> Option<Route> {
         ("POST", ["v1", "search"]) => r("search", &[]),
         ("GET", ["v1", "databases", id]) => r("retrieve_database", &[id]),
         ("POST", ["v1", "databases"]) => r("create_database", &[]),
+        ("PATCH", ["v1", "databases", id]) => r("update_database", &[id]),
+        ("POST", ["v1", "data_sources"]) if ds => r("create_data_source", &[]),
         ("POST", ["v1", "databases", id, "query"]) if !ds => r("query_database", &[id]),
         ("GET", ["v1", "data_sources", id]) if ds => r("retrieve_data_source", &[id]),
         ("PATCH", ["v1", "data_sources", id]) if ds => r("update_data_source", &[id]),
@@ -96,11 +98,13 @@ fn resolve(method: &Method, path: &str, version: Version) -> Option<Route> {
         ("GET", ["v1", "pages", id]) => r("retrieve_page", &[id]),
         ("PATCH", ["v1", "pages", id]) => r("update_page", &[id]),
         ("POST", ["v1", "pages"]) => r("create_page", &[]),
+        ("POST", ["v1", "pages", id, "move"]) => r("move_page", &[id]),
         ("GET", ["v1", "pages", id, "properties", prop]) => {
             r("retrieve_page_property", &[id, prop])
         }
         ("GET", ["v1", "blocks", id]) => r("retrieve_block", &[id]),
         ("DELETE", ["v1", "blocks", id]) => r("delete_block", &[id]),
+        ("PATCH", ["v1", "blocks", id]) => r("update_block", &[id]),
         ("GET", ["v1", "blocks", id, "children"]) => r("list_block_children", &[id]),
         ("PATCH", ["v1", "blocks", id, "children"]) => r("append_block_children", &[id]),
         ("GET", ["v1", "users"]) => r("list_users", &[]),
@@ -163,6 +167,13 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     )
     .await;
     shared.count(endpoint, resp.status().as_u16());
+    shared.log_request(
+        parts.method.as_str(),
+        &parts.uri.to_string(),
+        endpoint,
+        resp.status().as_u16(),
+        &body,
+    );
     let mut resp = resp;
     // Notion's clock, as Notion sends it: clients may use it to bound their next read.
     let date = shared.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
@@ -255,7 +266,12 @@ async fn notion(
         .faults
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .pick(endpoint, has_cursor);
+        .pick(crate::faults::Request {
+            endpoint,
+            method: method.as_str(),
+            write: crate::faults::is_write(method.as_str(), endpoint),
+            has_cursor,
+        });
     match &fault {
         Some(FaultKind::Status(status)) => {
             let (code, retry): (&'static str, bool) = match status {
@@ -289,16 +305,59 @@ async fn notion(
         _ => {}
     }
     let result = crate::routes::handle(shared, &route, version, &parsed, &params);
-    let resp = match result {
-        Ok(v) => text_response(200, v.into_text(request_id), request_id, &[]),
-        Err(e) => error_response(e, request_id, &[]),
+    let resp = match (result, &fault) {
+        (Ok(v), Some(FaultKind::Committed(status))) => {
+            let e = committed(&route, *status, &v.into_text(request_id));
+            error_response(e, request_id, &[])
+        }
+        (Ok(v), _) => text_response(200, v.into_text(request_id), request_id, &[]),
+        (Err(e), _) => error_response(e, request_id, &[]),
     };
+    if let Some(FaultKind::DelayAfter(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
     let resp = match fault {
         Some(FaultKind::TruncatedBody) => mangle(resp, false).await,
         Some(FaultKind::DropConnection) => mangle(resp, true).await,
         _ => resp,
     };
     (endpoint, resp)
+}
+
+/// The 5xx Notion answers for a write it committed too late to answer: `retry_guidance`, and the
+/// ids of what it made (`committed_resource_id`; `committed_child_ids` for appends).
+fn committed(route: &Route, status: u16, served: &str) -> ApiError {
+    let code = match status {
+        504 => "gateway_timeout",
+        502 => "bad_gateway",
+        500 => "internal_server_error",
+        _ => "service_unavailable",
+    };
+    let body: Value = serde_json::from_str(served).unwrap_or_default();
+    let mut extra = json!({
+        "retry_guidance": "The request may have completed. Do not retry it without checking for the committed resource."
+    });
+    match route.endpoint {
+        "create_page" | "create_database" | "create_data_source" => {
+            extra["committed_resource_id"] = body["id"].clone();
+        }
+        "append_block_children" => {
+            extra["committed_resource_id"] = json!(route.params.first().and_then(|p| norm_id(p)));
+            let ids: Vec<Value> = body["results"]
+                .as_array()
+                .map(|r| r.iter().map(|b| b["id"].clone()).collect())
+                .unwrap_or_default();
+            extra["committed_child_ids"] = json!(ids);
+        }
+        _ => {}
+    }
+    let mut e = err(
+        status,
+        code,
+        "Notion is unavailable or took too long to answer; the request may have been completed.",
+    );
+    e.additional = Some(extra);
+    e
 }
 
 /// Cuts a response body in half: as a complete short body, or as a stream that then fails.

@@ -12,7 +12,7 @@ use crate::content::{self, Stamp, Target};
 use crate::faults::FaultState;
 use crate::model::{Workspace, floor_minute};
 use crate::rng::Rng;
-use crate::{ClockMode, Counters, DataSourceInfo, DatabaseInfo, SimConfig, Version};
+use crate::{ClockMode, Counters, DataSourceInfo, DatabaseInfo, RequestRecord, SimConfig, Version};
 
 /// Locks, ignoring poisoning (a panicked request must not wedge the simulator).
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -40,6 +40,17 @@ struct CounterState {
     last_second: VecDeque<Instant>,
 }
 
+/// Requests served: the recent ones, and every write.
+#[derive(Debug, Default)]
+struct RequestLog {
+    seq: u64,
+    recent: VecDeque<RequestRecord>,
+    writes: Vec<RequestRecord>,
+}
+
+/// Recent requests kept (writes are all kept).
+const RECENT_REQUESTS: usize = 10_000;
+
 /// Everything the server and the handle share.
 #[derive(Debug)]
 pub struct Shared {
@@ -56,6 +67,7 @@ pub struct Shared {
     pub faults: Mutex<FaultState>,
     rate: Mutex<RateState>,
     counts: Mutex<CounterState>,
+    log: Mutex<RequestLog>,
     /// Bumped to invalidate cursors.
     pub cursor_generation: AtomicU64,
     base_url: std::sync::OnceLock<String>,
@@ -97,6 +109,7 @@ impl Shared {
                 used: 0,
             }),
             counts: Mutex::new(CounterState::default()),
+            log: Mutex::new(RequestLog::default()),
             cursor_generation: AtomicU64::new(0),
             cap: cfg.query_result_cap.max(1),
             base_url: std::sync::OnceLock::new(),
@@ -233,6 +246,7 @@ impl Shared {
                     in_trash: false,
                     is_archived: false,
                     values,
+                    meta: Default::default(),
                 },
             );
             ids.push(id);
@@ -370,12 +384,32 @@ impl Shared {
         &self,
         ds: &str,
         patch: &serde_json::Map<String, Value>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, crate::errors::ApiError> {
         let now = self.stamp();
         let mut ws = self.write();
+        // Every data source whose schema changed is edited (a back-relation changes its target).
+        let shape = |ws: &Workspace| -> Vec<(String, String)> {
+            ws.sources
+                .values()
+                .map(|s| {
+                    let props: Vec<(&str, &str, &str)> = s
+                        .props
+                        .iter()
+                        .map(|p| (p.id.as_str(), p.name.as_str(), p.kind.as_str()))
+                        .collect();
+                    (s.id.clone(), format!("{props:?}"))
+                })
+                .collect()
+        };
+        let before = shape(&ws);
         let changed = crate::schema::apply(&mut ws, ds, patch, &mut lock(&self.rng))?;
-        if changed && let Some(s) = ws.sources.get_mut(ds) {
-            s.edited = now;
+        for (id, props) in shape(&ws) {
+            let same = before.iter().any(|(b, p)| *b == id && *p == props);
+            if ((changed && id == ds) || !same)
+                && let Some(s) = ws.sources.get_mut(&id)
+            {
+                s.edited = now;
+            }
         }
         Ok(changed)
     }
@@ -490,6 +524,50 @@ impl Shared {
         }
         k.peak_window = k.peak_window.max(in_window);
         k.peak_1s = k.peak_1s.max(in_second);
+    }
+
+    /// Records a served Notion request (writes with their JSON body).
+    pub fn log_request(&self, method: &str, path: &str, endpoint: &str, status: u16, body: &[u8]) {
+        let write = crate::faults::is_write(method, endpoint);
+        let at = self.now();
+        let mut log = lock(&self.log);
+        log.seq += 1;
+        let record = RequestRecord {
+            seq: log.seq,
+            method: method.to_string(),
+            path: path.to_string(),
+            endpoint: endpoint.to_string(),
+            status,
+            at,
+            write,
+            body: write
+                .then(|| serde_json::from_slice(body).unwrap_or(Value::Null))
+                .filter(|b| !b.is_null()),
+        };
+        if write {
+            log.writes.push(record.clone());
+        }
+        if log.recent.len() >= RECENT_REQUESTS {
+            log.recent.pop_front();
+        }
+        log.recent.push_back(record);
+    }
+
+    /// The most recent requests (up to 10,000), oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.log).recent.iter().cloned().collect()
+    }
+
+    /// Every write request since the start or the last clear, oldest first.
+    pub fn write_requests(&self) -> Vec<RequestRecord> {
+        lock(&self.log).writes.clone()
+    }
+
+    /// Empties the request log (the sequence numbers go on).
+    pub fn clear_request_log(&self) {
+        let mut log = lock(&self.log);
+        log.recent.clear();
+        log.writes.clear();
     }
 
     /// Counters snapshot.

@@ -179,6 +179,8 @@ impl Gen {
                 parent_is_page: parent == site.page,
                 discussion: discussion.clone(),
                 text: t.to_string(),
+                rich: None,
+                display_name: None,
                 by: by.clone(),
                 created: at,
                 edited: at,

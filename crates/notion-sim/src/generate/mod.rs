@@ -124,6 +124,7 @@ impl Gen {
                 title: title.into(),
                 sources: ids.clone(),
                 created,
+                meta: Default::default(),
             },
         );
         (db_id, ids)
@@ -157,6 +158,7 @@ impl Gen {
                 in_trash: false,
                 is_archived: false,
                 values,
+                meta: Default::default(),
             },
         );
         id
@@ -286,7 +288,58 @@ pub fn workspace(kind: WorkspaceKind, seed: u64, pages: usize, now: DateTime<Utc
             full(&mut g, &tasks);
         }
     }
+    link_properties(&mut g.ws);
     g.ws
+}
+
+/// Swaps the property names the generator gives rollups for ids, and points each dual relation at
+/// its synced property.
+fn link_properties(ws: &mut Workspace) {
+    let find = |ws: &Workspace, ds: &str, name: &str| {
+        ws.sources
+            .get(ds)
+            .and_then(|s| s.props.iter().find(|p| p.name == name))
+            .map(|p| p.id.clone())
+            .unwrap_or_default()
+    };
+    let ids: Vec<String> = ws.sources.keys().cloned().collect();
+    for ds in ids {
+        let props = ws.sources[&ds].props.clone();
+        let mut linked = props.clone();
+        for (i, p) in props.iter().enumerate() {
+            let target_ds = |rel: &str| {
+                props
+                    .iter()
+                    .find(|r| r.name == rel)
+                    .and_then(|r| r.config["data_source_id"].as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            if let Some(Computed::Rollup {
+                relation,
+                target,
+                function,
+            }) = &p.computed
+            {
+                linked[i].computed = Some(Computed::Rollup {
+                    relation: find(ws, &ds, relation),
+                    target: find(ws, &target_ds(relation), target),
+                    function: function.clone(),
+                });
+            }
+            if p.config["type"] == "dual_property" {
+                let target = p.config["data_source_id"].as_str().unwrap_or_default();
+                let synced = p.config["dual_property"]["synced_property_name"]
+                    .as_str()
+                    .unwrap_or_default();
+                linked[i].config["dual_property"]["synced_property_id"] =
+                    json!(find(ws, target, synced));
+            }
+        }
+        if let Some(s) = ws.sources.get_mut(&ds) {
+            s.props = linked;
+        }
+    }
 }
 
 fn large(g: &mut Gen, n: usize) {
@@ -422,10 +475,7 @@ fn demo(g: &mut Gen, scale: usize) -> (String, String, Vec<String>) {
         "formula",
         json!({"expression": format!("round({}/({}*400)*10)/10", token(&value_id), token(&effort_id))}),
     );
-    roi.computed = Some(Computed::Roi {
-        value: "Value".into(),
-        effort: "Effort".into(),
-    });
+    roi.computed = Some(Computed::Formula);
     let mut count = g.prop("Task count", "rollup", json!({"function": "count", "relation_property_name": "Tasks", "rollup_property_name": "Name"}));
     count.computed = Some(Computed::Rollup {
         relation: "Tasks".into(),

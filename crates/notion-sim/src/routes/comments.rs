@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{Params, list, offset_cursor, param, query_page_size};
 use crate::content::{self, Stamp, Target};
-use crate::errors::{ApiResult, not_found, validation};
+use crate::errors::{ApiError, ApiResult, not_found, validation};
 use crate::model::{floor_minute, plain_text};
 use crate::render;
 use crate::server::norm_id;
@@ -37,11 +37,29 @@ pub fn list_comments(shared: &Shared, params: &Params) -> ApiResult {
     Ok(out.into())
 }
 
-/// `POST /v1/comments`: `rich_text` with a `parent` (`page_id` or `block_id`) or a `discussion_id`;
-/// the integration is the author.
+/// The custom author name of a comment request (`display_name: {type: "custom", custom: {name}}`);
+/// `integration` (the default) gives none.
+fn display_name(body: &Value) -> Result<Option<String>, ApiError> {
+    let d = &body["display_name"];
+    match d["type"].as_str() {
+        _ if d.is_null() => Ok(None),
+        Some("integration") => Ok(None),
+        Some("custom") => match d["custom"]["name"].as_str() {
+            Some(name) if !name.is_empty() => Ok(Some(name.to_string())),
+            _ => Err(validation(
+                "body failed validation: body.display_name.custom.name should be defined, instead was `undefined`.",
+            )),
+        },
+        _ => Err(crate::writes::union_failure(
+            "body.display_name",
+            &["integration", "custom"],
+        )),
+    }
+}
+
+/// `POST /v1/comments`: `rich_text` with a `parent` (`page_id` or `block_id`) or a `discussion_id`,
+/// and an optional custom `display_name`; the integration is the author.
 pub fn create_comment(shared: &Shared, body: &Value) -> ApiResult {
-    let rich =
-        crate::writes::rich_text("body.rich_text", &body["rich_text"]).map_err(validation)?;
     let parent = ["page_id", "block_id"]
         .iter()
         .find_map(|k| body["parent"][*k].as_str())
@@ -53,7 +71,9 @@ pub fn create_comment(shared: &Shared, body: &Value) -> ApiResult {
             })
         })
         .transpose()?;
-    let discussion = body["discussion_id"].as_str().map(str::to_string);
+    let discussion = body["discussion_id"]
+        .as_str()
+        .map(|d| norm_id(d).unwrap_or_else(|| d.to_string()));
     let target = match (&parent, &discussion) {
         (Some(p), None) => Target::Parent(p),
         (None, Some(d)) => Target::Discussion(d),
@@ -63,8 +83,10 @@ pub fn create_comment(shared: &Shared, body: &Value) -> ApiResult {
             ));
         }
     };
+    let display = display_name(body)?;
     let now = floor_minute(shared.now());
     let mut ws = shared.write();
+    let rich = crate::writes::rich_text(&ws, "body.rich_text", &body["rich_text"])?;
     let bot = ws.bot_id();
     let stamp = Stamp { at: now, by: &bot };
     let text = plain_text(Some(&rich));
@@ -74,8 +96,18 @@ pub fn create_comment(shared: &Shared, body: &Value) -> ApiResult {
             .as_deref()
             .or(discussion.as_deref())
             .unwrap_or_default();
-        not_found("block", missing)
+        match target {
+            Target::Parent(_) => not_found("block", missing),
+            Target::Discussion(_) => not_found("discussion", missing),
+        }
     })?;
+    let c = ws
+        .comments
+        .iter_mut()
+        .find(|c| c.id == id)
+        .ok_or_else(|| not_found("comment", &id))?;
+    c.rich = Some(rich);
+    c.display_name = display;
     let c = ws
         .comments
         .iter()

@@ -31,6 +31,8 @@ pub fn handle(
         "search" => search::search(shared, version, body),
         "retrieve_database" => databases::retrieve_database(shared, &id_param(p(0))?, version),
         "create_database" => databases::create_database(shared, version, body),
+        "update_database" => databases::update_database(shared, &id_param(p(0))?, version, body),
+        "create_data_source" => databases::create_data_source(shared, version, body),
         "retrieve_data_source" => {
             databases::retrieve_data_source(shared, &id_param(p(0))?, version)
         }
@@ -44,9 +46,11 @@ pub fn handle(
         "retrieve_page" => pages::retrieve_page(shared, &id_param(p(0))?, version, params),
         "update_page" => pages::update_page(shared, &id_param(p(0))?, version, body),
         "create_page" => pages::create_page(shared, version, body),
+        "move_page" => pages::move_page(shared, &id_param(p(0))?, version, body),
         "retrieve_page_property" => pages::property_item(shared, &id_param(p(0))?, p(1), params),
         "retrieve_block" => blocks::retrieve_block(shared, &id_param(p(0))?, version),
         "delete_block" => blocks::delete_block(shared, &id_param(p(0))?, version),
+        "update_block" => blocks::update_block(shared, &id_param(p(0))?, version, body),
         "list_block_children" => blocks::list_children(shared, &id_param(p(0))?, version, params),
         "append_block_children" => blocks::append_children(shared, &id_param(p(0))?, version, body),
         "list_users" => users::list_users(shared, params),

@@ -9,8 +9,9 @@ use super::{
     reject_at_newest, wanted_properties,
 };
 use crate::Version;
+use crate::content::{self, Stamp};
 use crate::errors::{ApiError, ApiResult, Reply, not_found, validation};
-use crate::model::{Page, floor_minute};
+use crate::model::{Page, Workspace, floor_minute};
 use crate::render;
 use crate::server::{decode, norm_id};
 use crate::state::Shared;
@@ -33,6 +34,14 @@ fn bool_field(body: &Value, field: &str) -> Result<Option<bool>, ApiError> {
     }
 }
 
+/// The trash flag of a page or block update: `in_trash`, or its deprecated alias `archived`.
+pub fn trash_flag(body: &Value) -> Result<Option<bool>, ApiError> {
+    Ok(match bool_field(body, "in_trash")? {
+        Some(t) => Some(t),
+        None => bool_field(body, "archived")?,
+    })
+}
+
 fn properties_object(body: &Value) -> Result<Option<&serde_json::Map<String, Value>>, ApiError> {
     match body.get("properties") {
         None | Some(Value::Null) => Ok(None),
@@ -43,7 +52,39 @@ fn properties_object(body: &Value) -> Result<Option<&serde_json::Map<String, Val
     }
 }
 
-/// `PATCH /v1/pages/{id}`: properties, `in_trash`, `is_archived` (and `archived` before 2026-03-11).
+/// Moves a page to the trash or back; a page under a page takes its `child_page` block along.
+pub fn set_trash(ws: &mut Workspace, id: &str, trash: bool, stamp: Stamp) {
+    let Some(p) = ws.pages.get_mut(id) else {
+        return;
+    };
+    if p.in_trash == trash {
+        return;
+    }
+    p.in_trash = trash;
+    p.edited = stamp.at;
+    p.edited_by = stamp.by.to_string();
+    if trash {
+        content::trash_block(ws, id, stamp);
+    } else {
+        content::restore_block(ws, id, stamp);
+    }
+}
+
+/// Icon and cover of a request (`None`: not given; `null` clears).
+fn looks(body: &Value) -> Result<(Option<Value>, Option<Value>), ApiError> {
+    let icon = body
+        .get("icon")
+        .map(|v| crate::writes::icon("body.icon", v))
+        .transpose()?;
+    let cover = body
+        .get("cover")
+        .map(|v| crate::writes::cover("body.cover", v))
+        .transpose()?;
+    Ok((icon, cover))
+}
+
+/// `PATCH /v1/pages/{id}`: properties, icon, cover, `erase_content`, `in_trash` (and `archived`
+/// before 2026-03-11), `is_archived`.
 pub fn update_page(shared: &Shared, id: &str, version: Version, body: &Value) -> ApiResult {
     if !body.is_object() {
         return Err(validation(
@@ -51,12 +92,11 @@ pub fn update_page(shared: &Shared, id: &str, version: Version, body: &Value) ->
         ));
     }
     reject_at_newest(version, body, "archived")?;
-    let trash = match bool_field(body, "in_trash")? {
-        Some(t) => Some(t),
-        None => bool_field(body, "archived")?,
-    };
+    let trash = trash_flag(body)?;
     let archive = bool_field(body, "is_archived")?;
+    let erase = bool_field(body, "erase_content")?.unwrap_or(false);
     let props = properties_object(body)?;
+    let (icon, cover) = looks(body)?;
     let now = floor_minute(shared.now());
     let mut ws = shared.write();
     let page = ws
@@ -65,36 +105,124 @@ pub fn update_page(shared: &Shared, id: &str, version: Version, body: &Value) ->
         .cloned()
         .ok_or_else(|| not_found("page", id))?;
     let ds = ws
-        .sources
-        .get(&page.data_source_id)
+        .source_of(&page)
         .cloned()
         .ok_or_else(|| not_found("page", id))?;
-    let mut updated = page.clone();
-    if let Some(props) = props {
-        if page.in_trash && trash != Some(false) {
-            return Err(validation(
-                "Can't edit block that is archived. You must unarchive the block before editing.",
-            ));
-        }
-        for (name, v) in props {
-            let (name, stored) = crate::writes::value(&ws, &ds, name, v).map_err(validation)?;
-            updated.values.insert(name, stored);
-        }
+    let edits = props.is_some() || icon.is_some() || cover.is_some() || erase;
+    if page.in_trash && trash != Some(false) && edits {
+        return Err(super::blocks::archived_error());
     }
+    let writes = match props {
+        Some(props) => crate::writes::values(&ws, &ds, props, Some(&page), &mut shared.rng())?,
+        None => Vec::new(),
+    };
+    let bot = ws.bot_id();
+    let stamp = Stamp { at: now, by: &bot };
     if let Some(t) = trash {
-        updated.in_trash = t;
+        set_trash(&mut ws, id, t, stamp);
     }
-    if let Some(a) = archive {
-        updated.is_archived = a;
+    crate::writes::store(&mut ws, id, writes, stamp);
+    if erase {
+        for child in content::children(&ws, id).to_vec() {
+            content::trash_block(&mut ws, &child, stamp);
+        }
     }
-    updated.edited = now;
-    updated.edited_by = ws.bot_id();
-    ws.pages.insert(id.to_string(), updated);
+    if let Some(p) = ws.pages.get_mut(id) {
+        if let Some(a) = archive {
+            p.is_archived = a;
+        }
+        if let Some(i) = icon {
+            p.meta.icon = i;
+        }
+        if let Some(c) = cover {
+            p.meta.cover = c;
+        }
+        p.edited = now;
+        p.edited_by = bot.clone();
+    }
     let page = ws.pages.get(id).ok_or_else(|| not_found("page", id))?;
     Ok(render::page(&ws, page, version, false).into())
 }
 
-/// `POST /v1/pages` under a data source (or a single-source database) parent.
+/// Where a new or moved page goes.
+enum Parent {
+    /// A row of this data source.
+    Source(String),
+    /// A child page of this page.
+    Page(String),
+}
+
+/// The parent of a create or move request: `data_source_id` (2025-09-03+), `database_id` of a
+/// single-source database, or `page_id` (a page, not a block); `allow_database` for creates.
+fn parent_of(ws: &Workspace, parent: &Value, allow_database: bool) -> Result<Parent, ApiError> {
+    let uuid = |field: &str| -> Result<Option<String>, ApiError> {
+        match parent[field].as_str() {
+            None => Ok(None),
+            Some(raw) => norm_id(raw).map(Some).ok_or_else(|| {
+                validation(format!(
+                    "body failed validation: body.parent.{field} should be a valid uuid, instead was `\"{raw}\"`."
+                ))
+            }),
+        }
+    };
+    if let Some(ds) = uuid("data_source_id")? {
+        if !ws.sources.contains_key(&ds) {
+            return Err(not_found("data source", &ds));
+        }
+        return Ok(Parent::Source(ds));
+    }
+    if let Some(page) = uuid("page_id")? {
+        let p = ws
+            .pages
+            .get(&page)
+            .ok_or_else(|| not_found("page", &page))?;
+        if p.in_trash {
+            return Err(super::blocks::archived_error());
+        }
+        return Ok(Parent::Page(page));
+    }
+    if allow_database && let Some(db) = uuid("database_id")? {
+        let d = ws
+            .databases
+            .get(&db)
+            .ok_or_else(|| not_found("database", &db))?;
+        if d.sources.len() > 1 {
+            return Err(multi_source(&db, &d.sources));
+        }
+        return Ok(Parent::Source(
+            d.sources.first().cloned().unwrap_or_default(),
+        ));
+    }
+    Err(crate::writes::union_failure(
+        "body.parent",
+        if allow_database {
+            &["page_id", "database_id", "data_source_id"]
+        } else {
+            &["page_id", "data_source_id"]
+        },
+    ))
+}
+
+/// Puts a page under its parent: a row's data source, or a page (whose content gains a
+/// `child_page` block at the end).
+fn place(ws: &mut Workspace, page: &mut Page, parent: &Parent, stamp: Stamp) {
+    match parent {
+        Parent::Source(ds) => {
+            page.data_source_id = ds.clone();
+            page.meta.parent_page = None;
+        }
+        Parent::Page(p) => {
+            page.data_source_id = String::new();
+            page.meta.parent_page = Some(p.clone());
+            let block = content::new_block(page.id.clone(), p, "child_page", json!({}), stamp);
+            content::attach(ws, block, None);
+            content::touch_page(ws, p, stamp);
+        }
+    }
+}
+
+/// `POST /v1/pages` under a data source, a single-source database or a page; with `properties`,
+/// `icon`, `cover` and `children`.
 pub fn create_page(shared: &Shared, version: Version, body: &Value) -> ApiResult {
     if !body.is_object() {
         return Err(validation(
@@ -103,46 +231,33 @@ pub fn create_page(shared: &Shared, version: Version, body: &Value) -> ApiResult
     }
     reject_at_newest(version, body, "archived")?;
     let props = properties_object(body)?;
-    let parent = &body["parent"];
+    let (icon, cover) = looks(body)?;
+    let children = body.get("children").filter(|c| !c.is_null());
+    if children.is_some() && body.get("template").is_some_and(|t| !t.is_null()) {
+        return Err(validation(
+            "body failed validation: body.children should be not present when body.template is defined.",
+        ));
+    }
     let now = floor_minute(shared.now());
     let mut ws = shared.write();
-    let ds_id = if let Some(ds) = parent["data_source_id"].as_str() {
-        norm_id(ds).ok_or_else(|| {
-            validation(format!(
-                "body failed validation: body.parent.data_source_id should be a valid uuid, instead was `\"{ds}\"`."
-            ))
-        })?
-    } else if let Some(db) = parent["database_id"].as_str() {
-        let db = norm_id(db).ok_or_else(|| {
-            validation(format!(
-                "body failed validation: body.parent.database_id should be a valid uuid, instead was `\"{db}\"`."
-            ))
-        })?;
-        let d = ws
-            .databases
-            .get(&db)
-            .ok_or_else(|| not_found("database", &db))?;
-        if d.sources.len() > 1 {
-            return Err(multi_source(&db, &d.sources));
-        }
-        d.sources.first().cloned().unwrap_or_default()
-    } else {
-        return Err(validation(
-            "body failed validation: body.parent.data_source_id should be defined, instead was `undefined`.",
-        ));
+    let parent = parent_of(&ws, &body["parent"], true)?;
+    let ds = match &parent {
+        Parent::Source(id) => ws
+            .sources
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found("data source", id))?,
+        Parent::Page(_) => crate::model::page_schema().clone(),
     };
-    let ds = ws
-        .sources
-        .get(&ds_id)
-        .cloned()
-        .ok_or_else(|| not_found("data source", &ds_id))?;
+    let writes = match props {
+        Some(props) => crate::writes::values(&ws, &ds, props, None, &mut shared.rng())?,
+        None => Vec::new(),
+    };
+    let plan = match children {
+        Some(c) => super::blocks::plan(&ws, None, false, c)?,
+        None => Vec::new(),
+    };
     let mut values = BTreeMap::new();
-    if let Some(props) = props {
-        for (name, v) in props {
-            let (name, stored) = crate::writes::value(&ws, &ds, name, v).map_err(validation)?;
-            values.insert(name, stored);
-        }
-    }
     for p in ds.props.iter().filter(|p| p.kind == "unique_id") {
         let n = ws.next_unique.entry(ds.id.clone()).or_insert(1);
         values.insert(
@@ -153,22 +268,105 @@ pub fn create_page(shared: &Shared, version: Version, body: &Value) -> ApiResult
     }
     let id = shared.new_id();
     let bot = ws.bot_id();
-    let page = Page {
+    let stamp = Stamp { at: now, by: &bot };
+    let mut page = Page {
         id: id.clone(),
-        data_source_id: ds_id,
+        data_source_id: String::new(),
         created: now,
         edited: now,
         created_by: bot.clone(),
-        edited_by: bot,
+        edited_by: bot.clone(),
         in_trash: false,
         is_archived: false,
         values,
+        meta: crate::model::PageMeta {
+            parent_page: None,
+            icon: icon.unwrap_or(Value::Null),
+            cover: cover.unwrap_or(Value::Null),
+        },
     };
+    place(&mut ws, &mut page, &parent, stamp);
     ws.pages.insert(id.clone(), page);
-    if let Some(children) = body.get("children").filter(|c| !c.is_null()) {
-        super::blocks::insert_children(shared, &mut ws, &id, children, now)?;
-    }
+    crate::writes::store(&mut ws, &id, writes, stamp);
+    super::blocks::insert(shared, &mut ws, &id, plan, 0, stamp);
     let page = ws.pages.get(&id).ok_or_else(|| not_found("page", &id))?;
+    Ok(render::page(&ws, page, version, false).into())
+}
+
+/// Whether `id` is `ancestor` or a page below it.
+fn under(ws: &Workspace, id: &str, ancestor: &str) -> bool {
+    let mut cur = Some(id.to_string());
+    while let Some(c) = cur {
+        if c == ancestor {
+            return true;
+        }
+        cur = ws.pages.get(&c).and_then(|p| p.meta.parent_page.clone());
+    }
+    false
+}
+
+/// `POST /v1/pages/{id}/move`: a regular page to a page or a data source. Values of properties the
+/// new schema lacks (by name and type) are dropped; the title follows.
+pub fn move_page(shared: &Shared, id: &str, version: Version, body: &Value) -> ApiResult {
+    let now = floor_minute(shared.now());
+    let mut ws = shared.write();
+    let mut page = ws
+        .pages
+        .get(id)
+        .cloned()
+        .ok_or_else(|| not_found("page", id))?;
+    if page.in_trash {
+        return Err(super::blocks::archived_error());
+    }
+    if body.get("parent").is_none_or(Value::is_null) {
+        return Err(validation(
+            "body failed validation: body.parent should be defined, instead was `undefined`.",
+        ));
+    }
+    let parent = parent_of(&ws, &body["parent"], false)?;
+    if let Parent::Page(p) = &parent
+        && under(&ws, p, id)
+    {
+        return Err(validation(format!(
+            "Cannot move page {id} under itself or one of its descendants."
+        )));
+    }
+    let old = ws
+        .source_of(&page)
+        .cloned()
+        .unwrap_or_else(|| crate::model::page_schema().clone());
+    let bot = ws.bot_id();
+    let stamp = Stamp { at: now, by: &bot };
+    if page.meta.parent_page.take().is_some() {
+        content::detach(&mut ws, id);
+        ws.blocks.remove(id);
+    }
+    place(&mut ws, &mut page, &parent, stamp);
+    let new = ws
+        .source_of(&page)
+        .cloned()
+        .unwrap_or_else(|| crate::model::page_schema().clone());
+    let mut values = BTreeMap::new();
+    for (name, v) in std::mem::take(&mut page.values) {
+        let Some(from) = old.props.iter().find(|p| p.name == name) else {
+            continue;
+        };
+        let to = if from.kind == "title" {
+            new.props.iter().find(|p| p.kind == "title")
+        } else {
+            new.props
+                .iter()
+                .find(|p| p.name == name && p.kind == from.kind)
+        };
+        if let Some(to) = to {
+            values.insert(to.name.clone(), v);
+        }
+    }
+    page.values = values;
+    page.edited = now;
+    page.edited_by = bot.clone();
+    ws.pages.insert(id.to_string(), page);
+    let page = ws.pages.get(id).ok_or_else(|| not_found("page", id))?;
     Ok(render::page(&ws, page, version, false).into())
 }
 
@@ -180,8 +378,7 @@ pub fn property_item(shared: &Shared, page_id: &str, prop_raw: &str, params: &Pa
         .get(page_id)
         .ok_or_else(|| not_found("page", page_id))?;
     let ds = ws
-        .sources
-        .get(&page.data_source_id)
+        .source_of(page)
         .ok_or_else(|| not_found("page", page_id))?;
     let wanted = decode(prop_raw);
     let prop = ds

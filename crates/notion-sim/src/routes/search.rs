@@ -73,8 +73,7 @@ pub fn search(shared: &Shared, version: Version, body: &Value) -> ApiResult {
         for p in ws.pages.values().filter(|p| p.in_trash == in_trash) {
             let matched = text.is_empty()
                 || ws
-                    .sources
-                    .get(&p.data_source_id)
+                    .source_of(p)
                     .is_some_and(|s| p.title(s).to_lowercase().contains(&text));
             if matched {
                 hits.push((p.edited.timestamp(), &p.id, Hit::Page(p)));

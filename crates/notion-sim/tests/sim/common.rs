@@ -118,3 +118,38 @@ pub async fn admin(sim: &SimHandle, path: &str, body: Value) -> Value {
     assert!(r.status().is_success(), "admin {path}: {}", r.status());
     r.json().await.expect("admin json")
 }
+
+/// PATCH shortcut with the newest version.
+pub async fn patch(sim: &SimHandle, path: &str, body: Value) -> Resp {
+    call(sim, Method::PATCH, path, Some(V_NEW), Some(body)).await
+}
+
+/// Asserts a 400 `validation_error` whose message contains `needle`.
+pub fn assert_invalid(r: &Resp, needle: &str) {
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["object"], "error", "{}", r.body);
+    assert_eq!(r.body["code"], "validation_error", "{}", r.body);
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+}
+
+/// The dump entry of a page.
+pub fn dump_entry(sim: &SimHandle, id: &str) -> Value {
+    sim.state_dump(V_NEW)["pages"]
+        .as_array()
+        .expect("pages")
+        .iter()
+        .find(|p| p["id"] == id)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// A rich-text request array of one text item.
+pub fn rt(content: &str) -> Value {
+    serde_json::json!([{"type": "text", "text": {"content": content}}])
+}
+
+/// DELETE shortcut with the newest version.
+pub async fn delete(sim: &SimHandle, path: &str) -> Resp {
+    call(sim, Method::DELETE, path, Some(V_NEW), None).await
+}

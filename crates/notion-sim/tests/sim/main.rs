@@ -10,3 +10,7 @@ mod limits;
 mod page_content;
 mod properties;
 mod query;
+mod writes_blocks;
+mod writes_faults;
+mod writes_pages;
+mod writes_schema;
