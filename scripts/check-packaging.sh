@@ -32,8 +32,8 @@ step "launcher tests"
 (cd databricks/wheel && "$venv/bin/python" -m pytest -q -p no:cacheprovider)
 
 step "no simulator in the production build"
-# The cloud features add no workspace crates, so the featureless graph answers offline.
-graph="$(cargo tree --locked --offline -p notion-sync --no-default-features -e normal,build --prefix none)"
+# The production feature set: the object stores, without the demo.
+graph="$(cargo tree --locked --offline -p notion-sync --no-default-features --features cloud -e normal,build --prefix none)"
 if grep -q '^notion-sim ' <<<"$graph"; then
     echo "error: notion-sim is a dependency of the production build" >&2
     exit 1

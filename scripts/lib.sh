@@ -1,7 +1,7 @@
 # Set-up shared by the check scripts that run the binaries, sourced with the script's name:
-#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" check-NAME
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" check-NAME [--no-binaries]
 # Sets root (the checkout), sync_bin and sim_bin ($NOTION_SYNC_BIN and $NOTION_SIM_BIN, default
-# $CARGO_TARGET_DIR/debug/notion-sync and notion-sim; both must exist), a scratch directory $work and the
+# $CARGO_TARGET_DIR/debug/notion-sync and notion-sim; both must exist unless --no-binaries), a scratch directory $work and the
 # array pids. On exit every process in pids is stopped (`run` adds the commands it starts), $work is removed
 # and one line says how the script ended and how long it took.
 
@@ -9,8 +9,8 @@ check_name=$1
 started=$SECONDS
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$HOME/.cache/notion-sync/target}
-sync_bin=$(realpath "${NOTION_SYNC_BIN:-$target/debug/notion-sync}")
-sim_bin=$(realpath "${NOTION_SIM_BIN:-$target/debug/notion-sim}")
+sync_bin=$(realpath -m "${NOTION_SYNC_BIN:-$target/debug/notion-sync}")
+sim_bin=$(realpath -m "${NOTION_SIM_BIN:-$target/debug/notion-sim}")
 
 exec 3>&1 # the summary line goes here even when the script stops inside a redirected command
 work=$(mktemp -d "${TMPDIR:-/tmp}/$check_name.XXXXXX")
@@ -42,6 +42,8 @@ run() {
     return "$rc"
 }
 
-for bin in "$sync_bin" "$sim_bin"; do
-    [[ -x $bin ]] || fail "$bin not found: build with cargo build -p notion-sync -p notion-sim"
-done
+if [[ ${2:-} != --no-binaries ]]; then
+    for bin in "$sync_bin" "$sim_bin"; do
+        [[ -x $bin ]] || fail "$bin not found: build with cargo build -p notion-sync -p notion-sim"
+    done
+fi

@@ -9,24 +9,9 @@
 # Venvs live under $NOTION_SYNC_VENVS (default $HOME/.cache/notion-sync/venvs).
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" services --no-binaries
 venvs=${NOTION_SYNC_VENVS:-$HOME/.cache/notion-sync/venvs}
 lock=$root/tests/services/requirements-moto.lock
-pids=()
-work=$(mktemp -d "${TMPDIR:-/tmp}/notion-sync-services.XXXXXX")
-
-cleanup() {
-    local rc=$?
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # A venv holding exactly the lock, made once (named by the lock's hash).
 venv=$venvs/moto-$(sha256sum "$lock" | cut -c1-12)
@@ -69,6 +54,4 @@ start_moto s3-auth INITIAL_NO_AUTH_ACTION_COUNT=0
 export NOTION_SYNC_TEST_S3_AUTH=$endpoint
 echo "services: S3 at $NOTION_SYNC_TEST_S3, S3 with authentication at $NOTION_SYNC_TEST_S3_AUTH" >&2
 
-"$@" &
-pids+=("$!")
-wait "$!"
+run "$@"

@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
 use crate::oracle::{Memory, Promise, check};
-use crate::support::{World, assert_exit};
+use crate::support::{Lake, World, assert_exit};
 
 /// A step of a run that a kill can land inside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,15 +129,6 @@ async fn await_trace(child: &mut Child, trace: &Path, point: &str, n: u64) {
     }
 }
 
-/// Where the lake of a crash case lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Lake {
-    /// A local directory.
-    Local,
-    /// A bucket of the test S3 server.
-    S3,
-}
-
 /// `first` is run to completion before the killed run (`None`: the killed run is the first one).
 async fn crash_then_rerun(case: &str, first: Option<&[&str]>, killed: &[&str], kill: Kill) {
     crash_then_rerun_on(Lake::Local, case, first, killed, kill).await;
@@ -152,9 +143,7 @@ pub(crate) async fn crash_then_rerun_on(
     kill: Kill,
 ) {
     let mut w = World::large(1_200).await;
-    if lake == Lake::S3 {
-        w.on_s3().await;
-    }
+    w.on(lake).await;
     w.set("NOTION_SYNC_BATCH_PAGES", "300");
     let mut memory = Memory::default();
     if let Some(args) = first {

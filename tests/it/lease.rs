@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
 use crate::oracle::{Memory, Promise, check};
-use crate::support::{World, assert_exit, stderr};
+use crate::support::{Lake, World, assert_exit, stderr};
 
 /// Time to live of the leases in these tests.
 pub(crate) const TTL: Duration = Duration::from_secs(2);
@@ -93,24 +93,28 @@ pub(crate) async fn versions(w: &World) -> BTreeMap<&'static str, Option<u64>> {
     out
 }
 
-/// Run ids named in the lease documents under the lake.
-fn lease_holders(w: &World) -> Vec<String> {
-    let dir = w.lake.path().join("lake").join("bronze").join("_locks");
-    let mut out = Vec::new();
-    for db in std::fs::read_dir(dir).unwrap().flatten() {
-        for doc in std::fs::read_dir(db.path()).unwrap().flatten() {
-            let text = std::fs::read_to_string(doc.path()).unwrap_or_default();
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                out.push(v["run_id"].as_str().unwrap_or_default().to_string());
-            }
-        }
-    }
-    out
+/// The state an incremental sync promises, checked against the simulator.
+pub(crate) async fn check_incremental(w: &World) {
+    check(
+        w,
+        "2026-03-11",
+        None,
+        Promise::Incremental,
+        &mut Memory::default(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_while_one_holds_the_lease_is_refused_and_writes_nothing() {
+    second_run_is_refused_while_the_first_holds_the_lease(Lake::Local).await;
+}
+
+/// A second run exits 75 naming the holder and writes nothing; once the holder is killed and its lease
+/// expired, the next run takes over with nothing deleted by hand.
+pub(crate) async fn second_run_is_refused_while_the_first_holds_the_lease(lake: Lake) {
     let mut w = World::start(WorkspaceKind::Demo).await;
+    w.on(lake).await;
     w.set("NOTION_SYNC_LOCK_TTL", "2s");
     assert_exit(&w.run(&["sync"]).await, 0);
     // One database at a time: while the first is paused, the run commits nothing else.
@@ -120,7 +124,7 @@ async fn a_second_run_while_one_holds_the_lease_is_refused_and_writes_nothing() 
     w.sim.edit_pages(&ds, 5);
     // The first run holds every lease and waits before its first commit, renewing its leases.
     let first = start_paused(&w, &["sync"], "write.batch", 1, "wait").await;
-    let holders = lease_holders(&w);
+    let holders = w.lease_holders().await;
     assert!(!holders.is_empty());
     let before = versions(&w).await;
     // Well past the time to live: a live holder keeps renewing.
@@ -130,6 +134,10 @@ async fn a_second_run_while_one_holds_the_lease_is_refused_and_writes_nothing() 
     let err = stderr(&second);
     assert!(err.contains("is being synced by run"), "{err}");
     assert!(err.contains(&holders[0]), "names the holder: {err}");
+    assert!(
+        err.contains(&w.lake_uri()),
+        "names where the lease is: {err}"
+    );
     assert!(!err.contains("delete"), "nothing to delete by hand: {err}");
     assert_eq!(versions(&w).await, before, "the refused run wrote nothing");
     // The holder dies; once its lease expired the next run takes over, with nothing deleted by hand.
@@ -137,19 +145,18 @@ async fn a_second_run_while_one_holds_the_lease_is_refused_and_writes_nothing() 
     tokio::time::sleep(TTL + Duration::from_millis(500)).await;
     let third = w.run(&["sync"]).await;
     assert_exit(&third, 0);
-    check(
-        &w,
-        "2026-03-11",
-        None,
-        Promise::Incremental,
-        &mut Memory::default(),
-    )
-    .await;
+    check_incremental(&w).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_runs_lease_blocks_reruns_only_until_it_expires() {
+    killed_runs_lease_blocks_reruns_until_it_expires(Lake::Local).await;
+}
+
+/// A run killed while holding its leases blocks reruns (exit 75) only until the leases expire.
+pub(crate) async fn killed_runs_lease_blocks_reruns_until_it_expires(lake: Lake) {
     let mut w = World::start(WorkspaceKind::Demo).await;
+    w.on(lake).await;
     w.set("NOTION_SYNC_LOCK_TTL", "2s");
     let first = start_paused(&w, &["sync"], "fetch.page", 1, "wait").await;
     first.kill().await;
@@ -157,14 +164,7 @@ async fn a_killed_runs_lease_blocks_reruns_only_until_it_expires() {
     assert_exit(&early, 75);
     tokio::time::sleep(TTL + Duration::from_millis(500)).await;
     assert_exit(&w.run(&["sync"]).await, 0);
-    check(
-        &w,
-        "2026-03-11",
-        None,
-        Promise::Incremental,
-        &mut Memory::default(),
-    )
-    .await;
+    check_incremental(&w).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

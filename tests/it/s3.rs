@@ -1,19 +1,18 @@
 //! The lake on S3: every test writes to its own bucket of a real S3-compatible server (moto, started on
 //! loopback by `scripts/services.sh`), and reads the tables back from there.
 
-use std::time::Duration;
-
 use notion_sim::WorkspaceKind;
 use notion_sync::bronze::PageRecord;
 use notion_sync::sink::BronzeSink;
 use notion_sync::sink::delta::DeltaSink;
 
-use crate::crash::{Kill, Lake, Phase, crash_then_rerun_on};
-use crate::lease::{TTL, start_paused, versions};
-use crate::oracle::{Memory, Promise, check};
-use crate::support::{
-    S3_KEY_ID, S3_SECRET, World, assert_exit, list_objects, s3_auth_endpoint, s3_endpoint, stderr,
+use crate::crash::{Kill, Phase, crash_then_rerun_on};
+use crate::lease::{
+    killed_runs_lease_blocks_reruns_until_it_expires,
+    second_run_is_refused_while_the_first_holds_the_lease, versions,
 };
+use crate::oracle::{Memory, Promise, check};
+use crate::support::{Lake, S3_KEY_ID, S3_SECRET, World, assert_exit, s3_auth_endpoint, stderr};
 
 /// The data tables: an idle run commits none of them (it only adds its run row).
 const DATA_TABLES: [&str; 4] = [
@@ -45,7 +44,7 @@ async fn full_incremental_idle_optimize_and_delete_detection_on_s3() {
     assert_exit(&first, 0);
     assert_no_credentials(&first);
     check(&w, "2026-03-11", None, Promise::FullRefresh, &mut memory).await;
-    let keys = list_objects(&s3_endpoint(), &bucket, "lake/bronze/notion_raw_pages/").await;
+    let keys = w.bucket_keys(&bucket, "lake/bronze/notion_raw_pages").await;
     assert!(
         keys.iter().any(|k| k.ends_with(".parquet"))
             && keys.iter().any(|k| k.contains("_delta_log/")),
@@ -94,13 +93,13 @@ async fn full_incremental_idle_optimize_and_delete_detection_on_s3() {
         .unwrap()
         .into_iter()
         .collect();
-    let stored: std::collections::BTreeSet<String> =
-        list_objects(&s3_endpoint(), &bucket, "lake/bronze/notion_raw_pages/")
-            .await
-            .into_iter()
-            .filter(|k| k.ends_with(".parquet") && !k.contains("_delta_log/"))
-            .map(|k| format!("s3://{bucket}/{k}"))
-            .collect();
+    let stored: std::collections::BTreeSet<String> = w
+        .bucket_keys(&bucket, "lake/bronze/notion_raw_pages")
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with(".parquet") && !k.contains("_delta_log/"))
+        .map(|k| format!("s3://{bucket}/{k}"))
+        .collect();
     assert_eq!(
         live, stored,
         "vacuum left only the files of the current version"
@@ -122,7 +121,7 @@ async fn health_proves_the_bucket_writable_and_leaves_nothing_behind() {
         String::from_utf8_lossy(&out.stdout)
     );
     // The probe went where the tables go, and is gone again.
-    let left = list_objects(&s3_endpoint(), &bucket, "").await;
+    let left = w.bucket_keys(&bucket, "").await;
     assert!(
         left.iter().all(|k| k.starts_with("lake/bronze/notion_")),
         "only the tables are in the bucket: {left:?}"
@@ -131,64 +130,12 @@ async fn health_proves_the_bucket_writable_and_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_on_s3_is_refused_while_the_first_holds_the_lease() {
-    let mut w = World::start(WorkspaceKind::Demo).await;
-    let bucket = w.on_s3().await;
-    w.set("NOTION_SYNC_LOCK_TTL", "2s");
-    assert_exit(&w.run(&["sync"]).await, 0);
-    w.set("NOTION_SYNC_CONCURRENCY", "1");
-    let ds = w.sim.databases()[0].data_sources[0].id.clone();
-    w.sim.advance_clock(chrono::Duration::minutes(2));
-    w.sim.edit_pages(&ds, 5);
-    let first = start_paused(&w, &["sync"], "write.batch", 1, "wait").await;
-    let locks = list_objects(&s3_endpoint(), &bucket, "lake/bronze/_locks/").await;
-    assert!(
-        !locks.is_empty(),
-        "the leases are objects in the bucket: {:?}",
-        list_objects(&s3_endpoint(), &bucket, "").await
-    );
-    let before = versions(&w).await;
-    // Well past the time to live: the live holder renews its lease in the bucket.
-    tokio::time::sleep(TTL * 2).await;
-    let second = w.run(&["sync"]).await;
-    assert_exit(&second, 75);
-    assert_no_credentials(&second);
-    let err = stderr(&second);
-    assert!(err.contains("is being synced by run"), "{err}");
-    assert!(err.contains("s3://"), "names where the lease is: {err}");
-    assert_eq!(versions(&w).await, before, "the refused run wrote nothing");
-    first.kill().await;
-    // The killed holder's lease blocks a rerun only until it expires.
-    tokio::time::sleep(TTL + Duration::from_millis(500)).await;
-    assert_exit(&w.run(&["sync"]).await, 0);
-    check(
-        &w,
-        "2026-03-11",
-        None,
-        Promise::Incremental,
-        &mut Memory::default(),
-    )
-    .await;
+    second_run_is_refused_while_the_first_holds_the_lease(Lake::S3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_runs_lease_on_s3_is_taken_over_once_it_expired() {
-    let mut w = World::start(WorkspaceKind::Demo).await;
-    w.on_s3().await;
-    w.set("NOTION_SYNC_LOCK_TTL", "2s");
-    let first = start_paused(&w, &["sync"], "fetch.page", 1, "wait").await;
-    first.kill().await;
-    let early = w.run(&["sync"]).await;
-    assert_exit(&early, 75);
-    tokio::time::sleep(TTL + Duration::from_millis(500)).await;
-    assert_exit(&w.run(&["sync"]).await, 0);
-    check(
-        &w,
-        "2026-03-11",
-        None,
-        Promise::Incremental,
-        &mut Memory::default(),
-    )
-    .await;
+    killed_runs_lease_blocks_reruns_until_it_expires(Lake::S3).await;
 }
 
 /// A page row of `database` edited at `minute`.

@@ -138,6 +138,63 @@ impl World {
             .collect()
     }
 
+    /// Keys of the objects in this world's bucket under `prefix`, read through delta-rs' object store.
+    pub async fn bucket_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        use futures::TryStreamExt;
+        let root = url::Url::parse(&format!("s3://{bucket}")).unwrap();
+        let store = notion_sync::sink::remote::open(&root, &self.storage_options()).unwrap();
+        let prefix = object_store::path::Path::from(prefix);
+        let mut keys: Vec<String> = store
+            .list(Some(&prefix))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .expect("the bucket lists");
+        keys.sort();
+        keys
+    }
+
+    /// Where this world's lake lives.
+    pub async fn on(&mut self, lake: Lake) {
+        if lake == Lake::S3 {
+            self.on_s3().await;
+        }
+    }
+
+    /// The store of this world's lease documents.
+    pub fn lease_store(&self) -> std::sync::Arc<dyn notion_sync::sink::lease::LeaseStore> {
+        let uri = self.lake_uri();
+        if uri.starts_with("s3://") {
+            let root = url::Url::parse(&format!("{uri}/bronze")).unwrap();
+            let store = notion_sync::sink::remote::open(&root, &self.storage_options()).unwrap();
+            std::sync::Arc::new(notion_sync::sink::remote::ObjectLeaseStore::new(
+                store,
+                "_locks".into(),
+                format!("{root}/_locks"),
+            ))
+        } else {
+            std::sync::Arc::new(notion_sync::sink::lease::DirLeaseStore::new(
+                Path::new(&uri).join("bronze").join("_locks"),
+            ))
+        }
+    }
+
+    /// Run ids named by the newest lease document of each database.
+    pub async fn lease_holders(&self) -> Vec<String> {
+        let store = self.lease_store();
+        let mut out = Vec::new();
+        for db in self.sim.databases() {
+            let epochs = store.epochs(&db.id).await.unwrap();
+            let Some(epoch) = epochs.last() else { continue };
+            if let Some(doc) = store.read(&db.id, *epoch).await.unwrap()
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&doc.text)
+            {
+                out.push(v["run_id"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        out
+    }
+
     /// Moves this world's lake into a new bucket of the test S3 server; returns the bucket's name.
     pub async fn on_s3(&mut self) -> String {
         let endpoint = s3_endpoint();
@@ -202,6 +259,15 @@ impl World {
     }
 }
 
+/// Where the lake of a test lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lake {
+    /// A local directory.
+    Local,
+    /// A bucket of the test S3 server.
+    S3,
+}
+
 /// Credentials the tests give the S3 server (it accepts any); they must never show in any output.
 pub const S3_KEY_ID: &str = "AKIANSYNCTESTKEYID01";
 pub const S3_SECRET: &str = "nsync-test-secret-Zq8v1Lk3Pw9e";
@@ -234,45 +300,6 @@ pub async fn create_bucket(endpoint: &str, bucket: &str) {
         .expect("the S3 server answers")
         .status();
     assert!(status.is_success(), "creating bucket {bucket}: {status}");
-}
-
-/// Keys of the objects in `bucket` under `prefix` (moto's ListObjectsV2, unsigned).
-pub async fn list_objects(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut query = vec![
-            ("list-type", "2".to_string()),
-            ("prefix", prefix.to_string()),
-        ];
-        if let Some(t) = &token {
-            query.push(("continuation-token", t.clone()));
-        }
-        let body = reqwest::Client::new()
-            .get(format!("{endpoint}/{bucket}"))
-            .query(&query)
-            .send()
-            .await
-            .expect("the S3 server answers")
-            .text()
-            .await
-            .unwrap();
-        keys.extend(xml_values(&body, "Key"));
-        token = xml_values(&body, "NextContinuationToken")
-            .into_iter()
-            .next();
-        if token.is_none() {
-            return keys;
-        }
-    }
-}
-
-fn xml_values(body: &str, tag: &str) -> Vec<String> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    body.split(&open)
-        .skip(1)
-        .filter_map(|rest| rest.split_once(&close).map(|(v, _)| v.to_string()))
-        .collect()
 }
 
 /// Exit code, with the output printed on mismatch.

@@ -143,16 +143,16 @@ fn schema_change(sim: &SimHandle, rng: &mut fastrand::Rng, ds: &str) -> String {
         }
         (1, Some(name)) => {
             sim.rename_property(ds, name, &fresh);
-            "rename property".into()
+            format!("rename property {name} to {fresh}")
         }
         (2, Some(name)) => {
             sim.remove_property(ds, name);
-            "remove property".into()
+            format!("remove property {name}")
         }
         (_, Some(name)) => {
             let schema: Value = json!({"type": "checkbox", "checkbox": {}});
             sim.change_property_type(ds, name, schema);
-            "change property type".into()
+            format!("change the type of {name} to checkbox")
         }
     }
 }

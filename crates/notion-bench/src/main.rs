@@ -8,6 +8,7 @@
 //! `bash scripts/bench.sh` builds both in release and runs every scenario.
 
 mod measure;
+mod s3proxy;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -234,6 +235,63 @@ impl Bench {
         );
     }
 
+    /// (7) A full refresh into the local S3 server (`NOTION_SYNC_TEST_S3`, run under
+    /// `scripts/services.sh`) against one into a local directory, and the object-store requests per commit.
+    async fn s3(&mut self, pages: usize) {
+        let Ok(upstream) = std::env::var("NOTION_SYNC_TEST_S3") else {
+            eprintln!(
+                "s3: skipped, NOTION_SYNC_TEST_S3 is not set (run under scripts/services.sh)"
+            );
+            return;
+        };
+        eprintln!("s3: full refresh of {pages} pages into S3 and into a local directory");
+        let local = self.throughput(pages).await;
+        let (_sim, mut c, _dir) = self.world(pages, 0).await;
+        let (endpoint, counts) = s3proxy::start(&upstream).await;
+        let bucket = format!("nsync-bench-{}", std::process::id());
+        reqwest::Client::new()
+            .put(format!("{upstream}/{bucket}"))
+            .send()
+            .await
+            .expect("bucket created");
+        for (k, v) in [
+            ("LAKEHOUSE_URI", format!("s3://{bucket}/lake")),
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "bench".into()),
+            ("AWS_SECRET_ACCESS_KEY", "bench-secret".into()),
+        ] {
+            c.env.insert(k.to_string(), v);
+        }
+        c.run(&["init-tables"]).await;
+        counts.reset();
+        let cost = c.run(&["sync", "--full-refresh"]).await;
+        let requests = counts.snapshot();
+        let total: u64 = requests.values().sum();
+        let commits = s3proxy::keys(&upstream, &bucket, "lake/bronze/")
+            .await
+            .iter()
+            .filter(|k| k.contains("/_delta_log/") && k.ends_with(".json"))
+            .filter(|k| !k.ends_with("00000000000000000000.json"))
+            .count();
+        let rate = pages as f64 / cost.wall.as_secs_f64();
+        let local_rate = pages as f64 / local.wall.as_secs_f64();
+        let share = rate / local_rate;
+        self.record(
+            format!("7. full refresh into S3, {pages} pages"),
+            format!(
+                "{rate:.0} pages/s = {:.0} % of local disk ({local_rate:.0}); {}; {total} requests \
+                 for {commits} commits = {:.1} per commit ({requests:?})",
+                share * 100.0,
+                cost.summary(),
+                total as f64 / commits.max(1) as f64
+            ),
+            "≥ 50 % of local disk",
+            Some(share >= 0.5),
+        );
+    }
+
     /// Runs an incremental sync and returns the requests it made per data source.
     async fn requests_per_source(&self, sim: &SimHandle, c: &Connector) -> f64 {
         sim.reset_counters();
@@ -272,7 +330,7 @@ async fn main() {
             "--quick" => quick = true,
             "-h" | "--help" => {
                 println!(
-                    "notion-bench [--bin PATH] [--quick] [throughput|budget|incremental|content|content-budget]...\n\
+                    "notion-bench [--bin PATH] [--quick] [throughput|budget|incremental|content|content-budget|s3]...\n\
                      --quick uses a tenth of the sizes, to check the harness itself"
                 );
                 return;
@@ -301,6 +359,9 @@ async fn main() {
     if want("content-budget") {
         // At Notion's budget the ideal alone is over an hour for 10,000 pages; --quick takes 1,000.
         bench.content_budget(scale(10_000), 180).await;
+    }
+    if want("s3") {
+        bench.s3(scale(100_000)).await;
     }
     if want("incremental") {
         let small = bench.incremental(scale(100_000)).await;

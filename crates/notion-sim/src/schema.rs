@@ -553,20 +553,23 @@ pub fn apply(
             return Err(e);
         }
     }
-    for page in ws.pages.values_mut().filter(|p| p.data_source_id == ds_id) {
-        for (old, new) in &renames {
-            if let Some(v) = page.values.remove(old) {
-                page.values.insert(new.clone(), v);
-            }
-        }
-        for d in &dropped {
-            page.values.remove(d);
-        }
-        drop_removed_options(&ds, &mut page.values);
-    }
-    // Formulas may name properties added later in the same patch.
+    // Formulas may name properties added later in the same patch. Only expressions this patch wrote are
+    // checked: removing a property an existing formula uses is allowed (as in Notion, the formula then
+    // refers to a property that is gone).
     let snapshot = ds.props.clone();
-    for p in ds.props.iter_mut().filter(|p| p.kind == "formula") {
+    let written = |p: &crate::model::PropSchema| {
+        let old = before
+            .get(ds_id)
+            .and_then(|s| s.props.iter().find(|o| o.id == p.id))
+            .map(|o| o.config["expression"].clone());
+        old.as_ref() != Some(&p.config["expression"])
+    };
+    for p in ds
+        .props
+        .iter_mut()
+        .filter(|p| p.kind == "formula")
+        .filter(|p| written(p))
+    {
         if let Some(expr) = p.config["expression"].as_str() {
             let tokenised = tokenise(expr, &snapshot, ds_id);
             if let Some(unknown) = crate::formula::named_props(&tokenised).first() {
@@ -588,6 +591,18 @@ pub fn apply(
             }
             p.config["expression"] = Value::String(tokenised);
         }
+    }
+    // Page values change only once the whole patch is known to apply.
+    for page in ws.pages.values_mut().filter(|p| p.data_source_id == ds_id) {
+        for (old, new) in &renames {
+            if let Some(v) = page.values.remove(old) {
+                page.values.insert(new.clone(), v);
+            }
+        }
+        for d in &dropped {
+            page.values.remove(d);
+        }
+        drop_removed_options(&ds, &mut page.values);
     }
     ws.sources.insert(ds_id.to_string(), ds);
     for (other, prop) in remote {

@@ -486,3 +486,50 @@ async fn generated_formulas_and_rollups_recompute_when_recreated() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn removing_a_property_a_formula_uses_changes_the_schema_and_every_page() {
+    let sim = demo().await;
+    let db = sim
+        .databases()
+        .into_iter()
+        .find(|d| d.title == "Tasks")
+        .expect("a Tasks database");
+    let ds = db.data_sources[0].id.clone();
+    let before = schema(&sim, &ds).await;
+    assert!(before.get("Effort").is_some(), "{before}");
+    // A patch that fails as a whole changes no page either.
+    let title = before
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, p)| p["type"] == "title")
+        .map(|(name, _)| name.clone())
+        .unwrap();
+    let refused = patch_ds(
+        &sim,
+        &ds,
+        json!({"properties": {"Effort": null, title.as_str(): null}}),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let kept = sim.state_dump(V_NEW);
+    let with_effort = kept["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["data_source_id"] == Value::String(ds.clone()))
+        .filter(|p| p["page_full"]["properties"]["Effort"]["number"].is_number())
+        .count();
+    assert!(with_effort > 0, "page values survive a refused patch");
+    assert!(sim.remove_property(&ds, "Effort"));
+    let after = schema(&sim, &ds).await;
+    assert!(after.get("Effort").is_none(), "{after}");
+    assert_ne!(before, after);
+    let dump = sim.state_dump(V_NEW);
+    for page in dump["pages"].as_array().unwrap() {
+        if page["data_source_id"] == Value::String(ds.clone()) {
+            assert!(page["page_full"]["properties"].get("Effort").is_none());
+        }
+    }
+}
