@@ -3,10 +3,14 @@
 # (also when the command fails or is interrupted):
 #   - an S3-compatible server (moto, from PyPI, pinned in tests/services/requirements-moto.lock) that
 #     supports conditional put (If-None-Match), exported as NOTION_SYNC_TEST_S3;
-#   - a second one that checks credentials (moto's IAM authentication), as NOTION_SYNC_TEST_S3_AUTH.
+#   - a second one that checks credentials (moto's IAM authentication), as NOTION_SYNC_TEST_S3_AUTH;
+#   - Azurite, the Azure Blob Storage emulator (from npm, pinned in tests/services/package-lock.json), with
+#     a container `nsync`, as NOTION_SYNC_TEST_AZURE (and AZURITE_BLOB_STORAGE_URL, which the Azure object
+#     store reads when the emulator is on).
 #
 # Usage: scripts/services.sh COMMAND [ARGS...]     e.g. scripts/services.sh cargo test --test it s3
-# Venvs live under $NOTION_SYNC_VENVS (default $HOME/.cache/notion-sync/venvs).
+# Venvs live under $NOTION_SYNC_VENVS (default $HOME/.cache/notion-sync/venvs), npm packages under
+# $NOTION_SYNC_NODE (default $HOME/.cache/notion-sync/node). Needs python3 and node/npm.
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" services --no-binaries
@@ -22,8 +26,39 @@ if [[ ! -f $venv/.complete ]]; then
     touch "$venv/.complete"
 fi
 
+# The npm packages of the lock, installed once (named by the lock's hash).
+node_dir=${NOTION_SYNC_NODE:-$HOME/.cache/notion-sync/node}/services-$(sha256sum "$root/tests/services/package-lock.json" | cut -c1-12)
+if [[ ! -f $node_dir/.complete ]]; then
+    rm -rf "$node_dir"
+    mkdir -p "$node_dir"
+    cp "$root/tests/services/package.json" "$root/tests/services/package-lock.json" "$node_dir/"
+    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    touch "$node_dir/.complete"
+fi
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until `endpoint`/PATH answers HTTP (any status); shows the service's log if it never does.
+await_http() {
+    local name=$1 path=$2
+    for _ in $(seq 1 300); do
+        if python3 - "$endpoint$path" 2>/dev/null <<'PY'
+import sys, urllib.error, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=1)
+except urllib.error.HTTPError:
+    pass
+PY
+        then
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "services: $name did not start; its log:" >&2
+    cat "$work/$name.log" >&2
+    return 1
 }
 
 # Starts moto on a free loopback port with the given environment (in this shell, so that the trap stops
@@ -35,16 +70,18 @@ start_moto() {
     env "$@" "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/$name.log" 2>&1 &
     pids+=("$!")
     endpoint="http://127.0.0.1:$port"
-    for _ in $(seq 1 300); do
-        if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
-            "$endpoint/moto-api/" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    echo "services: $name did not start; its log:" >&2
-    cat "$work/$name.log" >&2
-    return 1
+    await_http "$name" /moto-api/
+}
+
+# Starts Azurite's blob service on a free loopback port, in memory; sets `endpoint`.
+start_azurite() {
+    local port
+    port=$(free_port)
+    "$node_dir/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
+        --inMemoryPersistence --skipApiVersionCheck --silent >"$work/azurite.log" 2>&1 &
+    pids+=("$!")
+    endpoint="http://127.0.0.1:$port"
+    await_http azurite /devstoreaccount1
 }
 
 endpoint=
@@ -52,6 +89,10 @@ start_moto s3
 export NOTION_SYNC_TEST_S3=$endpoint
 start_moto s3-auth INITIAL_NO_AUTH_ACTION_COUNT=0
 export NOTION_SYNC_TEST_S3_AUTH=$endpoint
-echo "services: S3 at $NOTION_SYNC_TEST_S3, S3 with authentication at $NOTION_SYNC_TEST_S3_AUTH" >&2
+start_azurite
+python3 "$root/tests/services/azurite_container.py" "$endpoint" nsync
+export NOTION_SYNC_TEST_AZURE=$endpoint AZURITE_BLOB_STORAGE_URL=$endpoint
+echo "services: S3 at $NOTION_SYNC_TEST_S3, S3 with authentication at $NOTION_SYNC_TEST_S3_AUTH," \
+    "Azurite at $NOTION_SYNC_TEST_AZURE" >&2
 
 run "$@"

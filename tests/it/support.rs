@@ -133,15 +133,16 @@ impl World {
     pub fn storage_options(&self) -> std::collections::HashMap<String, String> {
         self.env
             .iter()
-            .filter(|(k, _)| k.starts_with("AWS_"))
+            .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("AZURE_"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 
-    /// Keys of the objects in this world's bucket under `prefix`, read through delta-rs' object store.
-    pub async fn bucket_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+    /// Keys of the objects under `prefix` of this world's object-store lake (relative to the lake's root),
+    /// read through delta-rs' object store.
+    pub async fn lake_keys(&self, prefix: &str) -> Vec<String> {
         use futures::TryStreamExt;
-        let root = url::Url::parse(&format!("s3://{bucket}")).unwrap();
+        let root = url::Url::parse(&self.lake_uri()).unwrap();
         let store = notion_sync::sink::remote::open(&root, &self.storage_options()).unwrap();
         let prefix = object_store::path::Path::from(prefix);
         let mut keys: Vec<String> = store
@@ -156,15 +157,35 @@ impl World {
 
     /// Where this world's lake lives.
     pub async fn on(&mut self, lake: Lake) {
-        if lake == Lake::S3 {
-            self.on_s3().await;
+        match lake {
+            Lake::Local => {}
+            Lake::S3 => {
+                self.on_s3().await;
+            }
+            Lake::Azure => self.on_azure(),
         }
+    }
+
+    /// Moves this world's lake to a new folder of the Azurite container the test command made.
+    pub fn on_azure(&mut self) {
+        let endpoint = service("NOTION_SYNC_TEST_AZURE");
+        let folder = uuid::Uuid::new_v4().simple().to_string();
+        self.set(
+            "LAKEHOUSE_URI",
+            &format!("az://{AZURE_CONTAINER}/{folder}/lake"),
+        );
+        self.set("AZURE_STORAGE_USE_EMULATOR", "true");
+        self.set("AZURE_ALLOW_HTTP", "true");
+        self.set("AZURE_STORAGE_ACCOUNT_NAME", "devstoreaccount1");
+        self.set("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY);
+        // Read by the Azure object store itself when the emulator is on.
+        self.set("AZURITE_BLOB_STORAGE_URL", &endpoint);
     }
 
     /// The store of this world's lease documents.
     pub fn lease_store(&self) -> std::sync::Arc<dyn notion_sync::sink::lease::LeaseStore> {
         let uri = self.lake_uri();
-        if uri.starts_with("s3://") {
+        if uri.contains("://") {
             let root = url::Url::parse(&format!("{uri}/bronze")).unwrap();
             let store = notion_sync::sink::remote::open(&root, &self.storage_options()).unwrap();
             std::sync::Arc::new(notion_sync::sink::remote::ObjectLeaseStore::new(
@@ -266,7 +287,16 @@ pub enum Lake {
     Local,
     /// A bucket of the test S3 server.
     S3,
+    /// A folder of a container of the Azurite emulator (Azure Blob Storage).
+    Azure,
 }
+
+/// The container `scripts/services.sh` creates in Azurite.
+pub const AZURE_CONTAINER: &str = "nsync";
+
+/// Azurite's documented development account key (public: it opens only the local emulator).
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// Credentials the tests give the S3 server (it accepts any); they must never show in any output.
 pub const S3_KEY_ID: &str = "AKIANSYNCTESTKEYID01";

@@ -1,5 +1,6 @@
-//! The lake on S3: every test writes to its own bucket of a real S3-compatible server (moto, started on
-//! loopback by `scripts/services.sh`), and reads the tables back from there.
+//! The lake on object stores: every S3 test writes to its own bucket of a real S3-compatible server (moto),
+//! every Azure test to its own folder of a container of Azurite (the Azure Storage emulator), both started
+//! on loopback by `scripts/services.sh`; the tables are read back from there.
 
 use notion_sim::WorkspaceKind;
 use notion_sync::bronze::PageRecord;
@@ -37,18 +38,28 @@ fn assert_no_credentials(out: &std::process::Output) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_incremental_idle_optimize_and_delete_detection_on_s3() {
+    full_incremental_idle_optimize_and_delete_detection(Lake::S3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_incremental_idle_optimize_and_delete_detection_on_azure() {
+    full_incremental_idle_optimize_and_delete_detection(Lake::Azure).await;
+}
+
+/// A lake on `lake` goes through every kind of run and `optimize`, equal to the simulator throughout.
+async fn full_incremental_idle_optimize_and_delete_detection(lake: Lake) {
     let mut w = World::start(WorkspaceKind::Demo).await;
-    let bucket = w.on_s3().await;
+    w.on(lake).await;
     let mut memory = Memory::default();
     let first = w.run(&["sync", "--full-refresh"]).await;
     assert_exit(&first, 0);
     assert_no_credentials(&first);
     check(&w, "2026-03-11", None, Promise::FullRefresh, &mut memory).await;
-    let keys = w.bucket_keys(&bucket, "lake/bronze/notion_raw_pages").await;
+    let keys = w.lake_keys("bronze/notion_raw_pages").await;
     assert!(
         keys.iter().any(|k| k.ends_with(".parquet"))
             && keys.iter().any(|k| k.contains("_delta_log/")),
-        "the pages table lives in the bucket: {keys:?}"
+        "the pages table lives in the object store: {keys:?}"
     );
 
     // Incremental: edits and a trashed page.
@@ -94,11 +105,11 @@ async fn full_incremental_idle_optimize_and_delete_detection_on_s3() {
         .into_iter()
         .collect();
     let stored: std::collections::BTreeSet<String> = w
-        .bucket_keys(&bucket, "lake/bronze/notion_raw_pages")
+        .lake_keys("bronze/notion_raw_pages")
         .await
         .into_iter()
         .filter(|k| k.ends_with(".parquet") && !k.contains("_delta_log/"))
-        .map(|k| format!("s3://{bucket}/{k}"))
+        .map(|k| format!("{}/{k}", w.lake_uri()))
         .collect();
     assert_eq!(
         live, stored,
@@ -111,7 +122,7 @@ async fn full_incremental_idle_optimize_and_delete_detection_on_s3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_proves_the_bucket_writable_and_leaves_nothing_behind() {
     let mut w = World::start(WorkspaceKind::Demo).await;
-    let bucket = w.on_s3().await;
+    w.on_s3().await;
     let out = w.run(&["health"]).await;
     assert_exit(&out, 0);
     assert_no_credentials(&out);
@@ -121,9 +132,9 @@ async fn health_proves_the_bucket_writable_and_leaves_nothing_behind() {
         String::from_utf8_lossy(&out.stdout)
     );
     // The probe went where the tables go, and is gone again.
-    let left = w.bucket_keys(&bucket, "").await;
+    let left = w.lake_keys("").await;
     assert!(
-        left.iter().all(|k| k.starts_with("lake/bronze/notion_")),
+        left.iter().all(|k| k.starts_with("bronze/notion_")),
         "only the tables are in the bucket: {left:?}"
     );
 }
@@ -136,6 +147,28 @@ async fn a_second_run_on_s3_is_refused_while_the_first_holds_the_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_runs_lease_on_s3_is_taken_over_once_it_expired() {
     killed_runs_lease_blocks_reruns_until_it_expires(Lake::S3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_azure_is_refused_while_the_first_holds_the_lease() {
+    second_run_is_refused_while_the_first_holds_the_lease(Lake::Azure).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_runs_lease_on_azure_is_taken_over_once_it_expired() {
+    killed_runs_lease_blocks_reruns_until_it_expires(Lake::Azure).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_inside_an_incremental_merge_on_azure() {
+    crash_then_rerun_on(
+        Lake::Azure,
+        "azure_inside_merge",
+        Some(&["sync"]),
+        &["sync"],
+        Kill::Inside(Phase::PagesCommit, 1),
+    )
+    .await;
 }
 
 /// A page row of `database` edited at `minute`.
