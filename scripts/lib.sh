@@ -18,8 +18,16 @@ pids=()
 
 cleanup() {
     local rc=$?
+    # Asked to stop, then given 5 s before they are killed (Azurite's graceful stop takes minutes).
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$work"
