@@ -59,9 +59,22 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the SQL that registers the bronze tables in a catalog (Unity Catalog external tables).
     Ddl(DdlArgs),
+    /// List the restore points: versions of the pages table and, per database, what the history covers.
+    Snapshots(SnapshotsArgs),
     /// Run a local demo: a simulated Notion workspace synced into ./lakehouse-demo.
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
+}
+
+/// `snapshots` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SnapshotsArgs {
+    /// Only these databases' history (repeatable), by configured name.
+    #[arg(short = 'd', long = "database", value_name = "NAME")]
+    pub databases: Vec<String>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ddl` options.

@@ -7,6 +7,7 @@ mod health;
 mod init;
 mod list;
 mod serve;
+mod snapshots;
 mod status;
 mod sync;
 mod table;
@@ -40,6 +41,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Status(args) => status::run(&settings, args).await,
         Command::Serve(args) => serve::run(&settings, args).await,
         Command::Ddl(args) => ddl::run(&settings, args),
+        Command::Snapshots(args) => snapshots::run(&settings, args).await,
         #[cfg(feature = "demo")]
         Command::Demo(_) => exit::INTERNAL,
     }

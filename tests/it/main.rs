@@ -14,6 +14,7 @@ mod objects;
 mod oracle;
 mod reliability;
 mod serve;
+mod snapshots;
 mod support;
 mod sync;
 mod workload;

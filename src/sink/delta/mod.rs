@@ -13,6 +13,7 @@ mod entities;
 mod pages;
 mod records;
 pub mod schema;
+mod snapshots;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -42,6 +43,7 @@ use entities::{EntityChange, EntityIndex, Group, Keyed};
 use pages::{PageChange, PageIndex};
 pub use records::{StoredPage, StoredVersion};
 use schema::TableSpec;
+pub use snapshots::{HistoryRange, TableCommit};
 
 /// Retries of one commit while concurrent writers keep winning (backoff from 50 ms doubling to 2 s).
 const COMMIT_RETRIES: u32 = 10;
@@ -377,12 +379,14 @@ impl DeltaSink {
         let batch = to_batch(spec, rows).map_err(|e| internal(spec.name, e))?;
         let _slot = self.commit_slot(spec.name).await;
         let batch = &batch;
+        let runs = run_ids(batch);
+        let runs = &runs;
         self.retry_commit(spec, || async move {
             let table = self.open(spec).await?;
             let table = table
                 .write(vec![batch.clone()])
                 .with_save_mode(SaveMode::Append)
-                .with_commit_properties(commit_props(operation))
+                .with_commit_properties(commit_props_with(operation, runs.clone()))
                 .await
                 .map_err(|e| self.fail(spec.name, e))?;
             self.keep(spec, &table);
@@ -436,14 +440,16 @@ impl DeltaSink {
         plan: &MergePlan<'_>,
     ) -> Result<Option<u64>, SinkError> {
         let table = self.open(spec).await?;
+        let runs = run_ids(&batch);
         let source = SessionContext::new()
             .read_batch(batch)
             .map_err(|e| internal(spec.name, e))?;
+        let props = commit_props_with(&format!("notion-sync.merge.{}", spec.name), runs);
         let mut builder = table
             .merge(source, plan.on.as_str())
             .with_source_alias("s")
             .with_target_alias("t")
-            .with_commit_properties(commit_props(&format!("notion-sync.merge.{}", spec.name)));
+            .with_commit_properties(props);
         for (guard, columns) in &plan.matched {
             builder = builder
                 .when_matched_update(|mut u| {
@@ -1312,14 +1318,43 @@ fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// Commit metadata key listing the sync runs whose rows a commit wrote.
+pub const RUN_IDS_KEY: &str = "notion_sync.run_ids";
+
+/// `[(RUN_IDS_KEY, [run ids])]` for the distinct `sync_run_id` values of `batch` (none when it has no such
+/// column), so each table version can be traced to the runs that wrote it.
+fn run_ids(batch: &RecordBatch) -> Vec<(String, serde_json::Value)> {
+    use deltalake::arrow::array::{Array, AsArray};
+    let Some(column) = batch.column_by_name("sync_run_id") else {
+        return Vec::new();
+    };
+    let Some(values) = column.as_string_opt::<i32>() else {
+        return Vec::new();
+    };
+    let ids: std::collections::BTreeSet<&str> = (0..values.len())
+        .filter(|i| values.is_valid(*i))
+        .map(|i| values.value(i))
+        .collect();
+    vec![(RUN_IDS_KEY.to_string(), serde_json::json!(ids))]
+}
+
 fn commit_props(operation: &str) -> CommitProperties {
-    CommitProperties::default().with_metadata([
-        ("operation_source".to_string(), serde_json::json!(operation)),
-        (
-            "engine".to_string(),
-            serde_json::json!(concat!("notion-sync/", env!("CARGO_PKG_VERSION"))),
-        ),
-    ])
+    commit_props_with(operation, Vec::new())
+}
+
+/// Commit properties naming the operation and this engine, plus `extra` metadata.
+fn commit_props_with(operation: &str, extra: Vec<(String, serde_json::Value)>) -> CommitProperties {
+    CommitProperties::default().with_metadata(
+        [
+            ("operation_source".to_string(), serde_json::json!(operation)),
+            (
+                "engine".to_string(),
+                serde_json::json!(concat!("notion-sync/", env!("CARGO_PKG_VERSION"))),
+            ),
+        ]
+        .into_iter()
+        .chain(extra),
+    )
 }
 
 fn is_conflict(e: &DeltaTableError) -> bool {
