@@ -164,9 +164,7 @@ impl StorageSettings {
     }
 
     fn flag(&self, name: &str) -> bool {
-        self.options
-            .get(name)
-            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+        self.options.get(name).is_some_and(|v| truthy(v))
     }
 
     fn check_s3(&self, env: &EnvVars) -> Result<(), ConfigError> {
@@ -228,7 +226,15 @@ impl StorageSettings {
 fn acknowledged(env: &EnvVars) -> bool {
     env.notion_sync_accept_unsafe_commits
         .as_deref()
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+        .is_some_and(truthy)
+}
+
+/// `1`, `true` or `yes`, in any case (how delta-rs reads these flags too).
+fn truthy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes"
+    )
 }
 
 fn is_loopback(url: &Url) -> bool {

@@ -204,14 +204,7 @@ async fn a_run_whose_lease_was_taken_over_stops_before_its_next_commit() {
         lost.iter()
             .all(|r| r.error_class.as_deref() == Some("transient"))
     );
-    check(
-        &w,
-        "2026-03-11",
-        None,
-        Promise::Incremental,
-        &mut Memory::default(),
-    )
-    .await;
+    check_incremental(&w).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,14 +229,7 @@ async fn sixty_four_databases_at_once_save_every_watermark_and_run_row() {
     let marks = sink.load_watermarks().await.unwrap();
     assert_eq!(marks.len(), 64);
     assert!(marks.iter().all(|m| m.watermark.is_some()));
-    check(
-        &w,
-        "2026-03-11",
-        None,
-        Promise::Incremental,
-        &mut Memory::default(),
-    )
-    .await;
+    check_incremental(&w).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

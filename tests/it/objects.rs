@@ -258,61 +258,60 @@ async fn bad_credentials_a_missing_bucket_and_an_unreachable_endpoint_name_what_
     let mut w = World::start(WorkspaceKind::Demo).await;
     w.on_s3().await;
     w.set("NOTION_SYNC_STORAGE_RETRY_TIMEOUT", "2s");
-
-    // A server that checks credentials and knows none of these.
-    let mut bad = World::start(WorkspaceKind::Demo).await;
-    bad.env = w.env.clone();
-    bad.set("AWS_ENDPOINT_URL", &s3_auth_endpoint());
-    let out = bad.run(&["sync"]).await;
-    assert_exit(&out, 3);
-    assert_no_credentials(&out);
-    let err = stderr(&out);
-    assert!(
-        err.contains("AWS_ACCESS_KEY_ID") && err.contains("AWS_SECRET_ACCESS_KEY"),
-        "{err}"
-    );
-
-    let mut missing = World::start(WorkspaceKind::Demo).await;
-    missing.env = w.env.clone();
-    missing.set("LAKEHOUSE_URI", "s3://nsync-no-such-bucket/lake");
-    for command in ["sync", "init-tables"] {
-        let out = missing.run(&[command]).await;
-        assert_exit(&out, 2);
-        assert_no_credentials(&out);
-        assert!(
-            stderr(&out).contains("LAKEHOUSE_URI"),
-            "{command}: {}",
-            stderr(&out)
-        );
-    }
-
+    // `command` with one variable changed, to completion.
+    let run = |command: &'static str, var: &'static str, value: String| {
+        let mut cmd = w.command(&[command]);
+        cmd.env(var, value);
+        async move { cmd.output().await.expect("binary runs") }
+    };
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let mut down = World::start(WorkspaceKind::Demo).await;
-    down.env = w.env.clone();
-    down.set("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{port}"));
-    let out = down.run(&["sync"]).await;
-    assert_exit(&out, 75);
-    assert_no_credentials(&out);
-    assert!(
-        stderr(&out).contains("AWS_ENDPOINT_URL"),
-        "{}",
-        stderr(&out)
-    );
-
+    // `sync` probes the lake first; `init-tables` meets each fault while reading a table's log.
+    let cases = [
+        // A server that checks credentials and knows none of these.
+        (
+            "AWS_ENDPOINT_URL",
+            s3_auth_endpoint(),
+            3,
+            "AWS_SECRET_ACCESS_KEY",
+        ),
+        (
+            "LAKEHOUSE_URI",
+            "s3://nsync-no-such-bucket/lake".to_string(),
+            2,
+            "LAKEHOUSE_URI",
+        ),
+        (
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{port}"),
+            75,
+            "AWS_ENDPOINT_URL",
+        ),
+    ];
+    for (var, value, code, named) in cases {
+        for command in ["sync", "init-tables"] {
+            let out = run(command, var, value.clone()).await;
+            assert_exit(&out, code);
+            assert_no_credentials(&out);
+            let err = stderr(&out);
+            assert!(err.contains(named), "{command} with {var}={value}: {err}");
+            if code == 3 {
+                assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
+            }
+        }
+    }
     // Unsafe commit settings are refused before anything is written.
-    let mut unsafe_rename = World::start(WorkspaceKind::Demo).await;
-    unsafe_rename.env = w.env.clone();
-    unsafe_rename.set("AWS_S3_ALLOW_UNSAFE_RENAME", "true");
-    let out = unsafe_rename.run(&["sync"]).await;
+    let out = run("sync", "AWS_S3_ALLOW_UNSAFE_RENAME", "true".into()).await;
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("AWS_S3_ALLOW_UNSAFE_RENAME"));
     // Plain http to a store that is not on this machine is refused (nothing is sent).
-    let mut remote_http = World::start(WorkspaceKind::Demo).await;
-    remote_http.env = w.env.clone();
-    remote_http.set("AWS_ENDPOINT_URL", "http://storage.example.com");
-    let out = remote_http.run(&["sync"]).await;
+    let out = run(
+        "sync",
+        "AWS_ENDPOINT_URL",
+        "http://storage.example.com".into(),
+    )
+    .await;
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("AWS_ALLOW_HTTP"));
 }
@@ -355,17 +354,9 @@ async fn killed_before_deletions_are_flagged_on_s3() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_lease_creates_on_s3_have_exactly_one_winner() {
-    use notion_sync::sink::lease::LeaseStore;
-    use notion_sync::sink::remote::{ObjectLeaseStore, open};
     let mut w = World::start(WorkspaceKind::Demo).await;
-    let bucket = w.on_s3().await;
-    let root = url::Url::parse(&format!("s3://{bucket}/lake/bronze")).unwrap();
-    let store = open(&root, &w.storage_options()).unwrap();
-    let leases = std::sync::Arc::new(ObjectLeaseStore::new(
-        store,
-        "_locks".into(),
-        format!("{root}/_locks"),
-    ));
+    w.on_s3().await;
+    let leases = w.lease_store();
     for round in 1..=10u64 {
         let racers: Vec<_> = (0..8)
             .map(|n| {

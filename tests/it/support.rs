@@ -182,22 +182,9 @@ impl World {
         self.set("AZURITE_BLOB_STORAGE_URL", &endpoint);
     }
 
-    /// The store of this world's lease documents.
+    /// The store of this world's lease documents (the one the binary uses).
     pub fn lease_store(&self) -> std::sync::Arc<dyn notion_sync::sink::lease::LeaseStore> {
-        let uri = self.lake_uri();
-        if uri.contains("://") {
-            let root = url::Url::parse(&format!("{uri}/bronze")).unwrap();
-            let store = notion_sync::sink::remote::open(&root, &self.storage_options()).unwrap();
-            std::sync::Arc::new(notion_sync::sink::remote::ObjectLeaseStore::new(
-                store,
-                "_locks".into(),
-                format!("{root}/_locks"),
-            ))
-        } else {
-            std::sync::Arc::new(notion_sync::sink::lease::DirLeaseStore::new(
-                Path::new(&uri).join("bronze").join("_locks"),
-            ))
-        }
+        self.sink().lease_store().expect("the lake takes leases")
     }
 
     /// Run ids named by the newest lease document of each database.

@@ -8,6 +8,27 @@ fn b(v: bool) -> Cell {
     Cell::Bool(Some(v))
 }
 
+/// The columns the users and comments tables end with: `payload`, `payload_sha256`, `is_deleted`, `deleted_at`,
+/// `first_synced_at` (= `synced_at`; the MERGE keeps the stored one), `synced_at`, `sync_run_id`.
+fn tracked(
+    payload: &str,
+    sha256: &str,
+    is_deleted: bool,
+    deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+    synced_at: chrono::DateTime<chrono::Utc>,
+    run_id: &str,
+) -> [Cell; 7] {
+    [
+        s(payload),
+        s(sha256),
+        b(is_deleted),
+        Cell::Ts(deleted_at),
+        t(synced_at),
+        t(synced_at),
+        s(run_id),
+    ]
+}
+
 /// Cells of a block row (`first_synced_at` = `synced_at`; the MERGE keeps the stored one).
 pub fn block_cells(r: &BlockRecord) -> Vec<Cell> {
     vec![
@@ -63,19 +84,16 @@ pub fn block_from(c: &[Cell]) -> BlockRecord {
 
 /// Cells of a user row.
 pub fn user_cells(r: &UserRecord) -> Vec<Cell> {
-    vec![
-        s(&r.user_id),
-        s(&r.user_type),
-        os(&r.name),
-        os(&r.email),
-        s(&r.payload),
-        s(&r.payload_sha256),
-        b(r.is_deleted),
-        Cell::Ts(None),
-        t(r.synced_at),
-        t(r.synced_at),
-        s(&r.sync_run_id),
-    ]
+    let head = [s(&r.user_id), s(&r.user_type), os(&r.name), os(&r.email)];
+    let tail = tracked(
+        &r.payload,
+        &r.payload_sha256,
+        r.is_deleted,
+        None,
+        r.synced_at,
+        &r.sync_run_id,
+    );
+    head.into_iter().chain(tail).collect()
 }
 
 /// A user row from its cells.
@@ -95,7 +113,7 @@ pub fn user_from(c: &[Cell]) -> UserRecord {
 
 /// Cells of a comment row.
 pub fn comment_cells(r: &CommentRecord) -> Vec<Cell> {
-    vec![
+    let head = [
         s(&r.comment_id),
         s(&r.page_id),
         s(&r.database_id),
@@ -106,14 +124,16 @@ pub fn comment_cells(r: &CommentRecord) -> Vec<Cell> {
         Cell::Ts(r.last_edited_time),
         os(&r.created_by),
         s(&r.plain_text),
-        s(&r.payload),
-        s(&r.payload_sha256),
-        b(r.is_deleted),
-        Cell::Ts(None),
-        t(r.synced_at),
-        t(r.synced_at),
-        s(&r.sync_run_id),
-    ]
+    ];
+    let tail = tracked(
+        &r.payload,
+        &r.payload_sha256,
+        r.is_deleted,
+        None,
+        r.synced_at,
+        &r.sync_run_id,
+    );
+    head.into_iter().chain(tail).collect()
 }
 
 /// A comment row from its cells.

@@ -92,6 +92,10 @@ pub struct DeltaSink {
     commit_policy: Policy,
     /// One-writer leases per database (`None`: this lake takes none).
     leases: Option<Leases>,
+    /// The store kind behind `uri` (names the variables in store errors).
+    store: crate::config::Store,
+    /// A remote lake's object store, rooted at the schema folder ([`Self::with_storage_options`]).
+    remote: Option<Arc<dyn object_store::ObjectStore>>,
     /// Test hook: every pages commit waits here first, so a test can prove commits overlap.
     #[cfg(test)]
     pages_barrier: Option<Arc<tokio::sync::Barrier>>,
@@ -154,6 +158,8 @@ impl DeltaSink {
                 COMMIT_RETRIES,
             ),
             leases,
+            store: crate::config::Store::of(lake_uri).unwrap_or(crate::config::Store::Local),
+            remote: None,
             #[cfg(test)]
             pages_barrier: None,
         })
@@ -201,21 +207,16 @@ impl DeltaSink {
     ) -> Result<Self, SinkError> {
         self.storage_options = options;
         if let Root::Remote(root) = &self.root {
-            let store = self.remote_store()?;
+            let url = Url::parse(root).map_err(|e| self.location(e.to_string()))?;
+            let store =
+                remote::open(&url, &self.storage_options).map_err(|e| self.fail("lake", e))?;
             let ttl = self.leases.as_ref().map_or(DEFAULT_TTL, Leases::ttl);
-            let locks = ObjectLeaseStore::new(store, LOCKS.into(), format!("{root}/{LOCKS}"));
+            let locks =
+                ObjectLeaseStore::new(store.clone(), LOCKS.into(), format!("{root}/{LOCKS}"));
             self.leases = Some(Leases::new(Arc::new(locks), ttl));
+            self.remote = Some(store);
         }
         Ok(self)
-    }
-
-    /// The object store of a remote lake, rooted at its schema folder.
-    fn remote_store(&self) -> Result<Arc<dyn object_store::ObjectStore>, SinkError> {
-        let Root::Remote(root) = &self.root else {
-            return Err(internal("lake", "not an object store"));
-        };
-        let url = Url::parse(root).map_err(|e| self.location(e.to_string()))?;
-        remote::open(&url, &self.storage_options).map_err(|e| self.fail("lake", e))
     }
 
     fn location(&self, reason: String) -> SinkError {
@@ -229,17 +230,16 @@ impl DeltaSink {
     /// refused or could not be reached, and never a secret.
     fn fail(&self, table: &str, e: DeltaTableError) -> SinkError {
         let reason = crate::config::scrub_secrets(e.to_string());
-        let store = crate::config::Store::of(&self.uri).unwrap_or(crate::config::Store::Local);
         match remote::fault(&e) {
             Some(fault @ remote::Fault::Denied) => SinkError::Denied {
                 table: table.to_string(),
                 reason,
-                hint: remote::hint(store, fault),
+                hint: remote::hint(self.store, fault),
             },
             Some(fault) => SinkError::Store {
                 table: table.to_string(),
                 reason,
-                hint: remote::hint(store, fault),
+                hint: remote::hint(self.store, fault),
                 transient: fault == remote::Fault::Unreachable,
             },
             None => map_err(table, e, reason),
@@ -602,22 +602,15 @@ impl DeltaSink {
         }
         let batch = entities::flagged_batch(spec, &change.write, &change.flags)
             .map_err(|e| internal(spec.name, e))?;
-        let update: Vec<&str> = spec
-            .names()
-            .into_iter()
-            .filter(|c| *c != "first_synced_at")
-            .collect();
-        let plan = MergePlan {
-            on: entities::merge_on(keyed, change),
-            matched: vec![
-                (
-                    Some("s.flag_only AND NOT t.is_deleted"),
-                    vec!["is_deleted", "deleted_at"],
-                ),
-                (Some("NOT s.flag_only"), update),
-            ],
-            insert: Some(Some("NOT s.flag_only")),
-        };
+        let plan = MergePlan::rows_and_flags(
+            spec,
+            entities::merge_on(keyed, change),
+            (
+                "s.flag_only AND NOT t.is_deleted",
+                &["is_deleted", "deleted_at"],
+            ),
+            "NOT s.flag_only",
+        );
         self.merge(spec, batch, &plan).await.map(|_| ())
     }
 
@@ -652,19 +645,12 @@ impl DeltaSink {
             return Ok(());
         }
         let batch = pages::merge_source(change).map_err(|e| internal(spec.name, e))?;
-        let update: Vec<&str> = spec
-            .names()
-            .into_iter()
-            .filter(|c| *c != "first_synced_at")
-            .collect();
-        let plan = MergePlan {
-            on: pages::merge_on(change),
-            matched: vec![
-                (Some(pages::FLAG_GUARD), pages::FLAG_COLUMNS.to_vec()),
-                (Some(pages::ROW_GUARD), update),
-            ],
-            insert: Some(Some("NOT s.flag_only")),
-        };
+        let plan = MergePlan::rows_and_flags(
+            spec,
+            pages::merge_on(change),
+            (pages::FLAG_GUARD, &pages::FLAG_COLUMNS),
+            pages::ROW_GUARD,
+        );
         change.stats.committed_version = self.merge(spec, batch, &plan).await?;
         crate::pause::point("sink.after_pages").await;
         Ok(())
@@ -881,6 +867,11 @@ impl DeltaSink {
         Ok(self.handle(table).await?.version())
     }
 
+    /// Where this lake's lease documents live (`None` when it takes no leases).
+    pub fn lease_store(&self) -> Option<Arc<dyn super::lease::LeaseStore>> {
+        self.leases.as_ref().map(Leases::store)
+    }
+
     /// Takes no one-writer leases: for writers coordinated some other way. Delta's optimistic commits
     /// still keep every table consistent; only the guarantee that one run writes a database is gone.
     pub fn without_leases(mut self) -> Self {
@@ -985,7 +976,10 @@ impl BronzeSink for DeltaSink {
                 Ok(())
             }
             Root::Remote(_) => {
-                let store = self.remote_store()?;
+                // Opened by `with_storage_options`, which every remote sink goes through.
+                let store = self.remote.clone().ok_or_else(|| {
+                    internal("lake", "object store not opened (with_storage_options)")
+                })?;
                 remote::probe(store.as_ref())
                     .await
                     .map_err(|e| self.fail("lake", e.into()))
@@ -1268,6 +1262,33 @@ struct MergePlan<'a> {
     matched: Vec<(Option<&'a str>, Vec<&'a str>)>,
     /// `WHEN NOT MATCHED [AND guard] THEN INSERT *`; `None` inserts nothing.
     insert: Option<Option<&'a str>>,
+}
+
+impl<'a> MergePlan<'a> {
+    /// The MERGE of a batch of rows and delete flags (`s.flag_only`): a flag updates only its columns
+    /// under its guard, a row replaces every column but `first_synced_at` under `row_guard`, and new
+    /// keys are inserted unless they are flags.
+    fn rows_and_flags(
+        spec: &TableSpec,
+        on: String,
+        (flag_guard, flag_columns): (&'a str, &[&'a str]),
+        row_guard: &'a str,
+    ) -> MergePlan<'a> {
+        let update: Vec<&'a str> = spec
+            .columns
+            .iter()
+            .map(|c| c.name)
+            .filter(|c| *c != "first_synced_at")
+            .collect();
+        MergePlan {
+            on,
+            matched: vec![
+                (Some(flag_guard), flag_columns.to_vec()),
+                (Some(row_guard), update),
+            ],
+            insert: Some(Some("NOT s.flag_only")),
+        }
+    }
 }
 
 /// After a commit: a committed change is applied to the index; after a failed one the index is dropped

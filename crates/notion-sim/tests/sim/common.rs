@@ -79,7 +79,12 @@ pub async fn post(sim: &SimHandle, path: &str, body: Value) -> Resp {
 
 /// GET shortcut with the newest version.
 pub async fn get(sim: &SimHandle, path: &str) -> Resp {
-    call(sim, Method::GET, path, Some(V_NEW), None).await
+    get_in(sim, path, V_NEW).await
+}
+
+/// GET with a `Notion-Version`.
+pub async fn get_in(sim: &SimHandle, path: &str, version: &str) -> Resp {
+    call(sim, Method::GET, path, Some(version), None).await
 }
 
 /// The first data source id of a database by title.

@@ -337,26 +337,12 @@ async fn retrieve_block_serves_blocks_and_pages() {
             .expect("the showcase page");
         for b in page["blocks"].as_array().expect("blocks") {
             let id = b["id"].as_str().expect("id");
-            let r = call(
-                &sim,
-                Method::GET,
-                &format!("/v1/blocks/{id}"),
-                Some(version),
-                None,
-            )
-            .await;
+            let r = get_in(&sim, &format!("/v1/blocks/{id}"), version).await;
             assert_eq!(r.status, 200);
             assert_eq!(without_request_id(r.body), b["block"]);
         }
         let id = page["id"].as_str().expect("id");
-        let r = call(
-            &sim,
-            Method::GET,
-            &format!("/v1/blocks/{id}"),
-            Some(version),
-            None,
-        )
-        .await;
+        let r = get_in(&sim, &format!("/v1/blocks/{id}"), version).await;
         assert_eq!(r.body["type"], "child_page");
         assert_eq!(r.body["id"], id);
         assert_eq!(r.body["has_children"], true);
