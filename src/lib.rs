@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notion;
 pub mod pause;
 pub mod progress;
+pub mod restore;
 pub mod retry;
 pub mod serve;
 pub mod sink;

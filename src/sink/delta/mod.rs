@@ -14,6 +14,7 @@ mod pages;
 mod records;
 pub mod schema;
 mod snapshots;
+mod travel;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -44,6 +45,7 @@ use pages::{PageChange, PageIndex};
 pub use records::{StoredPage, StoredVersion};
 use schema::TableSpec;
 pub use snapshots::{HistoryRange, TableCommit};
+pub use travel::TableAt;
 
 /// Retries of one commit while concurrent writers keep winning (backoff from 50 ms doubling to 2 s).
 const COMMIT_RETRIES: u32 = 10;
@@ -806,16 +808,8 @@ impl DeltaSink {
 
     /// Every stored page (at `version` when given, else the latest), for tests, `status` and restore.
     pub async fn read_pages(&self, version: Option<u64>) -> Result<Vec<StoredPage>, SinkError> {
-        let spec = &schema::PAGES;
-        let mut table = self.open(spec).await?;
-        if let Some(v) = version {
-            table
-                .load_version(v)
-                .await
-                .map_err(|e| self.fail(spec.name, e))?;
-        }
-        let rows = self.scan_table(table, spec, None).await?;
-        Ok(rows.iter().map(|r| records::page_from(r)).collect())
+        self.pages_at(version.map_or(TableAt::Latest, TableAt::Version))
+            .await
     }
 
     /// Every row of `spec`'s table, decoded by `from`.

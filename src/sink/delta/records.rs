@@ -88,6 +88,8 @@ pub struct StoredVersion {
     pub page_id: String,
     /// Database id.
     pub database_id: String,
+    /// Data source id.
+    pub data_source_id: String,
     /// `last_edited_time` of this version.
     pub last_edited_time: DateTime<Utc>,
     /// Trash flag of this version.
@@ -109,6 +111,7 @@ pub fn version_from(c: &[Cell]) -> StoredVersion {
     StoredVersion {
         page_id: c[0].text(),
         database_id: c[1].text(),
+        data_source_id: c[2].text(),
         last_edited_time: c[3].ts().unwrap_or_default(),
         in_trash: c[4].flag(),
         is_deleted: c[6].flag(),
