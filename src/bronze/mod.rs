@@ -10,6 +10,7 @@ pub mod record;
 pub use content::{BlockRecord, CommentRecord, PageContent, UserRecord};
 
 pub use record::{
-    ContentCounts, DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RunRecord, RunStatus,
+    ContentCounts, DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RestoreLogRecord,
+    RunRecord, RunStatus,
     SyncMode, WatermarkRecord,
 };

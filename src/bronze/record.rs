@@ -278,3 +278,29 @@ pub struct RejectRecord {
     /// The run that received it.
     pub sync_run_id: String,
 }
+
+/// One row of `notion_restore_log`: a step of a restore, recorded as an intent before its write and as
+/// an outcome after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreLogRecord {
+    /// The restore.
+    pub restore_id: String,
+    /// Order of the row within the restore.
+    pub step: i64,
+    /// The database the step belongs to.
+    pub database_id: String,
+    /// What the step does (`recreate`, `update`, `untrash`, `trash`, `block_create`, ...).
+    pub action: String,
+    /// The page or block id in the snapshot.
+    pub old_id: String,
+    /// The id Notion gave what was created for it.
+    pub new_id: Option<String>,
+    /// `started` (intent), `done`, `failed` or `adopted` (a lost create found again).
+    pub status: String,
+    /// Notion's request id of the write.
+    pub request_id: Option<String>,
+    /// What went wrong, or what was written.
+    pub detail: Option<String>,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+}

@@ -7,7 +7,9 @@
 //! `--resume` finishes without creating anything twice).
 
 pub mod point;
+pub mod live;
 pub mod snapshot;
+pub mod write;
 
 pub use point::AsOf;
 pub use snapshot::{DatabaseSnapshot, Snapshot, SnapshotPage};

@@ -37,9 +37,20 @@ pub mod tables {
     pub const USERS: &str = "notion_raw_users";
     /// Page and block comments.
     pub const COMMENTS: &str = "notion_raw_comments";
+    /// The journal of restores: one row per step of each restore.
+    pub const RESTORE_LOG: &str = "notion_restore_log";
     /// Every table, in creation order.
-    pub const ALL: [&str; 9] = [
-        PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS, REJECTS, BLOCKS, USERS, COMMENTS,
+    pub const ALL: [&str; 10] = [
+        PAGES,
+        VERSIONS,
+        DATABASES,
+        WATERMARKS,
+        RUNS,
+        REJECTS,
+        BLOCKS,
+        USERS,
+        COMMENTS,
+        RESTORE_LOG,
     ];
 }
 

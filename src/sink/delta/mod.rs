@@ -54,7 +54,7 @@ const COMMIT_RETRIES: u32 = 10;
 /// per data source or run) take one at a time, so this process's tasks never conflict there; the pages
 /// and history tables take a few, so databases commit in parallel without every commit losing the race
 /// for the next table version to dozens of others.
-const COMMIT_SLOTS: [(&str, usize); 9] = [
+const COMMIT_SLOTS: [(&str, usize); 10] = [
     (schema::WATERMARKS.name, 1),
     (schema::RUNS.name, 1),
     (schema::REJECTS.name, 1),
@@ -64,6 +64,7 @@ const COMMIT_SLOTS: [(&str, usize); 9] = [
     (schema::BLOCKS.name, 4),
     (schema::COMMENTS.name, 4),
     (schema::USERS.name, 1),
+    (schema::RESTORE_LOG.name, 1),
 ];
 
 /// Commits between checkpoints (`delta.checkpointInterval`). Each commit brings a table forward by reading

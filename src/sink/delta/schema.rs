@@ -276,9 +276,37 @@ pub const COMMENTS: TableSpec = TableSpec {
     comment: "Comments of synced pages and their blocks, one row per comment_id",
 };
 
+/// `notion_restore_log`.
+pub const RESTORE_LOG: TableSpec = TableSpec {
+    name: super::super::tables::RESTORE_LOG,
+    columns: &[
+        c("restore_id", Str, false),
+        c("step", I64, false),
+        c("database_id", Str, false),
+        c("action", Str, false),
+        c("old_id", Str, false),
+        c("new_id", Str, true),
+        c("status", Str, false),
+        c("request_id", Str, true),
+        c("detail", Str, true),
+        c("at", Ts, false),
+    ],
+    partition: None,
+    comment: "Journal of restores into Notion: each step (intent, then outcome), so a restore resumes safely",
+};
+
 /// Every table, in creation order.
-pub const ALL: [TableSpec; 9] = [
-    PAGES, VERSIONS, DATABASES, WATERMARKS, RUNS, REJECTS, BLOCKS, USERS, COMMENTS,
+pub const ALL: [TableSpec; 10] = [
+    PAGES,
+    VERSIONS,
+    DATABASES,
+    WATERMARKS,
+    RUNS,
+    REJECTS,
+    BLOCKS,
+    USERS,
+    COMMENTS,
+    RESTORE_LOG,
 ];
 
 impl Kind {

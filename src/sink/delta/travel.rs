@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::cells::Cell;
 use super::schema::{self, TableSpec};
 use super::{DeltaSink, StoredPage, content_records, records};
-use crate::bronze::{BlockRecord, CommentRecord, UserRecord};
+use crate::bronze::{BlockRecord, CommentRecord, RestoreLogRecord, UserRecord};
 use crate::sink::SinkError;
 
 /// Which state of a table to read.
@@ -99,5 +99,64 @@ impl DeltaSink {
     pub async fn users_at(&self, at: TableAt) -> Result<Vec<UserRecord>, SinkError> {
         let rows = self.rows_at(&schema::USERS, at).await?;
         Ok(rows.iter().map(|r| content_records::user_from(r)).collect())
+    }
+}
+
+impl DeltaSink {
+    /// Appends journal rows of a restore (one commit).
+    pub async fn append_restore_log(&self, rows: &[RestoreLogRecord]) -> Result<(), SinkError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let cells: Vec<Vec<Cell>> = rows.iter().map(log_cells).collect();
+        self.append(&schema::RESTORE_LOG, &cells, "notion-sync.restore_log")
+            .await
+            .map(|_| ())
+    }
+
+    /// Every journal row of `restore_id`, in step order.
+    pub async fn read_restore_log(
+        &self,
+        restore_id: &str,
+    ) -> Result<Vec<RestoreLogRecord>, SinkError> {
+        let rows = self.rows_at(&schema::RESTORE_LOG, TableAt::Latest).await?;
+        let mut out: Vec<RestoreLogRecord> = rows
+            .iter()
+            .map(|r| log_from(r))
+            .filter(|r| r.restore_id == restore_id)
+            .collect();
+        out.sort_by_key(|r| r.step);
+        Ok(out)
+    }
+}
+
+fn log_cells(r: &RestoreLogRecord) -> Vec<Cell> {
+    let s = |v: &str| Cell::Str(Some(v.to_string()));
+    vec![
+        s(&r.restore_id),
+        Cell::I64(Some(r.step)),
+        s(&r.database_id),
+        s(&r.action),
+        s(&r.old_id),
+        Cell::Str(r.new_id.clone()),
+        s(&r.status),
+        Cell::Str(r.request_id.clone()),
+        Cell::Str(r.detail.clone()),
+        Cell::Ts(Some(r.at)),
+    ]
+}
+
+fn log_from(c: &[Cell]) -> RestoreLogRecord {
+    RestoreLogRecord {
+        restore_id: c[0].text(),
+        step: c[1].int(),
+        database_id: c[2].text(),
+        action: c[3].text(),
+        old_id: c[4].text(),
+        new_id: c[5].opt_text(),
+        status: c[6].text(),
+        request_id: c[7].opt_text(),
+        detail: c[8].opt_text(),
+        at: c[9].ts().unwrap_or_default(),
     }
 }
