@@ -79,6 +79,7 @@ struct Failure {
     message: String,
     request_id: Option<String>,
     class: Class,
+    committed_id: Option<String>,
 }
 
 impl Client {
@@ -251,6 +252,7 @@ impl Client {
                 object_id: object_id.map(str::to_string),
                 hint,
                 class,
+                committed_id: f.committed_id,
             };
             let decision = attempts.next(failure.class);
             if let Some(wait) = decision.wait() {
@@ -333,6 +335,7 @@ impl Client {
                     code: "invalid_json".into(),
                     message: format!("response body could not be decoded: {e}"),
                     request_id: request_id.clone(),
+                    committed_id: None,
                     // A cut-off or garbled body is a transport fault; a well-formed body of the wrong shape is not.
                     class: if e.is_eof() || e.is_syntax() {
                         classify_transport(op, Transport::Garbled)
@@ -349,6 +352,12 @@ impl Client {
             .and_then(Value::as_str)
             .unwrap_or("");
         let class = classify_status(op, status, retry_after, &err.code, reason);
+        let committed_id = err
+            .additional_data
+            .as_ref()
+            .and_then(|d| d.get("committed_resource_id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         Err(Failure {
             status: Some(status),
             code: if err.code.is_empty() {
@@ -363,6 +372,7 @@ impl Client {
             },
             request_id: err.request_id.or(request_id),
             class,
+            committed_id,
         })
     }
 }
@@ -386,6 +396,7 @@ fn transport_failure(op: Operation, e: reqwest::Error) -> Failure {
         message: error_chain(&e),
         request_id: None,
         class: classify_transport(op, kind),
+        committed_id: None,
     }
 }
 
@@ -410,5 +421,6 @@ fn local_error(endpoint: &str, message: &str, class: ErrorClass) -> NotionError 
         object_id: None,
         hint: None,
         class,
+        committed_id: None,
     }
 }

@@ -48,6 +48,9 @@ pub struct NotionError {
     pub hint: Option<String>,
     /// Fault class.
     pub class: ErrorClass,
+    /// The id of what a failed create made all the same (Notion's `committed_resource_id` on a 503 or
+    /// 504 whose write was saved).
+    pub committed_id: Option<String>,
 }
 
 impl NotionError {
@@ -134,6 +137,7 @@ mod tests {
             object_id: None,
             hint: None,
             class: classify(status, code).0,
+            committed_id: None,
         }
     }
 

@@ -187,6 +187,7 @@ async fn query_all(
                 object_id: Some(data_source_id.to_string()),
                 hint: None,
                 class: crate::notion::ErrorClass::Internal,
+                committed_id: None,
             });
         }
         from = newest;

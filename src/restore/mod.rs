@@ -7,6 +7,7 @@
 //! `--resume` finishes without creating anything twice).
 
 pub mod point;
+pub mod content;
 pub mod live;
 pub mod snapshot;
 pub mod write;
