@@ -61,9 +61,40 @@ pub enum Command {
     Ddl(DdlArgs),
     /// List the restore points: versions of the pages table and, per database, what the history covers.
     Snapshots(SnapshotsArgs),
+    /// Bring a snapshot back into Notion in place: plan by default, write with --apply.
+    Restore(RestoreArgs),
     /// Run a local demo: a simulated Notion workspace synced into ./lakehouse-demo.
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
+}
+
+/// `restore` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestoreArgs {
+    /// The point to restore: a version of notion_raw_pages or an RFC 3339 timestamp (default: the latest).
+    #[arg(long, value_name = "VERSION|TIMESTAMP")]
+    pub as_of: Option<String>,
+    /// Only these databases (repeatable), by configured name.
+    #[arg(short = 'd', long = "database", value_name = "NAME")]
+    pub databases: Vec<String>,
+    /// Only these pages (snapshot page ids, comma-separated).
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub pages: Vec<String>,
+    /// Carry the plan out (without it nothing is written to Notion).
+    #[arg(long)]
+    pub apply: bool,
+    /// Write every planned action to this file as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub plan_json: Option<PathBuf>,
+    /// Trash the pages made after the snapshot (they are only reported otherwise).
+    #[arg(long)]
+    pub trash_new: bool,
+    /// Write select and multi-select options today's schema no longer has (Notion adds them back).
+    #[arg(long)]
+    pub add_missing_properties: bool,
+    /// Continue the restore with this id (from an earlier run's output or notion_restore_log).
+    #[arg(long, value_name = "RESTORE_ID")]
+    pub resume: Option<String>,
 }
 
 /// `snapshots` options.

@@ -6,6 +6,7 @@ mod demo;
 mod health;
 mod init;
 mod list;
+mod restore;
 mod serve;
 mod snapshots;
 mod status;
@@ -42,6 +43,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Serve(args) => serve::run(&settings, args).await,
         Command::Ddl(args) => ddl::run(&settings, args),
         Command::Snapshots(args) => snapshots::run(&settings, args).await,
+        Command::Restore(args) => restore::run(&settings, args).await,
         #[cfg(feature = "demo")]
         Command::Demo(_) => exit::INTERNAL,
     }

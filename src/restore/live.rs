@@ -127,6 +127,16 @@ async fn query_all(
     archived: bool,
     stats: &RequestStats,
 ) -> Result<Vec<Box<RawValue>>, NotionError> {
+    query_all_from(client, data_source_id, archived, None, stats).await
+}
+
+async fn query_all_from(
+    client: &Client,
+    data_source_id: &str,
+    archived: bool,
+    mut from: Option<String>,
+    stats: &RequestStats,
+) -> Result<Vec<Box<RawValue>>, NotionError> {
     let path = if client.api_version().has_data_sources() {
         format!("/v1/data_sources/{data_source_id}/query")
     } else {
@@ -134,7 +144,6 @@ async fn query_all(
     };
     let mut seen: HashMap<String, Box<RawValue>> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
-    let mut from: Option<String> = None;
     loop {
         let mut cursor: Option<String> = None;
         let mut capped = false;
@@ -215,4 +224,48 @@ pub async fn read_content(
     };
     let read = read_page_content(client, &ctx, page_id, ContentOptions::default(), stats).await?;
     Ok(read.content.blocks)
+}
+
+/// The ids of a block's children, in order.
+pub async fn children_ids(
+    client: &Client,
+    block_id: &str,
+    stats: &RequestStats,
+) -> Result<Vec<String>, NotionError> {
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    let items = client
+        .get_all(&format!("/v1/blocks/{block_id}/children"), Some(block_id), stats, &counter)
+        .await?;
+    Ok(items
+        .iter()
+        .filter_map(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        .filter_map(|v| v["id"].as_str().map(str::to_string))
+        .collect())
+}
+
+/// The plain title of a page object.
+pub fn page_title(page: &Value) -> String {
+    page["properties"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .find(|p| p["type"] == "title")
+        .map(|p| crate::notion::model::plain_text(&p["title"]))
+        .unwrap_or_default()
+}
+
+/// The pages of a data source created at or after `since`.
+pub async fn created_since(
+    client: &Client,
+    data_source_id: &str,
+    since: DateTime<Utc>,
+    stats: &RequestStats,
+) -> Result<Vec<LivePage>, NotionError> {
+    let since = since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let raw = query_all_from(client, data_source_id, false, Some(since), stats).await?;
+    Ok(raw
+        .iter()
+        .filter_map(|r| serde_json::from_str(r.get()).ok())
+        .map(LivePage::of)
+        .collect())
 }

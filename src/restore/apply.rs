@@ -1,0 +1,353 @@
+//! Carrying out a plan: un-trash, recreate (journaled before each create), write properties (relations
+//! remapped to recreated pages), bring content back, and trash new pages when asked.
+//!
+//! Writes go through the client's limiter and retry policy: a write is repeated only when Notion said it
+//! did not apply it. A create whose answer was lost is left open in the journal and found again by
+//! `--resume` before anything is created for it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::RestoreError;
+use super::content::{BlockOp, NewBlock, Ref, inline};
+use super::journal::Journal;
+use super::plan::{ActionKind, PageAction, Plan, PropWrite};
+use super::write::{self, MAX_ITEMS};
+use crate::notion::{Client, NotionError, RequestStats};
+
+/// Creates journaled together: one intent commit, then the creates.
+const CREATE_BATCH: usize = 20;
+
+/// What an `--apply` run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Applied {
+    /// Pages per action kind written.
+    pub pages: BTreeMap<String, usize>,
+    /// Blocks created, edited and deleted.
+    pub blocks_created: usize,
+    /// Blocks edited in place.
+    pub blocks_updated: usize,
+    /// Blocks deleted.
+    pub blocks_deleted: usize,
+}
+
+/// The ids of what this restore created, by snapshot id.
+type Created = HashMap<String, String>;
+
+/// Runs every write of `plan`. `created` holds what earlier runs of the restore made.
+pub async fn apply(
+    client: &Client,
+    plan: &Plan,
+    journal: &mut Journal<'_>,
+    mut created: Created,
+    stats: &RequestStats,
+) -> Result<Applied, RestoreError> {
+    let mut done = Applied::default();
+    let count = |kind: ActionKind, done: &mut Applied| {
+        *done.pages.entry(kind.as_str().to_string()).or_default() += 1;
+    };
+    for db in &plan.databases {
+        let id = db.database_id.as_str();
+        for a in db.actions.iter().filter(|a| a.untrash) {
+            let live = a.live_id.as_deref().unwrap_or(&a.page_id);
+            write_page(client, live, &json!({"in_trash": false}), stats).await?;
+            journal
+                .outcome(id, "untrash", &a.page_id, "done", Some(live), None, None)
+                .await?;
+        }
+        let recreated: HashSet<&str> = db
+            .actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::Recreate)
+            .map(|a| a.page_id.as_str())
+            .collect();
+        let creates: Vec<&PageAction> = db
+            .actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::Recreate)
+            .collect();
+        for batch in creates.chunks(CREATE_BATCH) {
+            let ids: Vec<&str> = batch.iter().map(|a| a.page_id.as_str()).collect();
+            journal.intend(id, "recreate", &ids).await?;
+            for a in batch {
+                let now = create_page(client, a, &recreated, stats).await;
+                let (new_id, request) = match now {
+                    Ok(v) => v,
+                    Err(e) if e.committed_id.is_some() => (e.committed_id.clone().unwrap_or_default(), e.request_id.clone()),
+                    Err(e) if e.class == crate::notion::ErrorClass::Transient && e.status.is_none_or(|s| s >= 500) => {
+                        journal.flush().await?;
+                        return Err(e.with_hint(format!(
+                            "the create of page {} may have been applied; rerun with --resume {} (it is found \
+                             again, not created twice)",
+                            a.page_id,
+                            journal.id()
+                        )).into());
+                    }
+                    Err(e) => {
+                        journal
+                            .outcome(id, "recreate", &a.page_id, "failed", None, e.request_id.as_deref(), Some(e.to_string()))
+                            .await?;
+                        journal.flush().await?;
+                        return Err(e.into());
+                    }
+                };
+                journal
+                    .outcome(id, "recreate", &a.page_id, "done", Some(&new_id), request.as_deref(), None)
+                    .await?;
+                created.insert(a.page_id.clone(), new_id);
+                count(ActionKind::Recreate, &mut done);
+            }
+            journal.flush().await?;
+        }
+        let remap = |old: &str| created.get(old).cloned().unwrap_or_else(|| old.to_string());
+        for a in &db.actions {
+            let props: BTreeMap<&String, &PropWrite> = a
+                .properties
+                .iter()
+                .filter(|(_, p)| a.kind != ActionKind::Recreate || points_at(p, &recreated))
+                .collect();
+            if props.is_empty() {
+                if a.untrash {
+                    count(ActionKind::Untrash, &mut done);
+                }
+                continue;
+            }
+            let target = remap(a.live_id.as_deref().unwrap_or(&a.page_id));
+            let body = json!({"properties": properties(props.into_iter(), &remap)});
+            write_page(client, &target, &body, stats).await?;
+            journal
+                .outcome(id, "update", &a.page_id, "done", Some(&target), None, None)
+                .await?;
+            if a.kind != ActionKind::Recreate {
+                count(a.kind, &mut done);
+            }
+        }
+        for a in &db.actions {
+            let Some(content) = &a.content else { continue };
+            let start = a.live_id.as_deref().unwrap_or(&a.page_id);
+            let page = created.get(start).cloned().unwrap_or_else(|| start.to_string());
+            for op in &content.ops {
+                run_op(client, op, &a.page_id, &page, id, journal, &mut created, &mut done, stats).await?;
+            }
+            journal.flush().await?;
+            if a.kind == ActionKind::Content {
+                count(ActionKind::Content, &mut done);
+            }
+        }
+        for a in db.actions.iter().filter(|a| a.trash) {
+            write_page(client, &a.page_id, &json!({"in_trash": true}), stats).await?;
+            journal
+                .outcome(id, "trash", &a.page_id, "done", None, None, None)
+                .await?;
+            count(ActionKind::NewSinceSnapshot, &mut done);
+        }
+        journal.flush().await?;
+    }
+    Ok(done)
+}
+
+/// Whether a property write refers to a page this restore recreates (written after the creates).
+fn points_at(p: &PropWrite, recreated: &HashSet<&str>) -> bool {
+    p.kind == "relation"
+        && p.value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["id"].as_str().is_some_and(|id| recreated.contains(id)))
+}
+
+/// The request's `properties` object, relations remapped to what this restore created.
+fn properties<'p>(
+    props: impl Iterator<Item = (&'p String, &'p PropWrite)>,
+    remap: &dyn Fn(&str) -> String,
+) -> Value {
+    let mut out = Map::new();
+    for (id, p) in props {
+        let value = if p.kind == "relation" {
+            Value::Array(
+                p.value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["id"].as_str())
+                    .map(|t| json!({"id": remap(t)}))
+                    .collect(),
+            )
+        } else {
+            p.value.clone()
+        };
+        out.insert(id.clone(), write::request(&p.kind, &value));
+    }
+    Value::Object(out)
+}
+
+async fn write_page(
+    client: &Client,
+    page_id: &str,
+    body: &Value,
+    stats: &RequestStats,
+) -> Result<Value, NotionError> {
+    client
+        .write(Method::PATCH, &format!("/v1/pages/{page_id}"), body, Some(page_id), stats)
+        .await
+}
+
+/// Creates a page for a snapshot page; relations to pages still to be recreated are written later.
+async fn create_page(
+    client: &Client,
+    a: &PageAction,
+    recreated: &HashSet<&str>,
+    stats: &RequestStats,
+) -> Result<(String, Option<String>), NotionError> {
+    let parent = if client.api_version().has_data_sources() {
+        json!({"type": "data_source_id", "data_source_id": a.data_source_id})
+    } else {
+        json!({"type": "database_id", "database_id": a.data_source_id})
+    };
+    let props = a
+        .properties
+        .iter()
+        .filter(|(_, p)| !points_at(p, recreated));
+    let body = json!({"parent": parent, "properties": properties(props, &|x| x.to_string())});
+    let page: Value = client
+        .write(Method::POST, "/v1/pages", &body, None, stats)
+        .await?;
+    Ok((
+        page["id"].as_str().unwrap_or_default().to_string(),
+        page["request_id"].as_str().map(str::to_string),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_op(
+    client: &Client,
+    op: &BlockOp,
+    snap_page: &str,
+    live_page: &str,
+    database_id: &str,
+    journal: &mut Journal<'_>,
+    created: &mut Created,
+    done: &mut Applied,
+    stats: &RequestStats,
+) -> Result<(), RestoreError> {
+    let resolve = |r: &Ref, created: &Created| match r {
+        Ref::Live(id) if id == snap_page => live_page.to_string(),
+        Ref::Live(id) => id.clone(),
+        Ref::Snapshot(id) => created.get(id).cloned().unwrap_or_else(|| id.clone()),
+    };
+    match op {
+        BlockOp::Update { block_id, body } => {
+            client
+                .write::<Value>(Method::PATCH, &format!("/v1/blocks/{block_id}"), body, Some(block_id), stats)
+                .await?;
+            done.blocks_updated += 1;
+        }
+        BlockOp::Delete { block_id } => {
+            match client
+                .write::<Value>(Method::DELETE, &format!("/v1/blocks/{block_id}"), &json!({}), Some(block_id), stats)
+                .await
+            {
+                Ok(_) => {}
+                // Already gone (a rerun): the goal is reached.
+                Err(e) if e.status == Some(404) => {}
+                Err(e) => return Err(e.into()),
+            }
+            done.blocks_deleted += 1;
+        }
+        BlockOp::Append { parent, after, blocks } => {
+            let parent = resolve(parent, created);
+            let after = after.as_ref().map(|r| resolve(r, created));
+            append(client, &parent, after, blocks, database_id, journal, created, done, stats).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `blocks` under `parent` (after `after`), up to 100 per request, then their children.
+#[allow(clippy::too_many_arguments)]
+async fn append(
+    client: &Client,
+    parent: &str,
+    mut after: Option<String>,
+    blocks: &[NewBlock],
+    database_id: &str,
+    journal: &mut Journal<'_>,
+    created: &mut Created,
+    done: &mut Applied,
+    stats: &RequestStats,
+) -> Result<(), RestoreError> {
+    let mut todo: Vec<(String, &NewBlock)> = Vec::new();
+    for chunk in blocks.chunks(MAX_ITEMS) {
+        let children: Vec<Value> = chunk.iter().map(with_inline_children).collect();
+        let mut body = json!({"children": children});
+        if let Some(a) = &after {
+            body["position"] = json!({"type": "after_block", "after_block": {"id": a}});
+        }
+        let answer: Value = client
+            .write(Method::PATCH, &format!("/v1/blocks/{parent}/children"), &body, Some(parent), stats)
+            .await?;
+        let ids: Vec<String> = answer["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["id"].as_str().map(str::to_string))
+            .collect();
+        for (b, id) in chunk.iter().zip(&ids) {
+            journal
+                .outcome(database_id, "block_create", &b.old_id, "done", Some(id), None, None)
+                .await?;
+            created.insert(b.old_id.clone(), id.clone());
+            done.blocks_created += 1;
+            if !b.children.is_empty() {
+                todo.push((id.clone(), b));
+            }
+        }
+        after = ids.last().cloned().or(after);
+    }
+    for (id, b) in todo {
+        if inline(&b.body) {
+            // Sent with the block; map the created children by order to go further down.
+            let listed = crate::restore::live::children_ids(client, &id, stats).await?;
+            for (child, child_id) in b.children.iter().zip(listed) {
+                created.insert(child.old_id.clone(), child_id.clone());
+                done.blocks_created += 1;
+                let below = crate::restore::live::children_ids(client, &child_id, stats).await?;
+                for (g, gid) in child.children.iter().zip(below) {
+                    created.insert(g.old_id.clone(), gid.clone());
+                    done.blocks_created += 1;
+                    if !g.children.is_empty() {
+                        Box::pin(append(client, &gid, None, &g.children, database_id, journal, created, done, stats)).await?;
+                    }
+                }
+            }
+            continue;
+        }
+        Box::pin(append(client, &id, None, &b.children, database_id, journal, created, done, stats)).await?;
+    }
+    Ok(())
+}
+
+/// A block's create body; tables and column lists carry their children (and theirs) with them.
+fn with_inline_children(b: &NewBlock) -> Value {
+    let mut body = b.body.clone();
+    if inline(&b.body) {
+        let kind = body["type"].as_str().unwrap_or_default().to_string();
+        let children: Vec<Value> = b
+            .children
+            .iter()
+            .map(|c| {
+                let mut cb = c.body.clone();
+                let ck = cb["type"].as_str().unwrap_or_default().to_string();
+                if !c.children.is_empty() {
+                    cb[&ck]["children"] = Value::Array(c.children.iter().map(|g| g.body.clone()).collect());
+                }
+                cb
+            })
+            .collect();
+        body[&kind]["children"] = Value::Array(children);
+    }
+    body
+}
