@@ -11,6 +11,5 @@ pub use content::{BlockRecord, CommentRecord, PageContent, UserRecord};
 
 pub use record::{
     ContentCounts, DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RestoreLogRecord,
-    RunRecord, RunStatus,
-    SyncMode, WatermarkRecord,
+    RunRecord, RunStatus, SyncMode, WatermarkRecord,
 };

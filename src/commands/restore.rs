@@ -71,14 +71,19 @@ async fn restore(
         .unwrap_or_else(|| format!("restore-{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ")));
     let snap = snapshot::from_lake(sink, databases, as_of).await?;
     let stats = RequestStats::default();
-    let mut created = resumed.as_ref().map(|r| r.created.clone()).unwrap_or_default();
+    let mut created = journal::earlier_creations(sink).await?;
+    created.extend(resumed.iter().flat_map(|r| r.created.clone()));
     let mut journal = Journal::new(sink, &restore_id, resumed.as_ref());
     if let Some(r) = &resumed {
         reconcile(client, &snap, r, &mut created, &mut journal, &stats).await?;
     }
     let opts = PlanOptions {
-        pages: (!args.pages.is_empty())
-            .then(|| args.pages.iter().map(|p| p.trim().to_ascii_lowercase()).collect()),
+        pages: (!args.pages.is_empty()).then(|| {
+            args.pages
+                .iter()
+                .map(|p| p.trim().to_ascii_lowercase())
+                .collect()
+        }),
         trash_new: args.trash_new,
         add_missing: args.add_missing_properties,
         created: created.clone(),
@@ -102,7 +107,15 @@ async fn restore(
     if resumed.is_none() {
         let begin = json!({"as_of": as_of.to_string(), "databases": databases.iter().map(|d| &d.name).collect::<Vec<_>>()});
         journal
-            .outcome("", "begin", &as_of.to_string(), "done", None, None, Some(begin.to_string()))
+            .outcome(
+                "",
+                "begin",
+                &as_of.to_string(),
+                "done",
+                None,
+                None,
+                Some(begin.to_string()),
+            )
             .await?;
     }
     println!("restore {restore_id}: applying (resume with --resume {restore_id} if it stops)");
@@ -155,7 +168,9 @@ async fn reconcile(
         let found = crate::restore::live::created_since(client, &page.data_source_id, since, stats)
             .await?
             .into_iter()
-            .find(|p| crate::restore::live::page_title(&p.page) == title && !taken.contains(&p.page_id));
+            .find(|p| {
+                crate::restore::live::page_title(&p.page) == title && !taken.contains(&p.page_id)
+            });
         if let Some(p) = found {
             journal
                 .outcome(db, "recreate", old, "adopted", Some(&p.page_id), None, None)

@@ -14,9 +14,9 @@ use serde_json::{Map, Value, json};
 use super::RestoreError;
 use super::content::{BlockOp, NewBlock, Ref, inline};
 use super::journal::Journal;
-use super::plan::{ActionKind, PageAction, Plan, PropWrite};
+use super::plan::{ActionKind, PageAction, Plan, PropWrite, RECREATED};
 use super::write::{self, MAX_ITEMS};
-use crate::notion::{Client, NotionError, RequestStats};
+use crate::notion::{Client, ErrorClass, NotionError, RequestStats};
 
 /// Creates journaled together: one intent commit, then the creates.
 const CREATE_BATCH: usize = 20;
@@ -49,137 +49,179 @@ pub async fn apply(
     let count = |kind: ActionKind, done: &mut Applied| {
         *done.pages.entry(kind.as_str().to_string()).or_default() += 1;
     };
-    for db in &plan.databases {
-        let id = db.database_id.as_str();
-        for a in db.actions.iter().filter(|a| a.untrash) {
-            let live = a.live_id.as_deref().unwrap_or(&a.page_id);
-            write_page(client, live, &json!({"in_trash": false}), stats).await?;
+    // Each phase runs over every database before the next, so a relation across databases finds the
+    // page recreated for its target.
+    let each = || {
+        plan.databases
+            .iter()
+            .flat_map(|db| db.actions.iter().map(move |a| (db.database_id.as_str(), a)))
+    };
+    for (id, a) in each().filter(|(_, a)| a.untrash) {
+        let live = a.live_id.as_deref().unwrap_or(&a.page_id);
+        write_page(client, live, &json!({"in_trash": false}), stats).await?;
+        journal
+            .outcome(id, "untrash", &a.page_id, "done", Some(live), None, None)
+            .await?;
+    }
+    let recreated: HashSet<&str> = each()
+        .filter(|(_, a)| a.kind == ActionKind::Recreate)
+        .map(|(_, a)| a.page_id.as_str())
+        .collect();
+    let creates: Vec<(&str, &PageAction)> = each()
+        .filter(|(_, a)| a.kind == ActionKind::Recreate)
+        .collect();
+    for batch in creates.chunks(CREATE_BATCH) {
+        for (id, a) in batch {
             journal
-                .outcome(id, "untrash", &a.page_id, "done", Some(live), None, None)
+                .intend(id, "recreate", &[a.page_id.as_str()])
                 .await?;
         }
-        let recreated: HashSet<&str> = db
-            .actions
-            .iter()
-            .filter(|a| a.kind == ActionKind::Recreate)
-            .map(|a| a.page_id.as_str())
-            .collect();
-        let creates: Vec<&PageAction> = db
-            .actions
-            .iter()
-            .filter(|a| a.kind == ActionKind::Recreate)
-            .collect();
-        for batch in creates.chunks(CREATE_BATCH) {
-            let ids: Vec<&str> = batch.iter().map(|a| a.page_id.as_str()).collect();
-            journal.intend(id, "recreate", &ids).await?;
-            for a in batch {
-                let now = create_page(client, a, &recreated, stats).await;
-                let (new_id, request) = match now {
-                    Ok(v) => v,
-                    Err(e) if e.committed_id.is_some() => (e.committed_id.clone().unwrap_or_default(), e.request_id.clone()),
-                    Err(e) if e.class == crate::notion::ErrorClass::Transient && e.status.is_none_or(|s| s >= 500) => {
-                        journal.flush().await?;
-                        return Err(e.with_hint(format!(
-                            "the create of page {} may have been applied; rerun with --resume {} (it is found \
-                             again, not created twice)",
-                            a.page_id,
-                            journal.id()
-                        )).into());
-                    }
-                    Err(e) => {
-                        journal
-                            .outcome(id, "recreate", &a.page_id, "failed", None, e.request_id.as_deref(), Some(e.to_string()))
-                            .await?;
-                        journal.flush().await?;
-                        return Err(e.into());
-                    }
-                };
-                journal
-                    .outcome(id, "recreate", &a.page_id, "done", Some(&new_id), request.as_deref(), None)
-                    .await?;
-                created.insert(a.page_id.clone(), new_id);
-                count(ActionKind::Recreate, &mut done);
-            }
-            journal.flush().await?;
-        }
-        let remap = |old: &str| created.get(old).cloned().unwrap_or_else(|| old.to_string());
-        for a in &db.actions {
-            let props: BTreeMap<&String, &PropWrite> = a
-                .properties
-                .iter()
-                .filter(|(_, p)| a.kind != ActionKind::Recreate || points_at(p, &recreated))
-                .collect();
-            if props.is_empty() {
-                if a.untrash {
-                    count(ActionKind::Untrash, &mut done);
+        for (id, a) in batch {
+            let (new_id, request) = match create_page(client, a, &recreated, stats).await {
+                Ok(v) => v,
+                Err(e) if e.committed_id.is_some() => (
+                    e.committed_id.clone().unwrap_or_default(),
+                    e.request_id.clone(),
+                ),
+                Err(e) if e.class == ErrorClass::Transient && e.status.is_none_or(|s| s >= 500) => {
+                    journal.flush().await?;
+                    let hint = format!(
+                        "the create of page {} may have been applied; rerun with --resume {} (it is found \
+                         again, not created twice)",
+                        a.page_id,
+                        journal.id()
+                    );
+                    return Err(e.with_hint(hint).into());
                 }
-                continue;
-            }
-            let target = remap(a.live_id.as_deref().unwrap_or(&a.page_id));
-            let body = json!({"properties": properties(props.into_iter(), &remap)});
-            write_page(client, &target, &body, stats).await?;
+                Err(e) => {
+                    let why = Some(e.to_string());
+                    journal
+                        .outcome(
+                            id,
+                            "recreate",
+                            &a.page_id,
+                            "failed",
+                            None,
+                            e.request_id.as_deref(),
+                            why,
+                        )
+                        .await?;
+                    journal.flush().await?;
+                    return Err(e.into());
+                }
+            };
             journal
-                .outcome(id, "update", &a.page_id, "done", Some(&target), None, None)
+                .outcome(
+                    id,
+                    "recreate",
+                    &a.page_id,
+                    "done",
+                    Some(&new_id),
+                    request.as_deref(),
+                    None,
+                )
                 .await?;
-            if a.kind != ActionKind::Recreate {
-                count(a.kind, &mut done);
-            }
-        }
-        for a in &db.actions {
-            let Some(content) = &a.content else { continue };
-            let start = a.live_id.as_deref().unwrap_or(&a.page_id);
-            let page = created.get(start).cloned().unwrap_or_else(|| start.to_string());
-            for op in &content.ops {
-                run_op(client, op, &a.page_id, &page, id, journal, &mut created, &mut done, stats).await?;
-            }
-            journal.flush().await?;
-            if a.kind == ActionKind::Content {
-                count(ActionKind::Content, &mut done);
-            }
-        }
-        for a in db.actions.iter().filter(|a| a.trash) {
-            write_page(client, &a.page_id, &json!({"in_trash": true}), stats).await?;
-            journal
-                .outcome(id, "trash", &a.page_id, "done", None, None, None)
-                .await?;
-            count(ActionKind::NewSinceSnapshot, &mut done);
+            created.insert(a.page_id.clone(), new_id);
+            count(ActionKind::Recreate, &mut done);
         }
         journal.flush().await?;
     }
+    for (id, a) in each() {
+        let props: BTreeMap<&String, &PropWrite> = a
+            .properties
+            .iter()
+            .filter(|(_, p)| a.kind != ActionKind::Recreate || points_at(p, &recreated))
+            .collect();
+        if props.is_empty() {
+            if a.untrash {
+                count(ActionKind::Untrash, &mut done);
+            }
+            continue;
+        }
+        let start = a.live_id.as_deref().unwrap_or(&a.page_id);
+        let target = created
+            .get(start)
+            .cloned()
+            .unwrap_or_else(|| start.to_string());
+        let body = resolve(
+            &json!({"properties": properties(props.into_iter())}),
+            &created,
+        );
+        write_page(client, &target, &body, stats).await?;
+        journal
+            .outcome(id, "update", &a.page_id, "done", Some(&target), None, None)
+            .await?;
+        if a.kind != ActionKind::Recreate {
+            count(a.kind, &mut done);
+        }
+    }
+    for (id, a) in each() {
+        let Some(content) = &a.content else { continue };
+        let start = a.live_id.as_deref().unwrap_or(&a.page_id);
+        let page = created
+            .get(start)
+            .cloned()
+            .unwrap_or_else(|| start.to_string());
+        for op in &content.ops {
+            run_op(
+                client,
+                op,
+                &a.page_id,
+                &page,
+                id,
+                journal,
+                &mut created,
+                &mut done,
+                stats,
+            )
+            .await?;
+        }
+        journal.flush().await?;
+        if a.kind == ActionKind::Content {
+            count(ActionKind::Content, &mut done);
+        }
+    }
+    for (id, a) in each().filter(|(_, a)| a.trash) {
+        write_page(client, &a.page_id, &json!({"in_trash": true}), stats).await?;
+        journal
+            .outcome(id, "trash", &a.page_id, "done", None, None, None)
+            .await?;
+        count(ActionKind::NewSinceSnapshot, &mut done);
+    }
+    journal.flush().await?;
     Ok(done)
 }
 
 /// Whether a property write refers to a page this restore recreates (written after the creates).
-fn points_at(p: &PropWrite, recreated: &HashSet<&str>) -> bool {
-    p.kind == "relation"
-        && p.value
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|r| r["id"].as_str().is_some_and(|id| recreated.contains(id)))
+fn points_at(p: &PropWrite, _recreated: &HashSet<&str>) -> bool {
+    p.value.to_string().contains(RECREATED)
+}
+
+/// `v` with every reference to a recreated page ([`RECREATED`] and the snapshot id) replaced by the id
+/// of the page made for it.
+fn resolve(v: &Value, created: &Created) -> Value {
+    match v {
+        Value::String(s) => match s.strip_prefix(RECREATED) {
+            Some(old) => {
+                Value::String(created.get(old).cloned().unwrap_or_else(|| old.to_string()))
+            }
+            None => v.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(|x| resolve(x, created)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), resolve(x, created)))
+                .collect(),
+        ),
+        _ => v.clone(),
+    }
 }
 
 /// The request's `properties` object, relations remapped to what this restore created.
-fn properties<'p>(
-    props: impl Iterator<Item = (&'p String, &'p PropWrite)>,
-    remap: &dyn Fn(&str) -> String,
-) -> Value {
+fn properties<'p>(props: impl Iterator<Item = (&'p String, &'p PropWrite)>) -> Value {
     let mut out = Map::new();
     for (id, p) in props {
-        let value = if p.kind == "relation" {
-            Value::Array(
-                p.value
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|r| r["id"].as_str())
-                    .map(|t| json!({"id": remap(t)}))
-                    .collect(),
-            )
-        } else {
-            p.value.clone()
-        };
-        out.insert(id.clone(), write::request(&p.kind, &value));
+        out.insert(id.clone(), write::request(&p.kind, &p.value));
     }
     Value::Object(out)
 }
@@ -191,7 +233,13 @@ async fn write_page(
     stats: &RequestStats,
 ) -> Result<Value, NotionError> {
     client
-        .write(Method::PATCH, &format!("/v1/pages/{page_id}"), body, Some(page_id), stats)
+        .write(
+            Method::PATCH,
+            &format!("/v1/pages/{page_id}"),
+            body,
+            Some(page_id),
+            stats,
+        )
         .await
 }
 
@@ -211,7 +259,7 @@ async fn create_page(
         .properties
         .iter()
         .filter(|(_, p)| !points_at(p, recreated));
-    let body = json!({"parent": parent, "properties": properties(props, &|x| x.to_string())});
+    let body = json!({"parent": parent, "properties": properties(props)});
     let page: Value = client
         .write(Method::POST, "/v1/pages", &body, None, stats)
         .await?;
@@ -233,21 +281,34 @@ async fn run_op(
     done: &mut Applied,
     stats: &RequestStats,
 ) -> Result<(), RestoreError> {
-    let resolve = |r: &Ref, created: &Created| match r {
+    let place = |r: &Ref, created: &Created| match r {
         Ref::Live(id) if id == snap_page => live_page.to_string(),
         Ref::Live(id) => id.clone(),
         Ref::Snapshot(id) => created.get(id).cloned().unwrap_or_else(|| id.clone()),
     };
     match op {
         BlockOp::Update { block_id, body } => {
+            let body = &resolve(body, &*created);
             client
-                .write::<Value>(Method::PATCH, &format!("/v1/blocks/{block_id}"), body, Some(block_id), stats)
+                .write::<Value>(
+                    Method::PATCH,
+                    &format!("/v1/blocks/{block_id}"),
+                    body,
+                    Some(block_id),
+                    stats,
+                )
                 .await?;
             done.blocks_updated += 1;
         }
         BlockOp::Delete { block_id } => {
             match client
-                .write::<Value>(Method::DELETE, &format!("/v1/blocks/{block_id}"), &json!({}), Some(block_id), stats)
+                .write::<Value>(
+                    Method::DELETE,
+                    &format!("/v1/blocks/{block_id}"),
+                    &json!({}),
+                    Some(block_id),
+                    stats,
+                )
                 .await
             {
                 Ok(_) => {}
@@ -257,10 +318,25 @@ async fn run_op(
             }
             done.blocks_deleted += 1;
         }
-        BlockOp::Append { parent, after, blocks } => {
-            let parent = resolve(parent, created);
-            let after = after.as_ref().map(|r| resolve(r, created));
-            append(client, &parent, after, blocks, database_id, journal, created, done, stats).await?;
+        BlockOp::Append {
+            parent,
+            after,
+            blocks,
+        } => {
+            let parent = place(parent, created);
+            let after = after.as_ref().map(|r| place(r, created));
+            append(
+                client,
+                &parent,
+                after,
+                blocks,
+                database_id,
+                journal,
+                created,
+                done,
+                stats,
+            )
+            .await?;
         }
     }
     Ok(())
@@ -281,13 +357,22 @@ async fn append(
 ) -> Result<(), RestoreError> {
     let mut todo: Vec<(String, &NewBlock)> = Vec::new();
     for chunk in blocks.chunks(MAX_ITEMS) {
-        let children: Vec<Value> = chunk.iter().map(with_inline_children).collect();
+        let children: Vec<Value> = chunk
+            .iter()
+            .map(|b| resolve(&with_inline_children(b), &*created))
+            .collect();
         let mut body = json!({"children": children});
         if let Some(a) = &after {
             body["position"] = json!({"type": "after_block", "after_block": {"id": a}});
         }
         let answer: Value = client
-            .write(Method::PATCH, &format!("/v1/blocks/{parent}/children"), &body, Some(parent), stats)
+            .write(
+                Method::PATCH,
+                &format!("/v1/blocks/{parent}/children"),
+                &body,
+                Some(parent),
+                stats,
+            )
             .await?;
         let ids: Vec<String> = answer["results"]
             .as_array()
@@ -297,7 +382,15 @@ async fn append(
             .collect();
         for (b, id) in chunk.iter().zip(&ids) {
             journal
-                .outcome(database_id, "block_create", &b.old_id, "done", Some(id), None, None)
+                .outcome(
+                    database_id,
+                    "block_create",
+                    &b.old_id,
+                    "done",
+                    Some(id),
+                    None,
+                    None,
+                )
                 .await?;
             created.insert(b.old_id.clone(), id.clone());
             done.blocks_created += 1;
@@ -319,13 +412,35 @@ async fn append(
                     created.insert(g.old_id.clone(), gid.clone());
                     done.blocks_created += 1;
                     if !g.children.is_empty() {
-                        Box::pin(append(client, &gid, None, &g.children, database_id, journal, created, done, stats)).await?;
+                        Box::pin(append(
+                            client,
+                            &gid,
+                            None,
+                            &g.children,
+                            database_id,
+                            journal,
+                            created,
+                            done,
+                            stats,
+                        ))
+                        .await?;
                     }
                 }
             }
             continue;
         }
-        Box::pin(append(client, &id, None, &b.children, database_id, journal, created, done, stats)).await?;
+        Box::pin(append(
+            client,
+            &id,
+            None,
+            &b.children,
+            database_id,
+            journal,
+            created,
+            done,
+            stats,
+        ))
+        .await?;
     }
     Ok(())
 }
@@ -342,7 +457,8 @@ fn with_inline_children(b: &NewBlock) -> Value {
                 let mut cb = c.body.clone();
                 let ck = cb["type"].as_str().unwrap_or_default().to_string();
                 if !c.children.is_empty() {
-                    cb[&ck]["children"] = Value::Array(c.children.iter().map(|g| g.body.clone()).collect());
+                    cb[&ck]["children"] =
+                        Value::Array(c.children.iter().map(|g| g.body.clone()).collect());
                 }
                 cb
             })

@@ -147,7 +147,7 @@ pub fn body(payload: &Value, remap: Remap<'_>) -> Result<Value, String> {
             ));
         }
         Some("page_id") if kind == "link_to_page" => {
-            let id = inner["page_id"].as_str().map(|id| remap(id));
+            let id = inner["page_id"].as_str().map(remap);
             inner.insert("page_id".into(), json!(id));
         }
         _ => {}
@@ -207,15 +207,7 @@ pub fn diff(
     let snap = Tree::of(snapshot);
     let now = Tree::of(live);
     let mut plan = ContentPlan::default();
-    level(
-        &snap,
-        &now,
-        snap_page,
-        live_page,
-        mapped,
-        remap,
-        &mut plan,
-    );
+    level(&snap, &now, snap_page, live_page, mapped, remap, &mut plan);
     plan
 }
 
@@ -237,7 +229,10 @@ fn level(
         .map(|(i, b)| (b.block_id.as_str(), i))
         .collect();
     let ids: Vec<String> = wanted.iter().map(|b| mapped(&b.block_id)).collect();
-    let matched: Vec<Option<usize>> = ids.iter().map(|id| position.get(id.as_str()).copied()).collect();
+    let matched: Vec<Option<usize>> = ids
+        .iter()
+        .map(|id| position.get(id.as_str()).copied())
+        .collect();
     let kept = longest_in_order(&matched);
     let kept_live: HashSet<usize> = kept.iter().filter_map(|&i| matched[i]).collect();
     for (i, b) in present.iter().enumerate() {
@@ -271,7 +266,10 @@ fn level(
             flush(&mut run, &after, plan);
             let live_id = ids[i].clone();
             let live_block = present[matched[i].unwrap_or_default()];
-            let (want, have) = (body(&payload(b), remap), body(&payload(live_block), &|x| x.to_string()));
+            let (want, have) = (
+                body(&payload(b), remap),
+                body(&payload(live_block), &|x| x.to_string()),
+            );
             if let Ok(want) = &want
                 && want["type"] == live_block.block_type.as_str()
                 && have.as_ref().ok() != Some(want)
@@ -429,7 +427,10 @@ mod tests {
 
     #[test]
     fn longest_run_in_order() {
-        assert_eq!(longest_in_order(&[Some(2), Some(0), Some(1), None, Some(3)]), vec![1, 2, 4]);
+        assert_eq!(
+            longest_in_order(&[Some(2), Some(0), Some(1), None, Some(3)]),
+            vec![1, 2, 4]
+        );
         assert!(longest_in_order(&[None, None]).is_empty());
     }
 }

@@ -50,7 +50,13 @@ impl<'a> Journal<'a> {
         &self.restore_id
     }
 
-    fn row(&mut self, database_id: &str, action: &str, old_id: &str, status: &str) -> RestoreLogRecord {
+    fn row(
+        &mut self,
+        database_id: &str,
+        action: &str,
+        old_id: &str,
+        status: &str,
+    ) -> RestoreLogRecord {
         self.step += 1;
         RestoreLogRecord {
             restore_id: self.restore_id.clone(),
@@ -150,4 +156,18 @@ pub async fn resume(sink: &DeltaSink, restore_id: &str) -> Result<Option<Resumed
         }
     }
     Ok(Some(out))
+}
+
+/// What every earlier restore created, by snapshot id (the newest creation of each): a new restore of
+/// the same point finds the pages made for it instead of making them again.
+pub async fn earlier_creations(sink: &DeltaSink) -> Result<HashMap<String, String>, SinkError> {
+    let mut rows = sink.read_restore_log_all().await?;
+    rows.sort_by_key(|r| (r.at, r.step));
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            matches!(r.action.as_str(), "recreate" | "block_create") && r.status != "started"
+        })
+        .filter_map(|r| Some((r.old_id, r.new_id?)))
+        .collect())
 }

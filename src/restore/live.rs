@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use crate::bronze::{BlockRecord, DatabaseRecord};
 use crate::config::DatabaseConfig;
@@ -116,7 +116,9 @@ async fn complete(
         Some(h) => h.payload,
         None => text.to_string(),
     };
-    Ok(LivePage::of(serde_json::from_str(&text).unwrap_or(Value::Null)))
+    Ok(LivePage::of(
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    ))
 }
 
 /// Every page of one partition of a data source. Sorted by creation, so a query stopped at Notion's
@@ -152,7 +154,8 @@ async fn query_all_from(
             let mut body = json!({"page_size": 100,
                 "sorts": [{"timestamp": "created_time", "direction": "ascending"}]});
             if let Some(f) = &from {
-                body["filter"] = json!({"timestamp": "created_time", "created_time": {"on_or_after": f}});
+                body["filter"] =
+                    json!({"timestamp": "created_time", "created_time": {"on_or_after": f}});
             }
             if archived {
                 body["is_archived"] = json!(true);
@@ -234,7 +237,12 @@ pub async fn children_ids(
 ) -> Result<Vec<String>, NotionError> {
     let counter = std::sync::atomic::AtomicU64::new(0);
     let items = client
-        .get_all(&format!("/v1/blocks/{block_id}/children"), Some(block_id), stats, &counter)
+        .get_all(
+            &format!("/v1/blocks/{block_id}/children"),
+            Some(block_id),
+            stats,
+            &counter,
+        )
         .await?;
     Ok(items
         .iter()

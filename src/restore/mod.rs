@@ -6,12 +6,12 @@
 //! action per page) → the executor (the plan's writes, journaled in `notion_restore_log` so a rerun with
 //! `--resume` finishes without creating anything twice).
 
-pub mod plan;
-pub mod point;
 pub mod apply;
 pub mod content;
 pub mod journal;
 pub mod live;
+pub mod plan;
+pub mod point;
 pub mod snapshot;
 pub mod write;
 

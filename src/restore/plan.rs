@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::RestoreError;
 use super::content::{self, ContentPlan};
 use super::live::{self, LiveDatabase, LivePage};
 use super::snapshot::{DatabaseSnapshot, Snapshot, SnapshotPage};
 use super::write::{self, Writable};
-use super::RestoreError;
 use crate::config::DatabaseConfig;
 use crate::notion::{Client, RequestStats};
 
@@ -157,13 +157,47 @@ pub async fn plan(
     opts: &PlanOptions,
     stats: &RequestStats,
 ) -> Result<Plan, RestoreError> {
-    let mut out = Vec::new();
+    let mut read = Vec::new();
     for snap in &snapshot.databases {
         let Some(db) = databases.iter().find(|d| d.id == snap.database_id) else {
             continue;
         };
-        let live = live::read_database(client, db, stats).await?;
-        out.push(plan_database(client, db, snap, live, opts, snapshot.content_gap.is_none(), stats).await?);
+        let mut live = live::read_database(client, db, stats).await?;
+        let mut found = HashMap::new();
+        for page in snap.pages.iter().filter(|p| opts.selected(&p.page_id)) {
+            let now_id = opts.remap(&page.page_id);
+            let now = match live.pages.remove(&now_id) {
+                Some(p) => Some(p),
+                None => live::read_page(client, &now_id, stats).await?,
+            };
+            found.insert(page.page_id.clone(), now);
+        }
+        read.push((db, snap, live, found));
+    }
+    // Pages to recreate get new ids: every reference to one (relations, mentions, links) is written
+    // with a marker the executor replaces by the new id.
+    let recreated: HashSet<String> = read
+        .iter()
+        .flat_map(|(_, snap, _, found)| {
+            snap.pages
+                .iter()
+                .filter(|p| !p.in_trash && found.get(&p.page_id).is_some_and(Option::is_none))
+                .map(|p| p.page_id.clone())
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (db, snap, live, found) in read {
+        let with_content = snapshot.content_gap.is_none();
+        let ctx = Context {
+            client,
+            db,
+            opts,
+            recreated: &recreated,
+            with_content,
+            snapshot_at: snapshot.at,
+            stats,
+        };
+        out.push(plan_database(&ctx, snap, live, found).await?);
     }
     Ok(Plan {
         restore_id: restore_id.to_string(),
@@ -175,40 +209,80 @@ pub async fn plan(
     })
 }
 
+/// What planning one database needs besides its own state.
+struct Context<'a> {
+    client: &'a Client,
+    db: &'a DatabaseConfig,
+    opts: &'a PlanOptions,
+    recreated: &'a HashSet<String>,
+    with_content: bool,
+    snapshot_at: Option<chrono::DateTime<chrono::Utc>>,
+    stats: &'a RequestStats,
+}
+
+/// The prefix of a reference to a page this restore recreates; the executor replaces it (and the id
+/// after it) by the new page's id.
+pub const RECREATED: &str = "recreated:";
+
+impl PlanOptions {
+    fn selected(&self, id: &str) -> bool {
+        self.pages.as_ref().is_none_or(|p| p.contains(id))
+    }
+
+    fn remap(&self, id: &str) -> String {
+        self.created
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+}
+
 async fn plan_database(
-    client: &Client,
-    db: &DatabaseConfig,
+    ctx: &Context<'_>,
     snap: &DatabaseSnapshot,
     mut live: LiveDatabase,
-    opts: &PlanOptions,
-    with_content: bool,
-    stats: &RequestStats,
+    mut found: HashMap<String, Option<LivePage>>,
 ) -> Result<DatabasePlan, RestoreError> {
+    let (client, db, opts, stats) = (ctx.client, ctx.db, ctx.opts, ctx.stats);
+    let (with_content, snapshot_at) = (ctx.with_content, ctx.snapshot_at);
     let created = &opts.created;
-    let remap = |id: &str| created.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let remap = |id: &str| match created.get(id) {
+        Some(new) => new.clone(),
+        None if ctx.recreated.contains(id) => format!("{RECREATED}{id}"),
+        None => id.to_string(),
+    };
     let blocks = snap.blocks_by_page();
     let schema = LiveSchema::of(&live);
-    let selected = |id: &str| opts.pages.as_ref().is_none_or(|p| p.contains(id));
     let mut actions = Vec::new();
     let mut claimed: HashSet<String> = HashSet::new();
-    for page in snap.pages.iter().filter(|p| selected(&p.page_id)) {
-        let now_id = remap(&page.page_id);
-        claimed.insert(now_id.clone());
-        let found = match live.pages.remove(&now_id) {
-            Some(p) => Some(p),
-            None => live::read_page(client, &now_id, stats).await?,
-        };
+    for page in snap.pages.iter().filter(|p| opts.selected(&p.page_id)) {
+        claimed.insert(opts.remap(&page.page_id));
+        let found = found.remove(&page.page_id).flatten();
+        live.pages.remove(&opts.remap(&page.page_id));
         let mut action = page_action(page, found.as_ref(), &schema, &remap, opts);
         if with_content
             && let (Some(now), Some(snap_blocks)) = (&found, blocks.get(page.page_id.as_str()))
-            && matches!(action.kind, ActionKind::Update | ActionKind::Untrash | ActionKind::Unchanged | ActionKind::Skipped)
-            && (now.last_edited_time != Some(page.last_edited_time) || now.page_id != page.page_id)
+            && matches!(
+                action.kind,
+                ActionKind::Update
+                    | ActionKind::Untrash
+                    | ActionKind::Unchanged
+                    | ActionKind::Skipped
+            )
+            && content_may_differ(page, now, snapshot_at)
         {
             let owned: Vec<_> = snap_blocks.iter().map(|b| (*b).clone()).collect();
             let live_blocks = live::read_content(client, db, &now.page_id, stats)
                 .await
                 .map_err(|e| RestoreError::Source(e.to_string()))?;
-            let diff = content::diff(&page.page_id, &owned, &now.page_id, &live_blocks, &remap, &remap);
+            let diff = content::diff(
+                &page.page_id,
+                &owned,
+                &now.page_id,
+                &live_blocks,
+                &remap,
+                &remap,
+            );
             action.notes.extend(diff.notes.iter().cloned());
             if !diff.is_empty() {
                 if matches!(action.kind, ActionKind::Unchanged | ActionKind::Skipped) {
@@ -226,7 +300,11 @@ async fn plan_database(
         actions.push(action);
     }
     if opts.pages.is_none() {
-        for (id, now) in live.pages.into_iter().filter(|(id, _)| !claimed.contains(id)) {
+        for (id, now) in live
+            .pages
+            .into_iter()
+            .filter(|(id, _)| !claimed.contains(id))
+        {
             if now.in_trash {
                 continue;
             }
@@ -249,6 +327,18 @@ async fn plan_database(
         name: db.name.clone(),
         actions,
     })
+}
+
+/// Whether a page's content may have changed since the snapshot. Edit times have minute precision: an
+/// equal one proves nothing changed only when that minute ended before the snapshot was taken.
+fn content_may_differ(
+    page: &SnapshotPage,
+    now: &LivePage,
+    snapshot_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> bool {
+    let settled =
+        snapshot_at.is_some_and(|at| page.last_edited_time + chrono::Duration::minutes(1) <= at);
+    now.page_id != page.page_id || now.last_edited_time != Some(page.last_edited_time) || !settled
 }
 
 /// Today's schema, by property id, with select and status option names.
@@ -276,11 +366,14 @@ impl LiveSchema {
         }
         LiveSchema {
             props,
-            sources: live.sources.iter().map(|s| s.data_source_id.clone()).collect(),
+            sources: live
+                .sources
+                .iter()
+                .map(|s| s.data_source_id.clone())
+                .collect(),
         }
     }
 }
-
 
 /// Properties of a page object by id.
 fn by_id(page: &Value) -> HashMap<String, &Value> {
@@ -315,7 +408,10 @@ fn page_action(
     if page.in_trash {
         if now.is_some_and(|n| !n.in_trash) {
             action.kind = ActionKind::Skipped;
-            action.notes.push("in the trash at the snapshot; a restore never trashes a page it did not make".into());
+            action.notes.push(
+                "in the trash at the snapshot; a restore never trashes a page it did not make"
+                    .into(),
+            );
         }
         return action;
     }
@@ -337,13 +433,22 @@ fn page_action(
         return action;
     }
     action.untrash = now.in_trash;
-    action.properties = writes(&snap, Some(&now.page), schema, remap, opts, &mut action.notes);
+    action.properties = writes(
+        &snap,
+        Some(&now.page),
+        schema,
+        remap,
+        opts,
+        &mut action.notes,
+    );
     action.kind = if action.untrash {
         ActionKind::Untrash
     } else if !action.properties.is_empty() {
         ActionKind::Update
     } else if read_only_differs(&snap, &now.page) {
-        action.notes.push("only values Notion computes differ (formulas, rollups, edit times)".into());
+        action
+            .notes
+            .push("only values Notion computes differ (formulas, rollups, edit times)".into());
         ActionKind::Skipped
     } else if !action.notes.is_empty() {
         ActionKind::Skipped
@@ -397,12 +502,12 @@ fn writes(
             continue;
         };
         if *live_kind != kind {
-            notes.push(format!("property '{name}' is now a {live_kind}, not a {kind}: not written"));
+            notes.push(format!(
+                "property '{name}' is now a {live_kind}, not a {kind}: not written"
+            ));
             continue;
         }
-        let have = now
-            .get(&id)
-            .map(|n| write::property(n, &|x| x.to_string()));
+        let have = now.get(&id).map(|n| write::property(n, &|x| x.to_string()));
         let empty = empty(&want);
         match &have {
             Some(Writable::Value(v)) if *v == want => continue,
@@ -424,7 +529,11 @@ fn writes(
             notes.push(format!(
                 "property '{name}': option(s) {} no longer exist{}",
                 missing.join(", "),
-                if kind == "status" { " (status options are added in Notion's app)" } else { " (restore with --add-missing-properties)" }
+                if kind == "status" {
+                    " (status options are added in Notion's app)"
+                } else {
+                    " (restore with --add-missing-properties)"
+                }
             ));
             continue;
         }

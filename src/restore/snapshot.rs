@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::point::AsOf;
 use super::RestoreError;
+use super::point::AsOf;
 use crate::bronze::{BlockRecord, CommentRecord, DatabaseRecord, UserRecord};
 use crate::config::DatabaseConfig;
 use crate::sink::delta::{DeltaSink, StoredPage, StoredVersion, TableAt};
@@ -131,17 +131,19 @@ pub async fn from_lake(
         (AsOf::Time(t), _) => TableAt::Time(t),
     };
     let mut content_gap = None;
-    let (blocks, comments) =
-        match tokio::try_join!(sink.blocks_at(content_at), sink.comments_at(content_at)) {
-            Ok(v) => v,
-            Err(e) => {
-                content_gap = Some(format!(
-                    "content and comments at {as_of} cannot be read ({e}): `optimize` vacuumed the files of \
+    let (blocks, comments) = match tokio::try_join!(
+        sink.blocks_at(content_at),
+        sink.comments_at(content_at)
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            content_gap = Some(format!(
+                "content and comments at {as_of} cannot be read ({e}): `optimize` vacuumed the files of \
                      that version; properties are restored, content is left as it is"
-                ));
-                (Vec::new(), Vec::new())
-            }
-        };
+            ));
+            (Vec::new(), Vec::new())
+        }
+    };
     let users = sink
         .users_at(content_at)
         .await
@@ -188,9 +190,8 @@ pub async fn from_lake(
         db.sources
             .sort_by(|a, b| a.data_source_id.cmp(&b.data_source_id));
         sort_blocks(&mut db.blocks);
-        db.comments.sort_by(|a, b| {
-            (a.created_time, &a.comment_id).cmp(&(b.created_time, &b.comment_id))
-        });
+        db.comments
+            .sort_by(|a, b| (a.created_time, &a.comment_id).cmp(&(b.created_time, &b.comment_id)));
     }
     Ok(Snapshot {
         as_of: Some(as_of),
@@ -202,8 +203,8 @@ pub async fn from_lake(
     })
 }
 
-/// Content as it stood when the runs that wrote pages version `v` were done: just before the next version
-/// another run wrote (content is committed after the pages of each batch), or the latest.
+/// Content as it stood when the runs that wrote pages version `v` were done: just before the first
+/// commit (to pages, blocks or comments) of the next run that wrote pages, or the latest.
 async fn content_after(sink: &DeltaSink, v: u64) -> Result<TableAt, RestoreError> {
     let commits = sink.commits(tables::PAGES).await?;
     let runs: Vec<&String> = commits
@@ -211,12 +212,31 @@ async fn content_after(sink: &DeltaSink, v: u64) -> Result<TableAt, RestoreError
         .filter(|c| c.version == v)
         .flat_map(|c| &c.run_ids)
         .collect();
-    let next = commits
+    let next: Vec<String> = commits
         .iter()
-        .filter(|c| c.version > v && !c.run_ids.is_empty())
-        .find(|c| !c.run_ids.iter().any(|r| runs.contains(&r)))
-        .and_then(|c| c.committed_at);
-    Ok(match next {
+        .filter(|c| c.version > v)
+        .find(|c| {
+            c.run_ids
+                .iter()
+                .any(|r| !r.is_empty() && !runs.contains(&r))
+        })
+        .map(|c| c.run_ids.clone())
+        .unwrap_or_default();
+    if next.is_empty() {
+        return Ok(TableAt::Latest);
+    }
+    let mut first: Option<DateTime<Utc>> = None;
+    for table in [tables::PAGES, tables::BLOCKS, tables::COMMENTS] {
+        for c in sink.commits(table).await? {
+            if c.run_ids.iter().any(|r| !r.is_empty() && next.contains(r)) {
+                first = match (first, c.committed_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+    }
+    Ok(match first {
         Some(t) => TableAt::Time(t - chrono::Duration::microseconds(1)),
         None => TableAt::Latest,
     })
@@ -290,14 +310,19 @@ fn history_at(
         .filter(|r| r.record.is_deleted)
         .filter_map(|r| {
             let at = r.record.deleted_at?;
-            Some(((r.record.page_id.as_str(), r.record.database_id.as_str()), at))
+            Some((
+                (r.record.page_id.as_str(), r.record.database_id.as_str()),
+                at,
+            ))
         })
         .collect();
     let mut newest: BTreeMap<(String, String), StoredVersion> = BTreeMap::new();
     for v in versions.into_iter().filter(|v| v.observed_at <= t) {
         let key = (v.database_id.clone(), v.page_id.clone());
         match newest.get(&key) {
-            Some(old) if (old.observed_at, old.last_edited_time) > (v.observed_at, v.last_edited_time) => {}
+            Some(old)
+                if (old.observed_at, old.last_edited_time)
+                    > (v.observed_at, v.last_edited_time) => {}
             _ => {
                 newest.insert(key, v);
             }

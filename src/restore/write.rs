@@ -59,7 +59,7 @@ pub fn property(prop: &Value, remap: Remap<'_>) -> Writable {
         "relation" => {
             let mut ids: Vec<String> = items(v)
                 .filter_map(|r| r["id"].as_str())
-                .map(|id| remap(id))
+                .map(remap)
                 .collect();
             ids.sort();
             ids.dedup();
@@ -70,7 +70,14 @@ pub fn property(prop: &Value, remap: Remap<'_>) -> Writable {
             Value::Null => Value::Null,
             o => {
                 let mut out = Map::new();
-                for k in ["lat", "lon", "name", "address", "aws_place_id", "google_place_id"] {
+                for k in [
+                    "lat",
+                    "lon",
+                    "name",
+                    "address",
+                    "aws_place_id",
+                    "google_place_id",
+                ] {
                     if let Some(x) = o.get(k).filter(|x| !x.is_null()) {
                         out.insert(k.into(), x.clone());
                     }
@@ -141,7 +148,9 @@ fn file(f: &Value) -> Value {
             let stable = url.split('?').next().unwrap_or_default();
             json!({"name": name, "type": "file", "file": {"url": stable}})
         }
-        Some("file_upload") => json!({"name": name, "type": "file_upload", "file_upload": {"id": f["file_upload"]["id"]}}),
+        Some("file_upload") => {
+            json!({"name": name, "type": "file_upload", "file_upload": {"id": f["file_upload"]["id"]}})
+        }
         _ => f.clone(),
     }
 }
@@ -177,7 +186,11 @@ pub fn rich_text(v: &Value, remap: Remap<'_>) -> Value {
                 json!({"type": "equation", "equation": {"expression": item["equation"]["expression"]}, "annotations": ann})
             }
             Some("mention") => mention(item, ann, remap),
-            _ => text_run(item["plain_text"].as_str().unwrap_or_default(), Value::Null, ann),
+            _ => text_run(
+                item["plain_text"].as_str().unwrap_or_default(),
+                Value::Null,
+                ann,
+            ),
         };
         match (out.last_mut(), &entry) {
             (Some(last), e) if mergeable(last, e) => {
@@ -211,7 +224,7 @@ fn mention(item: &Value, ann: Value, remap: Remap<'_>) -> Value {
     let kind = m["type"].as_str().unwrap_or_default();
     let inner = match kind {
         "user" => json!({"id": m["user"]["id"]}),
-        "page" => json!({"id": m["page"]["id"].as_str().map(|id| remap(id))}),
+        "page" => json!({"id": m["page"]["id"].as_str().map(remap)}),
         "database" => json!({"id": m["database"]["id"]}),
         "date" => date(&m["date"]),
         "template_mention" | "custom_emoji" => m[kind].clone(),
@@ -275,7 +288,13 @@ mod tests {
     #[test]
     fn relations_are_remapped_sets_and_computed_values_read_only() {
         let prop = json!({"type": "relation", "relation": [{"id": "b"}, {"id": "a"}, {"id": "b"}]});
-        let remap = |id: &str| if id == "a" { "z".to_string() } else { id.to_string() };
+        let remap = |id: &str| {
+            if id == "a" {
+                "z".to_string()
+            } else {
+                id.to_string()
+            }
+        };
         assert_eq!(
             property(&prop, &remap),
             Writable::Value(json!([{"id": "b"}, {"id": "z"}]))

@@ -13,6 +13,7 @@ mod metrics;
 mod objects;
 mod oracle;
 mod reliability;
+mod restore;
 mod serve;
 mod snapshots;
 mod support;

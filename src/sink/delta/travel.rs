@@ -83,7 +83,10 @@ impl DeltaSink {
     /// Block rows at `at`.
     pub async fn blocks_at(&self, at: TableAt) -> Result<Vec<BlockRecord>, SinkError> {
         let rows = self.rows_at(&schema::BLOCKS, at).await?;
-        Ok(rows.iter().map(|r| content_records::block_from(r)).collect())
+        Ok(rows
+            .iter()
+            .map(|r| content_records::block_from(r))
+            .collect())
     }
 
     /// Comment rows at `at`.
@@ -119,14 +122,29 @@ impl DeltaSink {
         &self,
         restore_id: &str,
     ) -> Result<Vec<RestoreLogRecord>, SinkError> {
-        let rows = self.rows_at(&schema::RESTORE_LOG, TableAt::Latest).await?;
-        let mut out: Vec<RestoreLogRecord> = rows
-            .iter()
-            .map(|r| log_from(r))
+        let mut out: Vec<RestoreLogRecord> = self
+            .read_restore_log_all()
+            .await?
+            .into_iter()
             .filter(|r| r.restore_id == restore_id)
             .collect();
         out.sort_by_key(|r| r.step);
         Ok(out)
+    }
+
+    /// Every journal row of every restore (none when the table does not exist yet).
+    pub async fn read_restore_log_all(&self) -> Result<Vec<RestoreLogRecord>, SinkError> {
+        if self
+            .table_version(schema::RESTORE_LOG.name)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            return Ok(Vec::new());
+        }
+        let rows = self.rows_at(&schema::RESTORE_LOG, TableAt::Latest).await?;
+        Ok(rows.iter().map(|r| log_from(r)).collect())
     }
 }
 
