@@ -252,6 +252,10 @@ async fn plan_database(
         None => id.to_string(),
     };
     let blocks = snap.blocks_by_page();
+    // Content is restored only for databases whose content bronze synced; there, a page without blocks
+    // was empty at the snapshot.
+    let with_content = with_content && !snap.blocks.is_empty();
+    let none = Vec::new();
     let schema = LiveSchema::of(&live);
     let mut actions = Vec::new();
     let mut claimed: HashSet<String> = HashSet::new();
@@ -261,7 +265,7 @@ async fn plan_database(
         live.pages.remove(&opts.remap(&page.page_id));
         let mut action = page_action(page, found.as_ref(), &schema, &remap, opts);
         if with_content
-            && let (Some(now), Some(snap_blocks)) = (&found, blocks.get(page.page_id.as_str()))
+            && let Some(now) = &found
             && matches!(
                 action.kind,
                 ActionKind::Update
@@ -271,6 +275,7 @@ async fn plan_database(
             )
             && content_may_differ(page, now, snapshot_at)
         {
+            let snap_blocks = blocks.get(page.page_id.as_str()).unwrap_or(&none);
             let owned: Vec<_> = snap_blocks.iter().map(|b| (*b).clone()).collect();
             let live_blocks = live::read_content(client, db, &now.page_id, stats)
                 .await
