@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::RestoreError;
-use super::content::{BlockOp, NewBlock, Ref, inline};
+use super::content::{BlockOp, ContentPlan, NewBlock, Ref, inline};
 use super::journal::Journal;
 use super::plan::{ActionKind, PageAction, Plan, PropWrite, RECREATED};
 use super::write::{self, MAX_ITEMS};
@@ -35,7 +35,7 @@ pub struct Applied {
 }
 
 /// The ids of what this restore created, by snapshot id.
-type Created = HashMap<String, String>;
+pub type Created = HashMap<String, String>;
 
 /// Runs every write of `plan`. `created` holds what earlier runs of the restore made.
 pub async fn apply(
@@ -162,21 +162,21 @@ pub async fn apply(
             .get(start)
             .cloned()
             .unwrap_or_else(|| start.to_string());
-        for op in &content.ops {
-            run_op(
-                client,
-                op,
-                &a.page_id,
-                &page,
-                id,
-                journal,
-                &mut created,
-                &mut done,
-                stats,
-            )
-            .await?;
-        }
-        journal.flush().await?;
+        let target = ContentTarget {
+            snap_page: &a.page_id,
+            live_page: &page,
+            database_id: id,
+        };
+        run_content(
+            client,
+            content,
+            &target,
+            journal,
+            &mut created,
+            &mut done,
+            stats,
+        )
+        .await?;
         if a.kind == ActionKind::Content {
             count(ActionKind::Content, &mut done);
         }
@@ -199,7 +199,7 @@ fn points_at(p: &PropWrite, _recreated: &HashSet<&str>) -> bool {
 
 /// `v` with every reference to a recreated page ([`RECREATED`] and the snapshot id) replaced by the id
 /// of the page made for it.
-fn resolve(v: &Value, created: &Created) -> Value {
+pub fn resolve(v: &Value, created: &Created) -> Value {
     match v {
         Value::String(s) => match s.strip_prefix(RECREATED) {
             Some(old) => {
@@ -267,6 +267,44 @@ async fn create_page(
         page["id"].as_str().unwrap_or_default().to_string(),
         page["request_id"].as_str().map(str::to_string),
     ))
+}
+
+/// The page a content plan is carried out on.
+pub struct ContentTarget<'a> {
+    /// The page's id in the snapshot.
+    pub snap_page: &'a str,
+    /// The page standing for it now.
+    pub live_page: &'a str,
+    /// Its database (for the journal).
+    pub database_id: &'a str,
+}
+
+/// Runs a page's block writes in order (journaling every block created, in `created` too).
+pub async fn run_content(
+    client: &Client,
+    content: &ContentPlan,
+    target: &ContentTarget<'_>,
+    journal: &mut Journal<'_>,
+    created: &mut Created,
+    done: &mut Applied,
+    stats: &RequestStats,
+) -> Result<(), RestoreError> {
+    for op in &content.ops {
+        run_op(
+            client,
+            op,
+            target.snap_page,
+            target.live_page,
+            target.database_id,
+            journal,
+            created,
+            done,
+            stats,
+        )
+        .await?;
+    }
+    journal.flush().await?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
