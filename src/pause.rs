@@ -24,6 +24,10 @@
 //! | `deletes.before_flags` | vanished pages are about to be flagged |
 //! | `refresh.before_watermarks` | a full refresh saves its watermarks next |
 //! | `run.before_audit` | the run row is appended next |
+//! | `restore.before_create` | a restore sends a page create (its intent is journaled) |
+//! | `restore.after_create` | the create answered; its outcome is not journaled yet |
+//! | `restore.before_update` | a restore writes a page's properties |
+//! | `restore.before_append` | a restore appends blocks |
 //!
 //! The fetcher passes only `fetch.page`; every other point is passed in sequence by one task per data
 //! source, so with one data source the last of those in a trace names the step the run was in.

@@ -80,6 +80,7 @@ struct Failure {
     request_id: Option<String>,
     class: Class,
     committed_id: Option<String>,
+    committed_children: Vec<String>,
 }
 
 impl Client {
@@ -218,6 +219,29 @@ impl Client {
         .map(|(value, _)| value)
     }
 
+    /// A write that repeating cannot change further (setting properties, the trash flag, a block's
+    /// text; deleting a block): retried after any transient failure, like a read.
+    pub async fn write_idempotent<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        object_id: Option<&str>,
+        stats: &RequestStats,
+    ) -> Result<T, NotionError> {
+        self.call(
+            Operation::Read,
+            method,
+            path,
+            &[],
+            Some(body),
+            object_id,
+            stats,
+        )
+        .await
+        .map(|(value, _)| value)
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn call<T: DeserializeOwned>(
         &self,
@@ -253,6 +277,7 @@ impl Client {
                 hint,
                 class,
                 committed_id: f.committed_id,
+                committed_children: f.committed_children,
             };
             let decision = attempts.next(failure.class);
             if let Some(wait) = decision.wait() {
@@ -336,6 +361,7 @@ impl Client {
                     message: format!("response body could not be decoded: {e}"),
                     request_id: request_id.clone(),
                     committed_id: None,
+                    committed_children: Vec::new(),
                     // A cut-off or garbled body is a transport fault; a well-formed body of the wrong shape is not.
                     class: if e.is_eof() || e.is_syntax() {
                         classify_transport(op, Transport::Garbled)
@@ -358,6 +384,18 @@ impl Client {
             .and_then(|d| d.get("committed_resource_id"))
             .and_then(Value::as_str)
             .map(str::to_string);
+        let committed_children = err
+            .additional_data
+            .as_ref()
+            .and_then(|d| d.get("committed_child_ids"))
+            .and_then(Value::as_array)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
         Err(Failure {
             status: Some(status),
             code: if err.code.is_empty() {
@@ -373,6 +411,7 @@ impl Client {
             request_id: err.request_id.or(request_id),
             class,
             committed_id,
+            committed_children,
         })
     }
 }
@@ -397,6 +436,7 @@ fn transport_failure(op: Operation, e: reqwest::Error) -> Failure {
         request_id: None,
         class: classify_transport(op, kind),
         committed_id: None,
+        committed_children: Vec::new(),
     }
 }
 
@@ -422,5 +462,6 @@ fn local_error(endpoint: &str, message: &str, class: ErrorClass) -> NotionError 
         hint: None,
         class,
         committed_id: None,
+        committed_children: Vec::new(),
     }
 }

@@ -51,6 +51,8 @@ pub struct NotionError {
     /// The id of what a failed create made all the same (Notion's `committed_resource_id` on a 503 or
     /// 504 whose write was saved).
     pub committed_id: Option<String>,
+    /// The blocks a failed append created all the same, in order (`committed_child_ids`).
+    pub committed_children: Vec<String>,
 }
 
 impl NotionError {
@@ -138,6 +140,7 @@ mod tests {
             hint: None,
             class: classify(status, code).0,
             committed_id: None,
+            committed_children: Vec::new(),
         }
     }
 

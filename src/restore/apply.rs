@@ -77,7 +77,10 @@ pub async fn apply(
                 .await?;
         }
         for (id, a) in batch {
-            let (new_id, request) = match create_page(client, a, &recreated, stats).await {
+            crate::pause::point("restore.before_create").await;
+            let answer = create_page(client, a, &recreated, stats).await;
+            crate::pause::point("restore.after_create").await;
+            let (new_id, request) = match answer {
                 Ok(v) => v,
                 Err(e) if e.committed_id.is_some() => (
                     e.committed_id.clone().unwrap_or_default(),
@@ -147,6 +150,7 @@ pub async fn apply(
             &json!({"properties": properties(props.into_iter())}),
             &created,
         );
+        crate::pause::point("restore.before_update").await;
         write_page(client, &target, &body, stats).await?;
         journal
             .outcome(id, "update", &a.page_id, "done", Some(&target), None, None)
@@ -233,7 +237,7 @@ async fn write_page(
     stats: &RequestStats,
 ) -> Result<Value, NotionError> {
     client
-        .write(
+        .write_idempotent(
             Method::PATCH,
             &format!("/v1/pages/{page_id}"),
             body,
@@ -328,7 +332,7 @@ async fn run_op(
         BlockOp::Update { block_id, body } => {
             let body = &resolve(body, &*created);
             client
-                .write::<Value>(
+                .write_idempotent::<Value>(
                     Method::PATCH,
                     &format!("/v1/blocks/{block_id}"),
                     body,
@@ -340,7 +344,7 @@ async fn run_op(
         }
         BlockOp::Delete { block_id } => {
             match client
-                .write::<Value>(
+                .write_idempotent::<Value>(
                     Method::DELETE,
                     &format!("/v1/blocks/{block_id}"),
                     &json!({}),
@@ -403,21 +407,22 @@ async fn append(
         if let Some(a) = &after {
             body["position"] = json!({"type": "after_block", "after_block": {"id": a}});
         }
-        let answer: Value = client
-            .write(
-                Method::PATCH,
-                &format!("/v1/blocks/{parent}/children"),
-                &body,
-                Some(parent),
-                stats,
-            )
-            .await?;
-        let ids: Vec<String> = answer["results"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|b| b["id"].as_str().map(str::to_string))
-            .collect();
+        crate::pause::point("restore.before_append").await;
+        let path = format!("/v1/blocks/{parent}/children");
+        let sent = client
+            .write::<Value>(Method::PATCH, &path, &body, Some(parent), stats)
+            .await;
+        let ids: Vec<String> = match sent {
+            Ok(answer) => answer["results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b["id"].as_str().map(str::to_string))
+                .collect(),
+            // Saved although the answer failed: Notion lists the new blocks in order.
+            Err(e) if e.committed_children.len() == chunk.len() => e.committed_children,
+            Err(e) => return Err(e.into()),
+        };
         for (b, id) in chunk.iter().zip(&ids) {
             journal
                 .outcome(

@@ -200,6 +200,7 @@ async fn query_all_from(
                 hint: None,
                 class: crate::notion::ErrorClass::Internal,
                 committed_id: None,
+                committed_children: Vec::new(),
             });
         }
         from = newest;

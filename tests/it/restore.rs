@@ -67,21 +67,40 @@ fn workload(w: &World, seed: u64) -> Vec<String> {
     purged
 }
 
-/// The id of the page restored for `old`: itself, or what the journal says was created for it.
-fn mapping(out: &std::process::Output, w: &World) -> HashMap<String, String> {
-    let text = stdout(out);
-    let id = text
-        .split_whitespace()
-        .skip_while(|t| *t != "restore")
-        .nth(1)
-        .unwrap_or_default()
-        .trim_end_matches(':')
-        .to_string();
-    let rows = futures::executor::block_on(w.sink().read_restore_log(&id)).unwrap();
+/// What every restore so far created, snapshot id → new id (from `notion_restore_log`).
+async fn mapping(w: &World) -> HashMap<String, String> {
+    let rows = w.sink().read_restore_log_all().await.unwrap();
     rows.into_iter()
         .filter(|r| r.action == "recreate" && r.new_id.is_some())
         .map(|r| (r.old_id, r.new_id.unwrap()))
         .collect()
+}
+
+/// Counts of a `--plan-json` file by action kind.
+fn plan_counts(path: &std::path::Path) -> BTreeMap<String, usize> {
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out = BTreeMap::new();
+    for a in plan["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["actions"].as_array().unwrap())
+    {
+        *out.entry(a["kind"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    out
+}
+
+/// The pages an `--apply` run wrote, by action kind (its `done:` line).
+fn applied_counts(out: &std::process::Output) -> BTreeMap<String, usize> {
+    let text = stdout(out);
+    let json = text
+        .lines()
+        .find_map(|l| l.split_once("; pages ").map(|(_, rest)| rest))
+        .and_then(|rest| rest.split_once("; blocks").map(|(j, _)| j))
+        .unwrap_or_else(|| panic!("no done line in:\n{text}"));
+    serde_json::from_str(json).unwrap()
 }
 
 /// Writable properties of a rendered page, canonical, by property id (relations as remapped sets).
@@ -164,21 +183,15 @@ fn assert_restored(before: &Value, after: &Value, map: &HashMap<String, String>,
     assert!(checked > 50, "only {checked} pages compared");
 }
 
-/// `content`: also compare every page's content, and expect no block write from a second restore.
-async fn round_trip(seed: u64, version: &str, content: bool) {
-    let (w, v) = synced(seed, version).await;
-    let before = w.sim.state_dump(version);
-    let purged = workload(&w, seed);
-    assert!(!purged.is_empty());
-    assert_exit(&w.run(&["sync"]).await, 0);
-    let as_of = v.to_string();
+/// Restore `as_of` (dry run, then `--apply`) and check Notion against `before`; returns the apply's output.
+async fn restore_and_check(w: &World, as_of: &str, before: &Value, version: &str, content: bool) {
     w.sim.clear_request_log();
     let plan_file = w.lake.path().join("plan.json");
     let dry = w
         .run(&[
             "restore",
             "--as-of",
-            &as_of,
+            as_of,
             "--plan-json",
             plan_file.to_str().unwrap(),
         ])
@@ -189,34 +202,61 @@ async fn round_trip(seed: u64, version: &str, content: bool) {
         "a dry run writes nothing: {:?}",
         w.sim.write_requests()
     );
-    let plan: Value = serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
-    let count = |kind: &str| -> usize {
-        plan["databases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|d| d["actions"].as_array().unwrap())
-            .filter(|a| a["kind"] == kind)
-            .count()
-    };
-    assert_eq!(count("recreate"), purged.len(), "{}", stdout(&dry));
-    assert!(count("untrash") >= 1);
-    assert!(count("update") >= 1);
-    let applied = w.run(&["restore", "--as-of", &as_of, "--apply"]).await;
+    let planned = plan_counts(&plan_file);
+    let applied = w.run(&["restore", "--as-of", as_of, "--apply"]).await;
     assert_exit(&applied, 0);
-    let map = mapping(&applied, &w);
+    let done = applied_counts(&applied);
+    for kind in ["update", "untrash", "recreate", "content"] {
+        assert_eq!(
+            planned.get(kind),
+            done.get(kind),
+            "{kind}: planned {planned:?}, applied {done:?}\n{}",
+            stdout(&applied)
+        );
+    }
     let after = w.sim.state_dump(version);
-    assert_restored(&before, &after, &map, content);
-    // A second restore of the same point finds nothing left to do.
+    assert_restored(before, &after, &mapping(w).await, content);
+}
+
+/// Sync, change Notion, sync again, restore the first sync's version; then a second restore of it finds
+/// nothing to write.
+async fn round_trip(seed: u64, version: &str) {
+    let (w, v) = synced(seed, version).await;
+    let before = w.sim.state_dump(version);
+    let purged = workload(&w, seed);
+    assert!(!purged.is_empty());
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let as_of = v.to_string();
+    let plan_file = w.lake.path().join("first.json");
+    let dry = w
+        .run(&[
+            "restore",
+            "--as-of",
+            &as_of,
+            "--plan-json",
+            plan_file.to_str().unwrap(),
+        ])
+        .await;
+    assert_exit(&dry, 0);
+    let planned = plan_counts(&plan_file);
+    assert_eq!(
+        planned.get("recreate"),
+        Some(&purged.len()),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(planned.get("untrash") >= Some(&1), "{planned:?}");
+    assert!(planned.get("update") >= Some(&1), "{planned:?}");
+    restore_and_check(&w, &as_of, &before, version, true).await;
+    assert_eq!(
+        mapping(&w).await.len(),
+        purged.len(),
+        "one page per purged page"
+    );
     w.sim.clear_request_log();
     let again = w.run(&["restore", "--as-of", &as_of, "--apply"]).await;
     assert_exit(&again, 0);
-    let writes: Vec<_> = w
-        .sim
-        .write_requests()
-        .into_iter()
-        .filter(|r| content || matches!(r.endpoint.as_str(), "create_page" | "update_page"))
-        .collect();
+    let writes = w.sim.write_requests();
     assert!(
         writes.is_empty(),
         "nothing left to write: {writes:?}\n{}",
@@ -225,17 +265,117 @@ async fn round_trip(seed: u64, version: &str, content: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn restores_properties_trash_and_purged_pages_of_a_version_on_both_apis() {
+async fn restores_a_version_in_place_on_both_apis() {
     for seed in 1..=5 {
-        round_trip(seed, "2026-03-11", false).await;
-        round_trip(seed + 5, "2022-06-28", false).await;
+        round_trip(seed, "2026-03-11").await;
+        round_trip(seed + 5, "2022-06-28").await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn restores_content_of_a_version_on_both_apis() {
-    for seed in 1..=5 {
-        round_trip(seed, "2026-03-11", true).await;
-        round_trip(seed + 5, "2022-06-28", true).await;
-    }
+async fn a_timestamp_restores_the_state_then_even_after_vacuum() {
+    let version = "2026-03-11";
+    let (w, _) = synced(21, version).await;
+    let before = w.sim.state_dump(version);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let t = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    workload(&w, 21);
+    assert_exit(&w.run(&["sync"]).await, 0);
+    restore_and_check(&w, &t, &before, version, true).await;
+    // Later edits, then every old file vacuumed: the history table still knows the state at `t`.
+    workload(&w, 22);
+    assert_exit(&w.run(&["sync"]).await, 0);
+    assert_exit(&w.run(&["optimize", "--retention-hours", "0"]).await, 0);
+    let out = w.run(&["restore", "--as-of", &t]).await;
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("vacuumed"),
+        "content is said to be gone:\n{}",
+        stdout(&out)
+    );
+    restore_and_check(&w, &t, &before, version, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_and_databases_narrow_a_restore_and_new_pages_are_trashed_only_when_asked() {
+    let version = "2026-03-11";
+    let (w, v) = synced(31, version).await;
+    let tasks = w.database("Tasks");
+    let ds = tasks.data_sources[0].id.clone();
+    let edited = w.sim.edit_pages(&ds, 3);
+    let made = w.sim.create_pages(&ds, 2);
+    w.sim.advance_clock(chrono::Duration::minutes(2));
+    let as_of = v.to_string();
+    // One page: only it is written.
+    w.sim.clear_request_log();
+    let one = w
+        .run(&[
+            "restore", "--as-of", &as_of, "--pages", &edited[0], "--apply",
+        ])
+        .await;
+    assert_exit(&one, 0);
+    let writes = w.sim.write_requests();
+    assert!(!writes.is_empty());
+    assert!(
+        writes.iter().all(|r| r.path.contains(&edited[0])),
+        "{writes:?}"
+    );
+    // One database: pages elsewhere are untouched, new pages are reported but kept.
+    let other = w.database("Notes").data_sources[0].id.clone();
+    let elsewhere = w.sim.edit_pages(&other, 1);
+    w.sim.clear_request_log();
+    let db = w
+        .run(&["restore", "--as-of", &as_of, "-d", "tasks", "--apply"])
+        .await;
+    assert_exit(&db, 0);
+    let writes = w.sim.write_requests();
+    assert!(
+        writes.iter().all(|r| !r.path.contains(&elsewhere[0])),
+        "{writes:?}"
+    );
+    assert!(
+        writes.iter().any(|r| r.path.contains(&edited[1])),
+        "{writes:?}"
+    );
+    let dump = w.sim.state_dump(version);
+    let trashed = |id: &str| {
+        dump["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap()["in_trash"]
+            == true
+    };
+    assert!(
+        made.iter().all(|id| !trashed(id)),
+        "new pages stay without --trash-new"
+    );
+    let trash = w
+        .run(&[
+            "restore",
+            "--as-of",
+            &as_of,
+            "-d",
+            "tasks",
+            "--trash-new",
+            "--apply",
+        ])
+        .await;
+    assert_exit(&trash, 0);
+    let dump = w.sim.state_dump(version);
+    let trashed = |id: &str| {
+        dump["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap()["in_trash"]
+            == true
+    };
+    assert!(
+        made.iter().all(|id| trashed(id)),
+        "--trash-new trashes the pages made since"
+    );
 }
