@@ -105,7 +105,7 @@ async fn restore(
     }
     sink.init_tables().await?;
     if resumed.is_none() {
-        let begin = json!({"as_of": as_of.to_string(), "databases": databases.iter().map(|d| &d.name).collect::<Vec<_>>()});
+        let begin = json!({"as_of": as_of.to_string(), "notion_clock": planned.notion_clock, "databases": databases.iter().map(|d| &d.name).collect::<Vec<_>>()});
         journal
             .outcome(
                 "",
@@ -142,6 +142,12 @@ fn started_as_of(r: &Resumed) -> Option<AsOf> {
     AsOf::parse(raw.trim_start_matches("version ")).ok()
 }
 
+/// Notion's clock when the restore was started.
+fn started_clock(r: &Resumed) -> Option<chrono::DateTime<Utc>> {
+    let begin: Value = serde_json::from_str(r.started_with.as_deref()?).ok()?;
+    serde_json::from_value(begin["notion_clock"].clone()).ok()
+}
+
 /// Finds the pages whose create was sent but whose answer was lost: a page of the same data source and
 /// title created since the intent was recorded is adopted; otherwise the create never happened.
 async fn reconcile(
@@ -152,7 +158,7 @@ async fn reconcile(
     journal: &mut Journal<'_>,
     stats: &RequestStats,
 ) -> Result<(), RestoreError> {
-    let taken: HashSet<String> = created.values().cloned().collect();
+    let mut taken: HashSet<String> = created.values().cloned().collect();
     for (db, old, at) in &resumed.unknown {
         let Some(page) = snap
             .databases
@@ -164,7 +170,8 @@ async fn reconcile(
         };
         let payload: Value = serde_json::from_str(&page.payload).unwrap_or(Value::Null);
         let title = crate::restore::live::page_title(&payload);
-        let since = *at - chrono::Duration::minutes(1);
+        // Notion's clock at the start (minute-precision creation times); without it, this host's.
+        let since = started_clock(resumed).unwrap_or(*at) - chrono::Duration::minutes(1);
         let found = crate::restore::live::created_since(client, &page.data_source_id, since, stats)
             .await?
             .into_iter()
@@ -175,6 +182,7 @@ async fn reconcile(
             journal
                 .outcome(db, "recreate", old, "adopted", Some(&p.page_id), None, None)
                 .await?;
+            taken.insert(p.page_id.clone());
             created.insert(old.clone(), p.page_id);
         }
     }

@@ -61,6 +61,8 @@ pub struct LiveDatabase {
     pub sources: Vec<DatabaseRecord>,
     /// Every page its data sources list, by page id.
     pub pages: BTreeMap<String, LivePage>,
+    /// Notion's clock (its `Date` header) at the last answer of the read.
+    pub clock: Option<DateTime<Utc>>,
 }
 
 /// Resolves the database and lists every page of its data sources.
@@ -71,9 +73,12 @@ pub async fn read_database(
 ) -> Result<LiveDatabase, NotionError> {
     let sources = resolve_sources(client, db, None, "restore", Utc::now(), stats).await?;
     let mut pages = BTreeMap::new();
+    let mut clock = None;
     for s in &sources {
         for archived in [false, true] {
-            for page in query_all(client, &s.data_source_id, archived, stats).await? {
+            for page in
+                query_all_from(client, &s.data_source_id, archived, None, &mut clock, stats).await?
+            {
                 let live = complete(client, page, stats).await?;
                 pages.insert(live.page_id.clone(), live);
             }
@@ -82,6 +87,7 @@ pub async fn read_database(
     Ok(LiveDatabase {
         sources: sources.into_iter().map(|s| s.snapshot).collect(),
         pages,
+        clock,
     })
 }
 
@@ -123,20 +129,12 @@ async fn complete(
 
 /// Every page of one partition of a data source. Sorted by creation, so a query stopped at Notion's
 /// result cap continues from the last creation minute it reached.
-async fn query_all(
-    client: &Client,
-    data_source_id: &str,
-    archived: bool,
-    stats: &RequestStats,
-) -> Result<Vec<Box<RawValue>>, NotionError> {
-    query_all_from(client, data_source_id, archived, None, stats).await
-}
-
 async fn query_all_from(
     client: &Client,
     data_source_id: &str,
     archived: bool,
     mut from: Option<String>,
+    clock: &mut Option<DateTime<Utc>>,
     stats: &RequestStats,
 ) -> Result<Vec<Box<RawValue>>, NotionError> {
     let path = if client.api_version().has_data_sources() {
@@ -163,9 +161,10 @@ async fn query_all_from(
             if let Some(c) = &cursor {
                 body["start_cursor"] = json!(c);
             }
-            let (page, _): (ListPage, _) = client
+            let (page, date): (ListPage, _) = client
                 .post_read(&path, &[], &body, Some(data_source_id), stats)
                 .await?;
+            *clock = (*clock).max(date);
             capped |= page.is_capped();
             for raw in page.results {
                 let head: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
@@ -271,7 +270,7 @@ pub async fn created_since(
     stats: &RequestStats,
 ) -> Result<Vec<LivePage>, NotionError> {
     let since = since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let raw = query_all_from(client, data_source_id, false, Some(since), stats).await?;
+    let raw = query_all_from(client, data_source_id, false, Some(since), &mut None, stats).await?;
     Ok(raw
         .iter()
         .filter_map(|r| serde_json::from_str(r.get()).ok())

@@ -131,6 +131,8 @@ pub struct Plan {
     pub as_of: String,
     /// Why content is not restored, when bronze cannot give it.
     pub content_gap: Option<String>,
+    /// Notion's clock when the plan was read (what a resumed restore looks for lost creates after).
+    pub notion_clock: Option<chrono::DateTime<chrono::Utc>>,
     /// Per database.
     pub databases: Vec<DatabasePlan>,
 }
@@ -158,6 +160,7 @@ pub async fn plan(
     stats: &RequestStats,
 ) -> Result<Plan, RestoreError> {
     let mut read = Vec::new();
+    let mut clock = None;
     for snap in &snapshot.databases {
         let Some(db) = databases.iter().find(|d| d.id == snap.database_id) else {
             continue;
@@ -172,6 +175,7 @@ pub async fn plan(
             };
             found.insert(page.page_id.clone(), now);
         }
+        clock = clock.max(live.clock);
         read.push((db, snap, live, found));
     }
     // Pages to recreate get new ids: every reference to one (relations, mentions, links) is written
@@ -205,6 +209,7 @@ pub async fn plan(
             .as_of
             .map_or_else(|| "export".to_string(), |a| a.to_string()),
         content_gap: snapshot.content_gap.clone(),
+        notion_clock: clock,
         databases: out,
     })
 }

@@ -99,7 +99,7 @@ fn passes(points: &[String], point: &str) -> usize {
 }
 
 /// Waits until the child prints that it paused at `point`.
-async fn await_pause(child: &mut Child, point: &str) {
+pub(crate) async fn await_pause(child: &mut Child, point: &str) {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let wait = async {
         while let Some(line) = lines.next_line().await.unwrap() {

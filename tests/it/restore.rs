@@ -117,18 +117,21 @@ fn writable(page: &Value, remap: &dyn Fn(&str) -> String) -> BTreeMap<String, Va
 }
 
 /// A page's content as (depth, type, body) in document order, without the blocks the API cannot create
-/// (a restore leaves those as they are and says so in its plan).
+/// and their subtrees (a restore leaves those as they are and says so in its plan).
 fn tree(page: &Value, remap: &dyn Fn(&str) -> String) -> Vec<(i64, String, Value)> {
-    page["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|b| {
-            let body = content::body(&b["block"], remap).ok()?;
-            let kind = b["type"].as_str().unwrap().to_string();
-            Some((b["depth"].as_i64().unwrap(), kind, body))
-        })
-        .collect()
+    let mut skipped = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for b in page["blocks"].as_array().unwrap() {
+        let id = b["id"].as_str().unwrap();
+        let body = content::body(&b["block"], remap);
+        if skipped.contains(b["parent_id"].as_str().unwrap()) || body.is_err() {
+            skipped.insert(id.to_string());
+            continue;
+        }
+        let kind = b["type"].as_str().unwrap().to_string();
+        out.push((b["depth"].as_i64().unwrap(), kind, body.unwrap()));
+    }
+    out
 }
 
 /// Asserts every live page of `before` is back in `after`: same trash state, writable values and content.
@@ -378,4 +381,116 @@ async fn pages_and_databases_narrow_a_restore_and_new_pages_are_trashed_only_whe
         made.iter().all(|id| trashed(id)),
         "--trash-new trashes the pages made since"
     );
+}
+
+/// Pages of `after` that `before` does not have and no restore made: duplicates.
+fn strays(before: &Value, after: &Value, map: &HashMap<String, String>) -> Vec<String> {
+    let known: std::collections::HashSet<&str> = before["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .chain(map.values().map(String::as_str))
+        .collect();
+    after["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .filter(|id| !known.contains(id))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_restore_resumes_without_creating_anything_twice() {
+    let version = "2026-03-11";
+    for (seed, point) in [
+        (41, "restore.before_create#1"),
+        (42, "restore.after_create#2"),
+        (43, "restore.before_update#3"),
+        (44, "restore.before_append#2"),
+    ] {
+        eprintln!("killed at {point}");
+        let (mut w, v) = synced(seed, version).await;
+        let before = w.sim.state_dump(version);
+        workload(&w, seed);
+        assert_exit(&w.run(&["sync"]).await, 0);
+        let as_of = v.to_string();
+        w.set("NOTION_SYNC_PAUSE_AT", point);
+        let mut child = w
+            .command(&["restore", "--as-of", &as_of, "--apply"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let name = point.split('#').next().unwrap();
+        crate::crash::await_pause(&mut child, name).await;
+        child.start_kill().unwrap(); // SIGKILL
+        child.wait().await.unwrap();
+        w.env.remove("NOTION_SYNC_PAUSE_AT");
+        let rows = w.sink().read_restore_log_all().await.unwrap();
+        let id = rows
+            .iter()
+            .find(|r| r.action == "begin")
+            .map(|r| r.restore_id.clone())
+            .expect("the killed restore journaled its start");
+        let resumed = w.run(&["restore", "--resume", &id, "--apply"]).await;
+        assert_exit(&resumed, 0);
+        let after = w.sim.state_dump(version);
+        let map = mapping(&w).await;
+        assert_eq!(
+            strays(&before, &after, &map),
+            Vec::<String>::new(),
+            "{point}: no page twice"
+        );
+        assert_restored(&before, &after, &map, true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttles_and_lost_answers_during_a_restore_are_handled_safely() {
+    use notion_sim::{FaultKind, FaultMode, FaultPlan, FaultRule};
+    let version = "2026-03-11";
+    let (w, v) = synced(51, version).await;
+    let before = w.sim.state_dump(version);
+    workload(&w, 51);
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let rule = |endpoint: &str, kind, mode| FaultRule {
+        endpoint: Some(endpoint.into()),
+        kind,
+        mode,
+    };
+    w.sim.set_faults(FaultPlan {
+        rules: vec![
+            // Saved, but answered 503 with the new page's id: adopted, not created again.
+            rule("create_page", FaultKind::Committed(503), FaultMode::Nth(2)),
+            // Saved, but answered 504 with the new blocks' ids.
+            rule(
+                "append_block_children",
+                FaultKind::Committed(504),
+                FaultMode::Nth(1),
+            ),
+            // Not applied: an update is safe to repeat.
+            rule("update_page", FaultKind::Status(500), FaultMode::Nth(2)),
+            rule(
+                "writes",
+                FaultKind::Status(429),
+                FaultMode::Sequence(vec![false, true, false, true]),
+            ),
+        ],
+    });
+    let out = w
+        .run(&["restore", "--as-of", &v.to_string(), "--apply"])
+        .await;
+    assert_exit(&out, 0);
+    w.sim.clear_faults();
+    let after = w.sim.state_dump(version);
+    let map = mapping(&w).await;
+    assert_eq!(
+        strays(&before, &after, &map),
+        Vec::<String>::new(),
+        "no page twice"
+    );
+    assert_restored(&before, &after, &map, true);
 }
