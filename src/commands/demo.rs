@@ -98,6 +98,11 @@ pub async fn run(args: &DemoArgs) -> u8 {
     );
     let first = run_sync(&client, &sink, &plan(true), &Progress::auto()).await;
     print_summary(&first);
+    let restore_point = sink
+        .table_version(crate::sink::tables::PAGES)
+        .await
+        .ok()
+        .flatten();
     let showcase = show_content(&sink, None).await;
 
     // Ten minutes later someone edits a few tasks.
@@ -124,11 +129,14 @@ pub async fn run(args: &DemoArgs) -> u8 {
     if let Some((page, _)) = &showcase {
         show_content(&sink, Some(page)).await;
     }
-    let failed = first.iter().chain(&second).any(|o| o.error.is_some());
+    let mut failed = first.iter().chain(&second).any(|o| o.error.is_some());
     println!(
         "\nThe incremental run read only pages edited since the watermark (minus the lookback) and updated {} rows.",
         second.iter().map(|o| o.run.updated).sum::<i64>()
     );
+    if let (Some(v), Some(ds)) = (restore_point, tasks_ds_id(&sim)) {
+        failed |= !restore_step(&sim, &client, &sink, &databases, &ds, v).await;
+    }
     println!("\nLook at the tables:");
     println!("  LAKEHOUSE_URI={} notion-sync status", args.lake);
     println!(
@@ -141,6 +149,80 @@ pub async fn run(args: &DemoArgs) -> u8 {
     );
     sim.shutdown().await;
     if failed { exit::PARTIAL } else { exit::OK }
+}
+
+/// The data source of the Tasks database.
+fn tasks_ds_id(sim: &notion_sim::SimHandle) -> Option<String> {
+    sim.databases()
+        .into_iter()
+        .find(|d| d.title.eq_ignore_ascii_case("tasks"))
+        .and_then(|d| d.data_sources.into_iter().next())
+        .map(|ds| ds.id)
+}
+
+/// Step 3: someone rewrites a task and trashes another; both come back from the first sync's version.
+async fn restore_step(
+    sim: &notion_sim::SimHandle,
+    client: &Client,
+    sink: &DeltaSink,
+    databases: &[DatabaseConfig],
+    tasks_ds: &str,
+    version: u64,
+) -> bool {
+    sim.advance_clock(chrono::Duration::minutes(10));
+    let picked = sim.edit_pages(tasks_ds, 2);
+    let [edited, trashed] = picked.as_slice() else {
+        return false;
+    };
+    let title = |id: &str| {
+        let dump = sim.state_dump(ApiVersion::default().as_str());
+        dump["pages"]
+            .as_array()
+            .and_then(|pages| pages.iter().find(|p| p["id"] == id))
+            .map(|p| {
+                (
+                    p["title"].as_str().unwrap_or_default().to_string(),
+                    p["in_trash"] == true,
+                )
+            })
+            .unwrap_or_default()
+    };
+    sim.trash_page(trashed);
+    println!(
+        "\n3. A task was renamed to {:?} and another ({:?}) trashed; restore both from version {version}:",
+        title(edited).0,
+        title(trashed).0
+    );
+    let args = crate::cli::RestoreArgs {
+        as_of: Some(version.to_string()),
+        databases: vec!["tasks".into()],
+        pages: vec![edited.clone(), trashed.clone()],
+        apply: true,
+        plan_json: None,
+        trash_new: false,
+        add_missing_properties: false,
+        resume: None,
+    };
+    let tasks: Vec<DatabaseConfig> = databases
+        .iter()
+        .filter(|d| d.name == "tasks")
+        .cloned()
+        .collect();
+    if let Err(e) = super::restore::restore(client, sink, &tasks, &args).await {
+        eprintln!("error: {e}");
+        return false;
+    }
+    let (name, _) = title(edited);
+    let (other, in_trash) = title(trashed);
+    println!(
+        "   Now: {name:?}, and {other:?} is {}",
+        if in_trash {
+            "still in the trash"
+        } else {
+            "out of the trash"
+        }
+    );
+    !in_trash
 }
 
 /// Prints the first blocks of a page's content as bronze holds them (the page with the most paragraphs

@@ -46,7 +46,8 @@ pub async fn run(settings: &Settings, args: &RestoreArgs) -> u8 {
     }
 }
 
-async fn restore(
+/// Plans and (with `--apply`) carries out a restore with an open client and lake.
+pub(super) async fn restore(
     client: &Client,
     sink: &DeltaSink,
     databases: &[DatabaseConfig],
