@@ -56,6 +56,36 @@ pub async fn apply(
             .iter()
             .flat_map(|db| db.actions.iter().map(move |a| (db.database_id.as_str(), a)))
     };
+    for db in &plan.databases {
+        for add in &db.add_properties {
+            let path = if client.api_version().has_data_sources() {
+                format!("/v1/data_sources/{}", add.data_source_id)
+            } else {
+                format!("/v1/databases/{}", add.data_source_id)
+            };
+            let body = json!({"properties": {add.name.clone(): add.config.clone()}});
+            client
+                .write_idempotent::<Value>(
+                    Method::PATCH,
+                    &path,
+                    &body,
+                    Some(&add.data_source_id),
+                    stats,
+                )
+                .await?;
+            journal
+                .outcome(
+                    &db.database_id,
+                    "add_property",
+                    &add.name,
+                    "done",
+                    None,
+                    None,
+                    None,
+                )
+                .await?;
+        }
+    }
     for (id, a) in each().filter(|(_, a)| a.untrash) {
         let live = a.live_id.as_deref().unwrap_or(&a.page_id);
         write_page(client, live, &json!({"in_trash": false}), stats).await?;

@@ -109,6 +109,20 @@ pub struct DatabasePlan {
     pub name: String,
     /// One per page.
     pub actions: Vec<PageAction>,
+    /// Properties the snapshot has and today's schema lacks, added back first
+    /// (`--add-missing-properties`).
+    pub add_properties: Vec<AddProperty>,
+}
+
+/// A property to add back to a data source.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AddProperty {
+    /// The data source.
+    pub data_source_id: String,
+    /// Its name in the snapshot.
+    pub name: String,
+    /// Its configuration in the snapshot (`{"type": ..., <type>: {...}}`).
+    pub config: Value,
 }
 
 impl DatabasePlan {
@@ -332,11 +346,45 @@ async fn plan_database(
             });
         }
     }
+    let add_properties = if opts.add_missing {
+        missing_properties(snap, &schema)
+    } else {
+        Vec::new()
+    };
     Ok(DatabasePlan {
         database_id: db.id.clone(),
         name: db.name.clone(),
         actions,
+        add_properties,
     })
+}
+
+/// The snapshot's writable properties (relations excepted when their target is gone) that today's
+/// schema lacks, with their configuration.
+fn missing_properties(snap: &DatabaseSnapshot, schema: &LiveSchema) -> Vec<AddProperty> {
+    let mut out = Vec::new();
+    for source in &snap.sources {
+        let props: Map<String, Value> = serde_json::from_str(&source.schema).unwrap_or_default();
+        for (name, p) in props {
+            let id = p["id"].as_str().unwrap_or(&name);
+            let kind = p["type"].as_str().unwrap_or_default();
+            if schema.props.contains_key(id) || write::READ_ONLY.contains(&kind) {
+                continue;
+            }
+            let mut config = serde_json::json!({"type": kind, kind: p[kind].clone()});
+            if let Some(options) = config[kind]["options"].as_array_mut() {
+                for o in options.iter_mut() {
+                    o.as_object_mut().map(|m| m.remove("id"));
+                }
+            }
+            out.push(AddProperty {
+                data_source_id: source.data_source_id.clone(),
+                name,
+                config,
+            });
+        }
+    }
+    out
 }
 
 /// Whether a page's content may have changed since the snapshot. Edit times have minute precision: an
@@ -506,9 +554,15 @@ fn writes(
             }
         };
         let Some((live_name, live_kind, options)) = schema.props.get(&id) else {
-            notes.push(format!(
-                "property '{name}' no longer exists in the data source (restore with --add-missing-properties)"
-            ));
+            if opts.add_missing && !empty(&want) {
+                // Added back first (see `DatabasePlan::add_properties`), then written by name.
+                let value = want;
+                out.insert(name.clone(), PropWrite { name, kind, value });
+            } else if !opts.add_missing {
+                notes.push(format!(
+                    "property '{name}' no longer exists in the data source (restore with --add-missing-properties)"
+                ));
+            }
             continue;
         };
         if *live_kind != kind {

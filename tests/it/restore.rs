@@ -494,3 +494,68 @@ async fn throttles_and_lost_answers_during_a_restore_are_handled_safely() {
     );
     assert_restored(&before, &after, &map, true);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_property_is_reported_and_added_back_when_asked() {
+    let version = "2026-03-11";
+    let (w, v) = synced(61, version).await;
+    let before = w.sim.state_dump(version);
+    let tasks = w.database("Tasks");
+    let ds = tasks.data_sources[0].id.clone();
+    let schema = before["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == tasks.id.as_str())
+        .unwrap()["data_sources"][0]["data_source"]["properties"]
+        .clone();
+    let (name, _) = schema
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, p)| p["type"] == "select")
+        .expect("Tasks has a select");
+    assert!(w.sim.remove_property(&ds, name));
+    w.sim.advance_clock(chrono::Duration::minutes(2));
+    let as_of = v.to_string();
+    let plain = w.run(&["restore", "--as-of", &as_of, "-d", "tasks"]).await;
+    assert_exit(&plain, 0);
+    assert!(
+        stdout(&plain).contains(&format!("property '{name}' no longer exists")),
+        "{}",
+        stdout(&plain)
+    );
+    let out = w
+        .run(&[
+            "restore",
+            "--as-of",
+            &as_of,
+            "-d",
+            "tasks",
+            "--add-missing-properties",
+            "--apply",
+        ])
+        .await;
+    assert_exit(&out, 0);
+    let after = w.sim.state_dump(version);
+    let value = |dump: &Value, page: &str| {
+        dump["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == page)
+            .unwrap()["page_full"]["properties"][name.as_str()]["select"]["name"]
+            .clone()
+    };
+    let mut compared = 0;
+    for p in before["pages"].as_array().unwrap() {
+        if p["data_source_id"] == ds.as_str() && p["in_trash"] == false {
+            assert_eq!(
+                value(&before, p["id"].as_str().unwrap()),
+                value(&after, p["id"].as_str().unwrap())
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 10);
+}
