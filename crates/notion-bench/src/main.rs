@@ -293,6 +293,86 @@ impl Bench {
     }
 
     /// Runs an incremental sync and returns the requests it made per data source.
+    /// (R1) Planning a restore of `pages` pages after edits, trashes and purges: its requests against a
+    /// full read of the same pages, plus one per page the queries no longer list.
+    async fn restore_plan(&mut self, pages: usize) {
+        eprintln!("restore-plan: plan a restore of {pages} pages");
+        let (sim, c, _dir) = self.world(pages, 0).await;
+        c.run(&["sync", "--full-refresh"]).await;
+        sim.advance_clock(chrono::Duration::minutes(10));
+        let ds = sim.databases()[0].data_sources[0].id.clone();
+        let edited = sim.edit_pages(&ds, pages / 20);
+        let missing = pages / 100;
+        for (i, id) in edited.iter().take(missing).enumerate() {
+            if i % 2 == 0 {
+                sim.trash_page(id);
+            } else {
+                sim.purge_page(id);
+            }
+        }
+        sim.advance_clock(chrono::Duration::minutes(10));
+        // Bronze still holds the first read: the restore plans back to it.
+        sim.reset_counters();
+        let plan = c.run(&["restore"]).await;
+        let planned = sim.counters();
+        sim.reset_counters();
+        c.run(&["sync", "--full-refresh"]).await;
+        let queries = |c: &notion_sim::Counters| {
+            ["query_data_source", "query_database"]
+                .iter()
+                .filter_map(|e| c.by_endpoint.get(*e))
+                .sum::<u64>()
+        };
+        let read = queries(&sim.counters());
+        let gets = planned.by_endpoint.get("retrieve_page").copied().unwrap_or(0);
+        let total = planned.total_requests;
+        let allowed = 1.05 * read as f64 + missing as f64;
+        self.record(
+            format!("R1. plan a restore of {pages} pages ({missing} trashed or purged)"),
+            format!(
+                "{total} requests ({} queries, {gets} page reads, {} others) vs {read} queries of a full \
+                 read + {missing}: {:.3}×; {}",
+                queries(&planned),
+                total - queries(&planned) - gets,
+                (total as f64 - missing as f64) / read as f64,
+                plan.summary()
+            ),
+            "≤ 1.05 × full read's queries + 1 per missing page",
+            Some(total as f64 <= allowed),
+        );
+    }
+
+    /// (R2) Applying `updates` page updates at `rpm` requests per minute: wall time against the requests
+    /// it needs at that rate.
+    async fn restore_apply(&mut self, updates: usize, rpm: u32) {
+        eprintln!("restore-apply: {updates} page updates at {rpm} requests/minute");
+        let (sim, c, _dir) = self.world(2 * updates, rpm).await;
+        c.run(&["sync", "--full-refresh"]).await;
+        sim.advance_clock(chrono::Duration::minutes(10));
+        let ds = sim.databases()[0].data_sources[0].id.clone();
+        sim.edit_pages(&ds, updates);
+        sim.advance_clock(chrono::Duration::minutes(10));
+        sim.reset_counters();
+        let cost = c.run(&["restore", "--apply"]).await;
+        let counters = sim.counters();
+        let writes = counters.by_endpoint.get("update_page").copied().unwrap_or(0);
+        let total = counters.total_requests;
+        let ideal = |n: u64| n as f64 / f64::from(rpm) * 60.0;
+        let ratio = cost.wall.as_secs_f64() / ideal(writes);
+        self.record(
+            format!("R2. apply {updates} page updates at {rpm}/min"),
+            format!(
+                "{:.1} s for {writes} writes ({total} requests with the plan's reads): {ratio:.3}× writes ÷ rate, \
+                 {:.3}× all requests ÷ rate; {} 429s",
+                cost.wall.as_secs_f64(),
+                cost.wall.as_secs_f64() / ideal(total),
+                counters.rate_limited_429
+            ),
+            "≤ 1.05 × writes ÷ rate, 0 × 429",
+            Some(ratio <= 1.05 && counters.rate_limited_429 == 0),
+        );
+    }
+
     async fn requests_per_source(&self, sim: &SimHandle, c: &Connector) -> f64 {
         sim.reset_counters();
         c.run(&["sync"]).await;
@@ -330,7 +410,7 @@ async fn main() {
             "--quick" => quick = true,
             "-h" | "--help" => {
                 println!(
-                    "notion-bench [--bin PATH] [--quick] [throughput|budget|incremental|content|content-budget|s3]...\n\
+                    "notion-bench [--bin PATH] [--quick] [throughput|budget|incremental|content|content-budget|s3|restore-plan|restore-apply]...\n\
                      --quick uses a tenth of the sizes, to check the harness itself"
                 );
                 return;
@@ -362,6 +442,13 @@ async fn main() {
     }
     if want("s3") {
         bench.s3(scale(100_000)).await;
+    }
+    if want("restore-plan") {
+        bench.restore_plan(scale(10_000)).await;
+    }
+    if want("restore-apply") {
+        // 1,000 updates at Notion's 180/min: over five minutes at best; --quick takes 100.
+        bench.restore_apply(scale(1_000), 180).await;
     }
     if want("incremental") {
         let small = bench.incremental(scale(100_000)).await;
