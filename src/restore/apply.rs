@@ -46,8 +46,14 @@ pub async fn apply(
     stats: &RequestStats,
 ) -> Result<Applied, RestoreError> {
     let mut done = Applied::default();
+    let bar = crate::progress::Progress::auto().database("restore");
     let count = |kind: ActionKind, done: &mut Applied| {
         *done.pages.entry(kind.as_str().to_string()).or_default() += 1;
+        bar.pages(done.pages.values().sum::<usize>() as u64);
+        bar.requests(
+            RequestStats::get(&stats.requests),
+            RequestStats::get(&stats.throttled),
+        );
     };
     // Each phase runs over every database before the next, so a relation across databases finds the
     // page recreated for its target.
@@ -223,6 +229,7 @@ pub async fn apply(
         count(ActionKind::NewSinceSnapshot, &mut done);
     }
     journal.flush().await?;
+    bar.finish(done.pages.values().sum::<usize>() as u64);
     Ok(done)
 }
 

@@ -63,6 +63,61 @@ fn workload(w: &World, seed: u64) -> Vec<String> {
             break;
         }
     }
+    // A bulk edit, a relation changed by hand, a number set, and a renamed property.
+    let tasks = w.database("Tasks").data_sources[0].id.clone();
+    w.sim.edit_pages(&tasks, 20);
+    let schema = dump["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["data_sources"].as_array().unwrap())
+        .find(|s| s["id"] == tasks.as_str())
+        .unwrap()["data_source"]["properties"]
+        .clone();
+    let named = |kind: &str| {
+        schema
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(_, p)| p["type"] == kind)
+            .map(|(name, _)| name.clone())
+    };
+    let live: Vec<&str> = dump["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["data_source_id"] == tasks.as_str() && p["in_trash"] == false)
+        .filter(|p| !purged.iter().any(|x| p["id"] == x.as_str()))
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    if let (Some(rel), [a, b, ..]) = (named("relation"), live.as_slice()) {
+        let target = dump["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == *b)
+            .unwrap()["relations"]
+            .as_object()
+            .and_then(|r| {
+                r.values()
+                    .flat_map(|v| v.as_array().unwrap())
+                    .next()
+                    .cloned()
+            });
+        if let Some(t) = target {
+            w.sim
+                .set_page_value(a, &rel, serde_json::json!([{"id": t}]));
+        }
+    }
+    if let (Some(num), Some(a)) = (named("number"), live.get(2)) {
+        w.sim.set_page_value(a, &num, serde_json::json!(12345));
+    }
+    if let Some(text) = named("rich_text") {
+        assert!(
+            w.sim
+                .rename_property(&tasks, &text, &format!("{text} (renamed)"))
+        );
+    }
     w.sim.advance_clock(chrono::Duration::minutes(2));
     purged
 }

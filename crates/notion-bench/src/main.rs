@@ -324,7 +324,11 @@ impl Bench {
                 .sum::<u64>()
         };
         let read = queries(&sim.counters());
-        let gets = planned.by_endpoint.get("retrieve_page").copied().unwrap_or(0);
+        let gets = planned
+            .by_endpoint
+            .get("retrieve_page")
+            .copied()
+            .unwrap_or(0);
         let total = planned.total_requests;
         let allowed = 1.05 * read as f64 + missing as f64;
         self.record(
@@ -355,7 +359,11 @@ impl Bench {
         sim.reset_counters();
         let cost = c.run(&["restore", "--apply"]).await;
         let counters = sim.counters();
-        let writes = counters.by_endpoint.get("update_page").copied().unwrap_or(0);
+        let writes = counters
+            .by_endpoint
+            .get("update_page")
+            .copied()
+            .unwrap_or(0);
         let total = counters.total_requests;
         let ideal = |n: u64| n as f64 / f64::from(rpm) * 60.0;
         let ratio = cost.wall.as_secs_f64() / ideal(writes);

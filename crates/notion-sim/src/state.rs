@@ -353,14 +353,6 @@ impl Shared {
         let mut ws = self.write();
         content::purge_page(&mut ws, id);
         if ws.pages.remove(id).is_some() {
-            // A page deleted for good leaves every relation that pointed at it (edit times unchanged).
-            for page in ws.pages.values_mut() {
-                for v in page.values.values_mut() {
-                    if let Some(items) = v.as_array_mut() {
-                        items.retain(|r| r["id"] != id);
-                    }
-                }
-            }
             ws.purged.push(id.to_string());
             true
         } else {
