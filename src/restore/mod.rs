@@ -6,8 +6,11 @@
 //! action per page) → the executor (the plan's writes, journaled in `notion_restore_log` so a rerun with
 //! `--resume` finishes without creating anything twice).
 
+pub mod archive;
+pub mod export;
 pub mod point;
 pub mod snapshot;
+pub mod verify;
 
 pub use point::AsOf;
 pub use snapshot::{DatabaseSnapshot, Snapshot, SnapshotPage};
