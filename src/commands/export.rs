@@ -58,11 +58,12 @@ pub async fn run(cli: &Cli, settings: &Settings, args: &ExportArgs) -> u8 {
     };
     match written {
         Ok(manifest) => {
-            println!("exported {} to {}", summary(&manifest), args.to);
+            let to = export::shown_uri(&args.to);
+            println!("exported {} to {to}", summary(&manifest));
             if let Some(gap) = &manifest.content_gap {
                 println!("note: {gap}");
             }
-            tracing::info!(to = %args.to, format = ?args.format, encrypted = recipient.is_some(), "export written");
+            tracing::info!(%to, format = ?args.format, encrypted = recipient.is_some(), "export written");
             exit::OK
         }
         Err(e) => report(&e),

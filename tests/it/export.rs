@@ -235,6 +235,18 @@ async fn an_export_as_of_an_older_version_holds_that_versions_pages() {
         );
     }
     assert_eq!(back, lake_snapshot(&w, AsOf::Version(v1)).await);
+
+    // A timestamp reads the history table: the state bronze knew then.
+    let at = first.at.expect("a commit time");
+    let to = path_in(&w, "at");
+    let t = at.to_rfc3339();
+    assert_exit(
+        &export(&w, &["--to", to.to_str().unwrap(), "--as-of", &t]).await,
+        0,
+    );
+    let back = same_order(from_export(&to, None).unwrap());
+    assert_eq!(back.as_of, Some(AsOf::Time(at)));
+    assert_eq!(back, lake_snapshot(&w, AsOf::Time(at)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
