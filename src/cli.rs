@@ -63,6 +63,10 @@ pub enum Command {
     Snapshots(SnapshotsArgs),
     /// Bring a snapshot back into Notion in place: plan by default, write with --apply.
     Restore(RestoreArgs),
+    /// Write a self-contained, verifiable backup of the selected databases at a point in time.
+    Export(ExportArgs),
+    /// Check an export: every file's size, rows and SHA-256, and every count, against its manifest.
+    Verify(VerifyArgs),
     /// Run a local demo: a simulated Notion workspace synced into ./lakehouse-demo.
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
@@ -72,8 +76,14 @@ pub enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RestoreArgs {
     /// The point to restore: a version of notion_raw_pages or an RFC 3339 timestamp (default: the latest).
-    #[arg(long, value_name = "VERSION|TIMESTAMP")]
+    #[arg(long, value_name = "VERSION|TIMESTAMP", conflicts_with = "from")]
     pub as_of: Option<String>,
+    /// Restore from an export (`notion-sync export`) instead of the lake: a path or object-store URI.
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<String>,
+    /// The age identity file that decrypts an encrypted export.
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub identity: Option<PathBuf>,
     /// Only these databases (repeatable), by configured name.
     #[arg(short = 'd', long = "database", value_name = "NAME")]
     pub databases: Vec<String>,
@@ -106,6 +116,38 @@ pub struct SnapshotsArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `export` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportArgs {
+    /// Where to write: a new or empty directory (`dir`), a new file (`zip`, `sqlite`), or for those an
+    /// object URI (s3://, az://, gs://; the lake's object-store settings are used).
+    #[arg(long, value_name = "PATH")]
+    pub to: String,
+    /// The point to export: a version of notion_raw_pages or an RFC 3339 timestamp (default: the latest).
+    #[arg(long, value_name = "VERSION|TIMESTAMP", value_parser = crate::restore::AsOf::parse)]
+    pub as_of: Option<crate::restore::AsOf>,
+    /// Only these databases (repeatable), by configured name.
+    #[arg(short = 'd', long = "database", value_name = "NAME")]
+    pub databases: Vec<String>,
+    /// Layout of the export.
+    #[arg(long, value_enum, default_value = "dir")]
+    pub format: crate::restore::export::Format,
+    /// Encrypt the export (zip or sqlite) to this age recipient (an X25519 public key, `age1...`).
+    #[arg(long, value_name = "RECIPIENT")]
+    pub encrypt_to: Option<String>,
+}
+
+/// `verify` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifyArgs {
+    /// The export: a directory, a zip or SQLite file (encrypted or not), or an object URI.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// The age identity file that decrypts an encrypted export.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 /// `ddl` options.

@@ -195,6 +195,8 @@ async fn restore_step(
     );
     let args = crate::cli::RestoreArgs {
         as_of: Some(version.to_string()),
+        from: None,
+        identity: None,
         databases: vec!["tasks".into()],
         pages: vec![edited.clone(), trashed.clone()],
         apply: true,
@@ -208,7 +210,8 @@ async fn restore_step(
         .filter(|d| d.name == "tasks")
         .cloned()
         .collect();
-    if let Err(e) = super::restore::restore(client, sink, &tasks, &args).await {
+    if let Err(e) = super::restore::restore(client, sink, &tasks, &args, &Default::default()).await
+    {
         eprintln!("error: {e}");
         return false;
     }

@@ -3,6 +3,7 @@
 mod ddl;
 #[cfg(feature = "demo")]
 mod demo;
+mod export;
 mod health;
 mod init;
 mod list;
@@ -29,6 +30,9 @@ pub async fn run(cli: Cli) -> u8 {
     if let Command::Demo(args) = &cli.command {
         return demo::run(args).await;
     }
+    if let Command::Verify(args) = &cli.command {
+        return export::verify(&cli, args).await;
+    }
     let settings = match load_settings(&cli) {
         Ok(s) => s,
         Err(e) => return report_config(&e),
@@ -44,6 +48,8 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Ddl(args) => ddl::run(&settings, args),
         Command::Snapshots(args) => snapshots::run(&settings, args).await,
         Command::Restore(args) => restore::run(&settings, args).await,
+        Command::Export(args) => export::run(&cli, &settings, args).await,
+        Command::Verify(_) => exit::INTERNAL,
         #[cfg(feature = "demo")]
         Command::Demo(_) => exit::INTERNAL,
     }

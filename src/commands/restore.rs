@@ -12,7 +12,7 @@ use crate::exit;
 use crate::notion::{Client, RequestStats};
 use crate::restore::journal::{self, Journal, Resumed};
 use crate::restore::plan::{ActionKind, Plan, PlanOptions};
-use crate::restore::{AsOf, RestoreError, Snapshot, apply, plan, snapshot};
+use crate::restore::{AsOf, RestoreError, Snapshot, apply, archive, plan, snapshot};
 use crate::sink::BronzeSink;
 use crate::sink::delta::DeltaSink;
 
@@ -36,7 +36,7 @@ pub async fn run(settings: &Settings, args: &RestoreArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return report_sink(&e),
     };
-    match restore(&client, &sink, &databases, args).await {
+    match restore(&client, &sink, &databases, args, settings.storage.options()).await {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("error: {e}");
@@ -52,6 +52,7 @@ pub(super) async fn restore(
     sink: &DeltaSink,
     databases: &[DatabaseConfig],
     args: &RestoreArgs,
+    storage: &std::collections::HashMap<String, String>,
 ) -> Result<(), RestoreError> {
     let resumed = match &args.resume {
         Some(id) => Some(journal::resume(sink, id).await?.ok_or_else(|| {
@@ -70,7 +71,20 @@ pub(super) async fn restore(
         .resume
         .clone()
         .unwrap_or_else(|| format!("restore-{}", Utc::now().format("%Y%m%dT%H%M%S%.3fZ")));
-    let snap = snapshot::from_lake(sink, databases, as_of).await?;
+    let from = args
+        .from
+        .clone()
+        .or_else(|| resumed.as_ref().and_then(started_from));
+    let snap = match &from {
+        Some(location) => {
+            let mut snap =
+                archive::from_export_at(location, args.identity.as_deref(), storage).await?;
+            snap.databases
+                .retain(|d| databases.iter().any(|c| c.id == d.database_id));
+            snap
+        }
+        None => snapshot::from_lake(sink, databases, as_of).await?,
+    };
     let stats = RequestStats::default();
     let mut created = journal::earlier_creations(sink).await?;
     created.extend(resumed.iter().flat_map(|r| r.created.clone()));
@@ -106,7 +120,7 @@ pub(super) async fn restore(
     }
     sink.init_tables().await?;
     if resumed.is_none() {
-        let begin = json!({"as_of": as_of.to_string(), "notion_clock": planned.notion_clock, "databases": databases.iter().map(|d| &d.name).collect::<Vec<_>>()});
+        let begin = json!({"as_of": as_of.to_string(), "from": from, "notion_clock": planned.notion_clock, "databases": databases.iter().map(|d| &d.name).collect::<Vec<_>>()});
         journal
             .outcome(
                 "",
@@ -141,6 +155,12 @@ fn started_as_of(r: &Resumed) -> Option<AsOf> {
         return Some(AsOf::Latest);
     }
     AsOf::parse(raw.trim_start_matches("version ")).ok()
+}
+
+/// The export an earlier run of the restore read.
+fn started_from(r: &Resumed) -> Option<String> {
+    let begin: Value = serde_json::from_str(r.started_with.as_deref()?).ok()?;
+    begin["from"].as_str().map(str::to_string)
 }
 
 /// Notion's clock when the restore was started.

@@ -7,12 +7,15 @@
 //! `--resume` finishes without creating anything twice).
 
 pub mod apply;
+pub mod archive;
 pub mod content;
+pub mod export;
 pub mod journal;
 pub mod live;
 pub mod plan;
 pub mod point;
 pub mod snapshot;
+pub mod verify;
 pub mod write;
 
 pub use point::AsOf;

@@ -4,8 +4,10 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-/// A restore point as given on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A restore point as given on the command line (in an export's manifest: `{"kind": "version",
+/// "value": 12}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum AsOf {
     /// The latest state bronze holds.
     Latest,

@@ -5,6 +5,7 @@ mod cli;
 mod content;
 mod corpus;
 mod crash;
+mod export;
 mod fidelity;
 mod input;
 mod lease;

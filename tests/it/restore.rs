@@ -614,3 +614,59 @@ async fn a_removed_property_is_reported_and_added_back_when_asked() {
     }
     assert!(compared > 10);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_from_an_export_equals_one_from_the_lake() {
+    let version = "2022-06-28";
+    let (w, v) = synced(71, version).await;
+    let before = w.sim.state_dump(version);
+    workload(&w, 71);
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let as_of = v.to_string();
+    let backup = w.lake.path().join("backup");
+    let export = w
+        .run(&[
+            "export",
+            "--to",
+            backup.to_str().unwrap(),
+            "--as-of",
+            &as_of,
+        ])
+        .await;
+    assert_exit(&export, 0);
+    let plan_of = |name: &str| w.lake.path().join(name);
+    let (lake_plan, file_plan) = (plan_of("lake.json"), plan_of("file.json"));
+    let from_lake = w
+        .run(&[
+            "restore",
+            "--as-of",
+            &as_of,
+            "--plan-json",
+            lake_plan.to_str().unwrap(),
+        ])
+        .await;
+    assert_exit(&from_lake, 0);
+    let from_file = w
+        .run(&[
+            "restore",
+            "--from",
+            backup.to_str().unwrap(),
+            "--plan-json",
+            file_plan.to_str().unwrap(),
+        ])
+        .await;
+    assert_exit(&from_file, 0);
+    let actions = |path: &std::path::Path| {
+        let plan: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut dbs = plan["databases"].as_array().unwrap().clone();
+        dbs.sort_by_key(|d| d["database_id"].as_str().unwrap().to_string());
+        dbs
+    };
+    assert_eq!(actions(&lake_plan), actions(&file_plan), "the same actions");
+    let applied = w
+        .run(&["restore", "--from", backup.to_str().unwrap(), "--apply"])
+        .await;
+    assert_exit(&applied, 0);
+    let after = w.sim.state_dump(version);
+    assert_restored(&before, &after, &mapping(&w).await, true);
+}
