@@ -266,13 +266,14 @@ async fn secrets_world(source: TokenSource, key_dir: &std::path::Path) -> World 
 
 /// Every command in each log format, then a failing run (its errors print too) in each; by format.
 async fn run_every_command(w: &World) -> Vec<(&'static str, std::process::Output)> {
-    let commands: [&[&str]; 7] = [
+    let commands: [&[&str]; 8] = [
         &["init-tables"],
         &["sync"],
         &["status"],
         &["status", "--json"],
         &["health"],
         &["list-databases"],
+        &["restore", "--apply"],
         &["optimize", "--retention-hours", "0"],
     ];
     let mut outputs = Vec::new();
