@@ -206,17 +206,8 @@ impl Client {
         object_id: Option<&str>,
         stats: &RequestStats,
     ) -> Result<T, NotionError> {
-        self.call(
-            Operation::Write,
-            method,
-            path,
-            &[],
-            Some(body),
-            object_id,
-            stats,
-        )
-        .await
-        .map(|(value, _)| value)
+        self.send(Operation::Write, method, path, body, object_id, stats)
+            .await
     }
 
     /// A write that repeating cannot change further (setting properties, the trash flag, a block's
@@ -229,17 +220,22 @@ impl Client {
         object_id: Option<&str>,
         stats: &RequestStats,
     ) -> Result<T, NotionError> {
-        self.call(
-            Operation::Read,
-            method,
-            path,
-            &[],
-            Some(body),
-            object_id,
-            stats,
-        )
-        .await
-        .map(|(value, _)| value)
+        self.send(Operation::Read, method, path, body, object_id, stats)
+            .await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        op: Operation,
+        method: Method,
+        path: &str,
+        body: &Value,
+        object_id: Option<&str>,
+        stats: &RequestStats,
+    ) -> Result<T, NotionError> {
+        self.call(op, method, path, &[], Some(body), object_id, stats)
+            .await
+            .map(|(value, _)| value)
     }
 
     #[allow(clippy::too_many_arguments)]

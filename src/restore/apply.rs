@@ -330,199 +330,167 @@ pub async fn run_content(
     done: &mut Applied,
     stats: &RequestStats,
 ) -> Result<(), RestoreError> {
+    let mut w = BlockWrites {
+        client,
+        database_id: target.database_id,
+        journal,
+        created,
+        done,
+        stats,
+    };
     for op in &content.ops {
-        run_op(
-            client,
-            op,
-            target.snap_page,
-            target.live_page,
-            target.database_id,
-            journal,
-            created,
-            done,
-            stats,
-        )
-        .await?;
+        w.run(op, target).await?;
     }
-    journal.flush().await?;
+    w.journal.flush().await?;
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_op(
-    client: &Client,
-    op: &BlockOp,
-    snap_page: &str,
-    live_page: &str,
-    database_id: &str,
-    journal: &mut Journal<'_>,
-    created: &mut Created,
-    done: &mut Applied,
-    stats: &RequestStats,
-) -> Result<(), RestoreError> {
-    let place = |r: &Ref, created: &Created| match r {
-        Ref::Live(id) if id == snap_page => live_page.to_string(),
-        Ref::Live(id) => id.clone(),
-        Ref::Snapshot(id) => created.get(id).cloned().unwrap_or_else(|| id.clone()),
-    };
-    match op {
-        BlockOp::Update { block_id, body } => {
-            let body = &resolve(body, &*created);
-            client
-                .write_idempotent::<Value>(
-                    Method::PATCH,
-                    &format!("/v1/blocks/{block_id}"),
-                    body,
-                    Some(block_id),
-                    stats,
-                )
-                .await?;
-            done.blocks_updated += 1;
-        }
-        BlockOp::Delete { block_id } => {
-            match client
-                .write_idempotent::<Value>(
-                    Method::DELETE,
-                    &format!("/v1/blocks/{block_id}"),
-                    &json!({}),
-                    Some(block_id),
-                    stats,
-                )
-                .await
-            {
-                Ok(_) => {}
-                // Already gone (a rerun): the goal is reached.
-                Err(e) if e.status == Some(404) => {}
-                Err(e) => return Err(e.into()),
+/// What block writes share: where they go, and what they record.
+struct BlockWrites<'a, 'j> {
+    client: &'a Client,
+    database_id: &'a str,
+    journal: &'a mut Journal<'j>,
+    created: &'a mut Created,
+    done: &'a mut Applied,
+    stats: &'a RequestStats,
+}
+
+impl BlockWrites<'_, '_> {
+    async fn run(&mut self, op: &BlockOp, target: &ContentTarget<'_>) -> Result<(), RestoreError> {
+        let place = |r: &Ref, created: &Created| match r {
+            Ref::Live(id) if id == target.snap_page => target.live_page.to_string(),
+            Ref::Live(id) => id.clone(),
+            Ref::Snapshot(id) => created.get(id).cloned().unwrap_or_else(|| id.clone()),
+        };
+        match op {
+            BlockOp::Update { block_id, body } => {
+                let body = &resolve(body, self.created);
+                let path = format!("/v1/blocks/{block_id}");
+                self.client
+                    .write_idempotent::<Value>(
+                        Method::PATCH,
+                        &path,
+                        body,
+                        Some(block_id),
+                        self.stats,
+                    )
+                    .await?;
+                self.done.blocks_updated += 1;
             }
-            done.blocks_deleted += 1;
-        }
-        BlockOp::Append {
-            parent,
-            after,
-            blocks,
-        } => {
-            let parent = place(parent, created);
-            let after = after.as_ref().map(|r| place(r, created));
-            append(
-                client,
-                &parent,
+            BlockOp::Delete { block_id } => {
+                let path = format!("/v1/blocks/{block_id}");
+                let sent = self
+                    .client
+                    .write_idempotent::<Value>(
+                        Method::DELETE,
+                        &path,
+                        &json!({}),
+                        Some(block_id),
+                        self.stats,
+                    )
+                    .await;
+                match sent {
+                    Ok(_) => {}
+                    // Already gone (a rerun): the goal is reached.
+                    Err(e) if e.status == Some(404) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                self.done.blocks_deleted += 1;
+            }
+            BlockOp::Append {
+                parent,
                 after,
                 blocks,
-                database_id,
-                journal,
-                created,
-                done,
-                stats,
-            )
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-/// Creates `blocks` under `parent` (after `after`), up to 100 per request, then their children.
-#[allow(clippy::too_many_arguments)]
-async fn append(
-    client: &Client,
-    parent: &str,
-    mut after: Option<String>,
-    blocks: &[NewBlock],
-    database_id: &str,
-    journal: &mut Journal<'_>,
-    created: &mut Created,
-    done: &mut Applied,
-    stats: &RequestStats,
-) -> Result<(), RestoreError> {
-    let mut todo: Vec<(String, &NewBlock)> = Vec::new();
-    for chunk in blocks.chunks(MAX_ITEMS) {
-        let children: Vec<Value> = chunk
-            .iter()
-            .map(|b| resolve(&with_inline_children(b), &*created))
-            .collect();
-        let mut body = json!({"children": children});
-        if let Some(a) = &after {
-            body["position"] = json!({"type": "after_block", "after_block": {"id": a}});
-        }
-        crate::pause::point("restore.before_append").await;
-        let path = format!("/v1/blocks/{parent}/children");
-        let sent = client
-            .write::<Value>(Method::PATCH, &path, &body, Some(parent), stats)
-            .await;
-        let ids: Vec<String> = match sent {
-            Ok(answer) => answer["results"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|b| b["id"].as_str().map(str::to_string))
-                .collect(),
-            // Saved although the answer failed: Notion lists the new blocks in order.
-            Err(e) if e.committed_children.len() == chunk.len() => e.committed_children,
-            Err(e) => return Err(e.into()),
-        };
-        for (b, id) in chunk.iter().zip(&ids) {
-            journal
-                .outcome(
-                    database_id,
-                    "block_create",
-                    &b.old_id,
-                    "done",
-                    Some(id),
-                    None,
-                    None,
-                )
-                .await?;
-            created.insert(b.old_id.clone(), id.clone());
-            done.blocks_created += 1;
-            if !b.children.is_empty() {
-                todo.push((id.clone(), b));
+            } => {
+                let parent = place(parent, self.created);
+                let after = after.as_ref().map(|r| place(r, self.created));
+                self.append(&parent, after, blocks).await?;
             }
         }
-        after = ids.last().cloned().or(after);
+        Ok(())
     }
-    for (id, b) in todo {
-        if inline(&b.body) {
+
+    /// Creates `blocks` under `parent` (after `after`), up to 100 per request, then their children.
+    async fn append(
+        &mut self,
+        parent: &str,
+        mut after: Option<String>,
+        blocks: &[NewBlock],
+    ) -> Result<(), RestoreError> {
+        let mut todo: Vec<(String, &NewBlock)> = Vec::new();
+        for chunk in blocks.chunks(MAX_ITEMS) {
+            let children: Vec<Value> = chunk
+                .iter()
+                .map(|b| resolve(&with_inline_children(b), self.created))
+                .collect();
+            let mut body = json!({"children": children});
+            if let Some(a) = &after {
+                body["position"] = json!({"type": "after_block", "after_block": {"id": a}});
+            }
+            crate::pause::point("restore.before_append").await;
+            let path = format!("/v1/blocks/{parent}/children");
+            let sent = self
+                .client
+                .write::<Value>(Method::PATCH, &path, &body, Some(parent), self.stats)
+                .await;
+            let ids: Vec<String> = match sent {
+                Ok(answer) => answer["results"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| b["id"].as_str().map(str::to_string))
+                    .collect(),
+                // Saved although the answer failed: Notion lists the new blocks in order.
+                Err(e) if e.committed_children.len() == chunk.len() => e.committed_children,
+                Err(e) => return Err(e.into()),
+            };
+            for (b, id) in chunk.iter().zip(&ids) {
+                self.made(&b.old_id, id).await?;
+                if !b.children.is_empty() {
+                    todo.push((id.clone(), b));
+                }
+            }
+            after = ids.last().cloned().or(after);
+        }
+        for (id, b) in todo {
+            if !inline(&b.body) {
+                Box::pin(self.append(&id, None, &b.children)).await?;
+                continue;
+            }
             // Sent with the block; map the created children by order to go further down.
-            let listed = crate::restore::live::children_ids(client, &id, stats).await?;
+            let listed = crate::restore::live::children_ids(self.client, &id, self.stats).await?;
             for (child, child_id) in b.children.iter().zip(listed) {
-                created.insert(child.old_id.clone(), child_id.clone());
-                done.blocks_created += 1;
-                let below = crate::restore::live::children_ids(client, &child_id, stats).await?;
+                self.made(&child.old_id, &child_id).await?;
+                let below =
+                    crate::restore::live::children_ids(self.client, &child_id, self.stats).await?;
                 for (g, gid) in child.children.iter().zip(below) {
-                    created.insert(g.old_id.clone(), gid.clone());
-                    done.blocks_created += 1;
+                    self.made(&g.old_id, &gid).await?;
                     if !g.children.is_empty() {
-                        Box::pin(append(
-                            client,
-                            &gid,
-                            None,
-                            &g.children,
-                            database_id,
-                            journal,
-                            created,
-                            done,
-                            stats,
-                        ))
-                        .await?;
+                        Box::pin(self.append(&gid, None, &g.children)).await?;
                     }
                 }
             }
-            continue;
         }
-        Box::pin(append(
-            client,
-            &id,
-            None,
-            &b.children,
-            database_id,
-            journal,
-            created,
-            done,
-            stats,
-        ))
-        .await?;
+        Ok(())
     }
-    Ok(())
+
+    /// Records (and journals) the block made for a snapshot block.
+    async fn made(&mut self, old: &str, new: &str) -> Result<(), RestoreError> {
+        self.journal
+            .outcome(
+                self.database_id,
+                "block_create",
+                old,
+                "done",
+                Some(new),
+                None,
+                None,
+            )
+            .await?;
+        self.created.insert(old.to_string(), new.to_string());
+        self.done.blocks_created += 1;
+        Ok(())
+    }
 }
 
 /// A block's create body; tables and column lists carry their children (and theirs) with them.

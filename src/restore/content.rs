@@ -26,7 +26,7 @@ const NOT_CREATABLE: &[&str] = &[
 ];
 
 /// Types whose children must be sent with them when they are created.
-const CREATED_WITH_CHILDREN: &[&str] = &["column_list", "table"];
+const CREATED_WITH_CHILDREN: &[&str] = &["column_list", "column", "table"];
 
 /// Where a block goes: a block that exists now, or one of the snapshot's that this restore creates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

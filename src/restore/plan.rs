@@ -292,7 +292,8 @@ async fn plan_database(
                     | ActionKind::Unchanged
                     | ActionKind::Skipped
             )
-            && content_may_differ(page, now, snapshot_at)
+            && (content_may_differ(page, now, snapshot_at)
+                || mentions_any(blocks.get(page.page_id.as_str()), ctx.recreated))
         {
             let snap_blocks = blocks.get(page.page_id.as_str()).unwrap_or(&none);
             let owned: Vec<_> = snap_blocks.iter().map(|b| (*b).clone()).collect();
@@ -385,6 +386,18 @@ fn missing_properties(snap: &DatabaseSnapshot, schema: &LiveSchema) -> Vec<AddPr
         }
     }
     out
+}
+
+/// Whether any of the blocks refers to a page this restore recreates (its mention or link must be
+/// rewritten with the new id, though the page itself did not change).
+fn mentions_any(
+    blocks: Option<&Vec<&crate::bronze::BlockRecord>>,
+    recreated: &HashSet<String>,
+) -> bool {
+    blocks
+        .into_iter()
+        .flatten()
+        .any(|b| recreated.iter().any(|id| b.payload.contains(id.as_str())))
 }
 
 /// Whether a page's content may have changed since the snapshot. Edit times have minute precision: an
