@@ -71,6 +71,11 @@ pub(crate) async fn start_paused(
     let lines = tokio::time::timeout(Duration::from_secs(60), wait)
         .await
         .unwrap_or_else(|_| panic!("{point} not reached within 60 s"));
+    // It prints the line just before it stops itself: a SIGCONT sent in between would be lost, and the
+    // run would then stay stopped for good.
+    if mode == "stop" {
+        wait_stopped(child.id().unwrap()).await;
+    }
     // Keep draining stderr so the paused process never blocks on a full pipe.
     let rest = tokio::spawn(async move {
         let mut lines = lines;
@@ -81,6 +86,27 @@ pub(crate) async fn start_paused(
         out
     });
     Paused { child, rest }
+}
+
+/// Waits until process `pid` is stopped (state `T` in `/proc/<pid>/stat`).
+async fn wait_stopped(pid: u32) {
+    let stopped = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next().map(|t| t == "T"))
+            })
+            .unwrap_or(false)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !stopped() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "process {pid} did not stop within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 /// The version of every bronze table.
