@@ -4,9 +4,7 @@ use std::collections::HashMap;
 
 use super::{open_sink, report_config, report_sink};
 use crate::cli::{Cli, ExportArgs, VerifyArgs};
-use crate::config::{
-    ConfigError, EnvVars, Settings, StorageSettings, remember_secret, scrub_secrets,
-};
+use crate::config::{ConfigError, Settings, StorageSettings, remember_secret, scrub_secrets};
 use crate::exit;
 use crate::restore::archive::{ExportSource, Manifest, is_remote};
 use crate::restore::export::{self, ExportError, Target};
@@ -119,13 +117,7 @@ fn storage_for(cli: &Cli, location: &str) -> Result<HashMap<String, String>, Con
     if !is_remote(location) {
         return Ok(HashMap::new());
     }
-    if let Some(path) = &cli.env_file {
-        dotenvy::from_path(path).map_err(|e| {
-            ConfigError::new("--env-file", format!("cannot load {}: {e}", path.display()))
-        })?;
-    }
-    let env =
-        EnvVars::from_process().map_err(|e| ConfigError::new("environment", e.to_string()))?;
+    let env = super::load_env(cli)?;
     let storage = StorageSettings::from_env(&env, location)?;
     storage.secrets().iter().for_each(remember_secret);
     Ok(storage.options().clone())

@@ -69,15 +69,19 @@ pub fn report_sink(e: &SinkError) -> u8 {
     exit::for_class(e.class())
 }
 
-/// Reads the environment (after `--env-file`), the databases file and validates them.
-pub fn load_settings(cli: &Cli) -> Result<Settings, ConfigError> {
+/// The environment, after loading `--env-file` when given.
+pub fn load_env(cli: &Cli) -> Result<EnvVars, ConfigError> {
     if let Some(path) = &cli.env_file {
         dotenvy::from_path(path).map_err(|e| {
             ConfigError::new("--env-file", format!("cannot load {}: {e}", path.display()))
         })?;
     }
-    let env =
-        EnvVars::from_process().map_err(|e| ConfigError::new("environment", e.to_string()))?;
+    EnvVars::from_process().map_err(|e| ConfigError::new("environment", e.to_string()))
+}
+
+/// Reads the environment (after `--env-file`), the databases file and validates them.
+pub fn load_settings(cli: &Cli) -> Result<Settings, ConfigError> {
+    let env = load_env(cli)?;
     let file_path = cli
         .config
         .clone()
