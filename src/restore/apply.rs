@@ -5,7 +5,7 @@
 //! did not apply it. A create whose answer was lost is left open in the journal and found again by
 //! `--resume` before anything is created for it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use reqwest::Method;
 use serde::Serialize;
@@ -99,10 +99,6 @@ pub async fn apply(
             .outcome(id, "untrash", &a.page_id, "done", Some(live), None, None)
             .await?;
     }
-    let recreated: HashSet<&str> = each()
-        .filter(|(_, a)| a.kind == ActionKind::Recreate)
-        .map(|(_, a)| a.page_id.as_str())
-        .collect();
     let creates: Vec<(&str, &PageAction)> = each()
         .filter(|(_, a)| a.kind == ActionKind::Recreate)
         .collect();
@@ -114,7 +110,7 @@ pub async fn apply(
         }
         for (id, a) in batch {
             crate::pause::point("restore.before_create").await;
-            let answer = create_page(client, a, &recreated, stats).await;
+            let answer = create_page(client, a, stats).await;
             crate::pause::point("restore.after_create").await;
             let (new_id, request) = match answer {
                 Ok(v) => v,
@@ -169,7 +165,7 @@ pub async fn apply(
         let props: BTreeMap<&String, &PropWrite> = a
             .properties
             .iter()
-            .filter(|(_, p)| a.kind != ActionKind::Recreate || points_at(p, &recreated))
+            .filter(|(_, p)| a.kind != ActionKind::Recreate || points_at(p))
             .collect();
         if props.is_empty() {
             if a.untrash {
@@ -234,7 +230,7 @@ pub async fn apply(
 }
 
 /// Whether a property write refers to a page this restore recreates (written after the creates).
-fn points_at(p: &PropWrite, _recreated: &HashSet<&str>) -> bool {
+fn points_at(p: &PropWrite) -> bool {
     p.value.to_string().contains(RECREATED)
 }
 
@@ -288,7 +284,6 @@ async fn write_page(
 async fn create_page(
     client: &Client,
     a: &PageAction,
-    recreated: &HashSet<&str>,
     stats: &RequestStats,
 ) -> Result<(String, Option<String>), NotionError> {
     let parent = if client.api_version().has_data_sources() {
@@ -296,10 +291,7 @@ async fn create_page(
     } else {
         json!({"type": "database_id", "database_id": a.data_source_id})
     };
-    let props = a
-        .properties
-        .iter()
-        .filter(|(_, p)| !points_at(p, recreated));
+    let props = a.properties.iter().filter(|(_, p)| !points_at(p));
     let body = json!({"parent": parent, "properties": properties(props)});
     let page: Value = client
         .write(Method::POST, "/v1/pages", &body, None, stats)

@@ -90,26 +90,6 @@ impl ContentPlan {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
-
-    /// Write requests the plan needs at least (one per update, delete and append of up to 100 blocks,
-    /// and one per created block with children of its own).
-    pub fn requests(&self) -> usize {
-        fn nested(b: &[NewBlock]) -> usize {
-            b.iter()
-                .filter(|x| !x.children.is_empty() && !inline(&x.body))
-                .map(|x| x.children.len().div_ceil(write::MAX_ITEMS) + nested(&x.children))
-                .sum()
-        }
-        self.ops
-            .iter()
-            .map(|op| match op {
-                BlockOp::Append { blocks, .. } => {
-                    blocks.len().div_ceil(write::MAX_ITEMS) + nested(blocks)
-                }
-                _ => 1,
-            })
-            .sum()
-    }
 }
 
 /// Whether a block's children go in its own create request.

@@ -259,7 +259,7 @@ impl PlanOptions {
 async fn plan_database(
     ctx: &Context<'_>,
     snap: &DatabaseSnapshot,
-    mut live: LiveDatabase,
+    live: LiveDatabase,
     mut found: HashMap<String, Option<LivePage>>,
 ) -> Result<DatabasePlan, RestoreError> {
     let (client, db, opts, stats) = (ctx.client, ctx.db, ctx.opts, ctx.stats);
@@ -277,11 +277,8 @@ async fn plan_database(
     let none = Vec::new();
     let schema = LiveSchema::of(&live);
     let mut actions = Vec::new();
-    let mut claimed: HashSet<String> = HashSet::new();
     for page in snap.pages.iter().filter(|p| opts.selected(&p.page_id)) {
-        claimed.insert(opts.remap(&page.page_id));
         let found = found.remove(&page.page_id).flatten();
-        live.pages.remove(&opts.remap(&page.page_id));
         let mut action = page_action(page, found.as_ref(), &schema, &remap, opts);
         if with_content
             && let Some(now) = &found
@@ -325,11 +322,8 @@ async fn plan_database(
         actions.push(action);
     }
     if opts.pages.is_none() {
-        for (id, now) in live
-            .pages
-            .into_iter()
-            .filter(|(id, _)| !claimed.contains(id))
-        {
+        // The snapshot's pages were taken out of `live` as they were matched: what is left is new.
+        for (id, now) in live.pages {
             if now.in_trash {
                 continue;
             }

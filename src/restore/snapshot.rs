@@ -10,7 +10,7 @@ use super::RestoreError;
 use super::point::AsOf;
 use crate::bronze::{BlockRecord, CommentRecord, DatabaseRecord, UserRecord};
 use crate::config::DatabaseConfig;
-use crate::sink::delta::{DeltaSink, StoredPage, StoredVersion, TableAt};
+use crate::sink::delta::{DeltaSink, StoredPage, StoredVersion, TableAt, TableCommit};
 use crate::sink::tables;
 
 /// One page as the snapshot holds it.
@@ -85,13 +85,14 @@ pub async fn from_lake(
     as_of: AsOf,
 ) -> Result<Snapshot, RestoreError> {
     let latest = sink.table_version(tables::PAGES).await?;
-    let (pages, pages_version, at) = match as_of {
+    let (pages, pages_version, at, content_at) = match as_of {
         AsOf::Latest => {
             let at = match latest {
                 Some(v) => sink.committed_at(tables::PAGES, v).await?,
                 None => None,
             };
-            (current(sink.pages_at(TableAt::Latest).await?), latest, at)
+            let pages = current(sink.pages_at(TableAt::Latest).await?);
+            (pages, latest, at, TableAt::Latest)
         }
         AsOf::Version(v) => {
             if latest.is_none_or(|l| v > l) {
@@ -107,8 +108,14 @@ pub async fn from_lake(
                      vacuumed its files: give a timestamp instead (the history table keeps every version)"
                 ))
             })?;
-            let at = sink.committed_at(tables::PAGES, v).await?;
-            (current(pages), Some(v), at)
+            // One read of the log answers both: the version's time and where its content stands.
+            let log = sink.commits(tables::PAGES).await?;
+            let at = log
+                .iter()
+                .find(|c| c.version == v)
+                .and_then(|c| c.committed_at);
+            let content_at = content_after(sink, &log, v).await?;
+            (current(pages), Some(v), at, content_at)
         }
         AsOf::Time(t) => {
             let versions = sink.read_versions().await?;
@@ -121,15 +128,15 @@ pub async fn from_lake(
                 )));
             }
             let rows = sink.pages_at(TableAt::Latest).await?;
-            (history_at(versions, &rows, t), None, Some(t))
+            (
+                history_at(versions, &rows, t),
+                None,
+                Some(t),
+                TableAt::Time(t),
+            )
         }
     };
     let schemas = sink.read_schemas().await?;
-    let content_at = match (as_of, at) {
-        (AsOf::Version(v), _) => content_after(sink, v).await?,
-        (AsOf::Latest, _) | (_, None) => TableAt::Latest,
-        (AsOf::Time(t), _) => TableAt::Time(t),
-    };
     let mut content_gap = None;
     let (blocks, comments) = match tokio::try_join!(
         sink.blocks_at(content_at),
@@ -205,8 +212,11 @@ pub async fn from_lake(
 
 /// Content as it stood when the runs that wrote pages version `v` were done: just before the first
 /// commit (to pages, blocks or comments) of the next run that wrote pages, or the latest.
-async fn content_after(sink: &DeltaSink, v: u64) -> Result<TableAt, RestoreError> {
-    let commits = sink.commits(tables::PAGES).await?;
+async fn content_after(
+    sink: &DeltaSink,
+    commits: &[TableCommit],
+    v: u64,
+) -> Result<TableAt, RestoreError> {
     let runs: Vec<&String> = commits
         .iter()
         .filter(|c| c.version == v)
@@ -226,8 +236,12 @@ async fn content_after(sink: &DeltaSink, v: u64) -> Result<TableAt, RestoreError
         return Ok(TableAt::Latest);
     }
     let mut first: Option<DateTime<Utc>> = None;
-    for table in [tables::PAGES, tables::BLOCKS, tables::COMMENTS] {
-        for c in sink.commits(table).await? {
+    let mut logs = vec![commits.to_vec()];
+    for table in [tables::BLOCKS, tables::COMMENTS] {
+        logs.push(sink.commits(table).await?);
+    }
+    for log in logs {
+        for c in log {
             if c.run_ids.iter().any(|r| !r.is_empty() && next.contains(r)) {
                 first = match (first, c.committed_at) {
                     (Some(a), Some(b)) => Some(a.min(b)),
