@@ -12,6 +12,7 @@ pub mod journal;
 pub mod live;
 pub mod plan;
 pub mod point;
+pub mod rebuild;
 pub mod snapshot;
 pub mod write;
 
