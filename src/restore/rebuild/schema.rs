@@ -319,6 +319,16 @@ fn relation_counts(snapshot: &Snapshot) -> Counts {
     out
 }
 
+/// The snapshot's data source a relation config points at, if the snapshot has it (2022-06-28 names
+/// the target by database, whose only data source has the database's id in bronze).
+fn rebuilt_target<'c>(cfg: &'c Value, all: &HashMap<&str, Schema>) -> Option<&'c str> {
+    let named_db = cfg["database_id"].as_str();
+    cfg["data_source_id"]
+        .as_str()
+        .filter(|d| all.contains_key(d))
+        .or_else(|| named_db.filter(|d| all.contains_key(d)))
+}
+
 fn relation(
     id: &str,
     name: &str,
@@ -330,11 +340,7 @@ fn relation(
     let cfg = &p["relation"];
     let named_ds = cfg["data_source_id"].as_str();
     let named_db = cfg["database_id"].as_str().unwrap_or_default();
-    // 2022-06-28 names the target by database (whose only data source has the database's id).
-    let rebuilt = named_ds
-        .filter(|d| all.contains_key(d))
-        .or_else(|| all.contains_key(named_db).then_some(named_db));
-    let Some(target_ds) = rebuilt else {
+    let Some(target_ds) = rebuilt_target(cfg, all) else {
         out.relations.push(Relation {
             name: name.to_string(),
             target: Target::Outside {
@@ -403,12 +409,7 @@ fn rollups_and_formulas(
     let target_of = |relation: &str| {
         all.get(id)
             .and_then(|s| s.props.get(relation))
-            .and_then(|p| {
-                let cfg = &p["relation"];
-                cfg["data_source_id"]
-                    .as_str()
-                    .or(cfg["database_id"].as_str())
-            })
+            .and_then(|p| rebuilt_target(&p["relation"], all))
             .and_then(|t| all.get(t))
     };
     let rollups = std::mem::take(&mut out.rollups);
