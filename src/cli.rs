@@ -105,6 +105,13 @@ pub struct RestoreArgs {
     /// Continue the restore with this id (from an earlier run's output or notion_restore_log).
     #[arg(long, value_name = "RESTORE_ID")]
     pub resume: Option<String>,
+    /// Recreate the databases whole under this page (new ids) instead of restoring them in place.
+    #[arg(long, value_name = "PAGE_ID", conflicts_with_all = ["pages", "trash_new", "add_missing_properties"])]
+    pub into_page: Option<String>,
+    /// With --into-page: write the snapshot's comments too (by the integration, under the original
+    /// author's name).
+    #[arg(long, requires = "into_page")]
+    pub comments: bool,
 }
 
 /// `snapshots` options.

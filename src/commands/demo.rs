@@ -204,6 +204,8 @@ async fn restore_step(
         trash_new: false,
         add_missing_properties: false,
         resume: None,
+        into_page: None,
+        comments: false,
     };
     let tasks: Vec<DatabaseConfig> = databases
         .iter()

@@ -12,7 +12,7 @@ use crate::exit;
 use crate::notion::{Client, RequestStats};
 use crate::restore::journal::{self, Journal, Resumed};
 use crate::restore::plan::{ActionKind, Plan, PlanOptions};
-use crate::restore::{AsOf, RestoreError, Snapshot, apply, archive, plan, snapshot};
+use crate::restore::{AsOf, RestoreError, Snapshot, apply, archive, plan, rebuild, snapshot};
 use crate::sink::BronzeSink;
 use crate::sink::delta::DeltaSink;
 
@@ -36,7 +36,12 @@ pub async fn run(settings: &Settings, args: &RestoreArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return report_sink(&e),
     };
-    match restore(&client, &sink, &databases, args, settings.storage.options()).await {
+    let storage = settings.storage.options();
+    let done = match &args.into_page {
+        Some(page) => rebuild::run(&client, &sink, &databases, &args.into(), page, storage).await,
+        None => restore(&client, &sink, &databases, args, storage).await,
+    };
+    match done {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("error: {e}");

@@ -146,7 +146,7 @@ pub async fn resume(sink: &DeltaSink, restore_id: &str) -> Result<Option<Resumed
         }
     }
     for ((action, old), at) in open {
-        if action == "recreate" {
+        if matches!(action.as_str(), "recreate" | "create_page") {
             let db = rows
                 .iter()
                 .find(|r| r.old_id == old)

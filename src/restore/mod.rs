@@ -14,6 +14,7 @@ pub mod journal;
 pub mod live;
 pub mod plan;
 pub mod point;
+pub mod rebuild;
 pub mod snapshot;
 pub mod verify;
 pub mod write;

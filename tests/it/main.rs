@@ -13,6 +13,7 @@ mod lineage;
 mod metrics;
 mod objects;
 mod oracle;
+mod rebuild;
 mod reliability;
 mod restore;
 mod serve;

@@ -1,6 +1,7 @@
 //! Formula evaluation: the part of Notion's formula language the simulator's schemas use (numbers,
 //! strings, booleans, `prop()` references and their stored tokens, arithmetic, comparisons, `and`/`or`/
-//! `not`, `if`/`?:` and a few functions such as `round`, `min`, `max`, `concat`, `length`).
+//! `not`, `if`/`?:` and a few functions such as `round`, `min`, `max`, `concat`, `length`, and
+//! `parseDate` for a date result).
 //!
 //! An expression outside that part evaluates to an empty string result, as the simulator cannot
 //! compute it; Notion would.
@@ -16,6 +17,8 @@ enum V {
     Num(f64),
     Str(String),
     Bool(bool),
+    /// A date (its ISO start).
+    Date(String),
     Empty,
 }
 
@@ -321,7 +324,7 @@ fn truthy(v: &V) -> bool {
     match v {
         V::Bool(b) => *b,
         V::Num(n) => *n != 0.0,
-        V::Str(s) => !s.is_empty(),
+        V::Str(s) | V::Date(s) => !s.is_empty(),
         V::Empty => false,
     }
 }
@@ -329,7 +332,7 @@ fn truthy(v: &V) -> bool {
 fn text(v: &V) -> String {
     match v {
         V::Num(n) => format!("{n}"),
-        V::Str(s) => s.clone(),
+        V::Str(s) | V::Date(s) => s.clone(),
         V::Bool(b) => b.to_string(),
         V::Empty => String::new(),
     }
@@ -445,6 +448,15 @@ fn call(name: &str, vals: &[V]) -> V {
             [V::Str(s)] => V::Str(s.to_uppercase()),
             _ => V::Empty,
         },
+        "parseDate" => match vals {
+            [V::Str(s)]
+                if chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(""), "%Y-%m-%d")
+                    .is_ok() =>
+            {
+                V::Date(s.clone())
+            }
+            _ => V::Empty,
+        },
         "contains" => match vals {
             [V::Str(s), V::Str(t)] => V::Bool(s.contains(t.as_str())),
             _ => V::Empty,
@@ -464,6 +476,9 @@ pub fn evaluate(page: &Page, ds: &DataSource, expr: &str) -> Value {
         V::Num(_) | V::Empty => json!({"type": "number", "number": null}),
         V::Str(s) => json!({"type": "string", "string": s}),
         V::Bool(b) => json!({"type": "boolean", "boolean": b}),
+        V::Date(d) => {
+            json!({"type": "date", "date": {"start": d, "end": null, "time_zone": null}})
+        }
     }
 }
 
@@ -522,5 +537,14 @@ mod tests {
             "prop(\"A\") + {{notion:block_property:b%3Ac:00000000-0000-0000-0000-000000000000:x}}";
         assert_eq!(named_props(expr), vec!["A".to_string()]);
         assert_eq!(token_ids(expr), vec!["b:c".to_string()]);
+    }
+
+    #[test]
+    fn parse_date_gives_a_date_result() {
+        assert_eq!(
+            eval_plain("parseDate(\"2026-01-01\")"),
+            Some(V::Date("2026-01-01".into()))
+        );
+        assert_eq!(eval_plain("parseDate(\"soon\")"), Some(V::Empty));
     }
 }

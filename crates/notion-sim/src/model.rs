@@ -21,8 +21,6 @@ pub struct User {
 pub enum Computed {
     /// A formula evaluated from its (tokenised) expression on every read (see [`crate::formula`]).
     Formula,
-    /// A formula with a fixed result of the given JSON form (`{"type":"string","string":"x"}`).
-    Fixed(Value),
     /// A rollup over a relation, by property ids (stable across renames).
     Rollup {
         /// Id of the relation property on this data source.

@@ -108,7 +108,6 @@ fn computed_value(ws: &Workspace, page: &Page, ds: &DataSource, prop: &PropSchem
             ds,
             prop.config["expression"].as_str().unwrap_or_default(),
         ),
-        Some(Computed::Fixed(v)) => v.clone(),
         Some(Computed::Rollup {
             relation,
             target,

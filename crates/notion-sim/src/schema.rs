@@ -682,7 +682,14 @@ fn change(
     if keep_synced {
         ds.props[i].config["dual_property"]["synced_property_id"] =
             old.config["dual_property"]["synced_property_id"].clone();
-    } else if ds.props[i].config["type"] == "dual_property" {
+        return Ok(());
+    }
+    // A relation no longer two-way to that target loses its synced property there (this side keeps
+    // its values).
+    if let Some((target, synced)) = was_dual.filter(|(t, _)| t != &ds.id) {
+        remove_remote(ws, &target, &synced);
+    }
+    if ds.props[i].config["type"] == "dual_property" {
         add_back_relation(ws, ds, i, rng)?;
     }
     Ok(())

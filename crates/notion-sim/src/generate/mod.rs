@@ -650,17 +650,16 @@ fn full(g: &mut Gen, tasks: &(String, String, Vec<String>)) {
         g.prop("Button", "button", json!({})),
         g.prop("Hologram", "hologram", json!({"beam": "coherent"})),
     ];
-    for (name, result) in [
-        ("F string", json!({"type": "string", "string": "computed"})),
-        ("F number", json!({"type": "number", "number": 42})),
-        ("F boolean", json!({"type": "boolean", "boolean": true})),
-        (
-            "F date",
-            json!({"type": "date", "date": {"start": "2026-01-01", "end": null, "time_zone": null}}),
-        ),
+    // Expressions whose results are the four formula types (Notion evaluates them; so does a
+    // recreated schema).
+    for (name, expression) in [
+        ("F string", "\"computed\""),
+        ("F number", "42"),
+        ("F boolean", "true"),
+        ("F date", "parseDate(\"2026-01-01\")"),
     ] {
-        let mut p = g.prop(name, "formula", json!({"expression": "\"computed\""}));
-        p.computed = Some(Computed::Fixed(result));
+        let mut p = g.prop(name, "formula", json!({"expression": expression}));
+        p.computed = Some(Computed::Formula);
         props.push(p);
     }
     let mut roll = g.prop("Item count", "rollup", json!({"function": "count", "relation_property_name": "Items", "rollup_property_name": "Name"}));
