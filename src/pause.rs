@@ -24,7 +24,7 @@
 //! | `deletes.before_flags` | vanished pages are about to be flagged |
 //! | `refresh.before_watermarks` | a full refresh saves its watermarks next |
 //! | `run.before_audit` | the run row is appended next |
-//! | `restore.before_create` | a restore sends a page create (its intent is journaled) |
+//! | `restore.before_create` | a restore sends a create (page, database, data source, comment; its intent is journaled) |
 //! | `restore.after_create` | the create answered; its outcome is not journaled yet |
 //! | `restore.before_update` | a restore writes a page's properties |
 //! | `restore.before_append` | a restore appends blocks |

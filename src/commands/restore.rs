@@ -185,31 +185,42 @@ async fn reconcile(
     stats: &RequestStats,
 ) -> Result<(), RestoreError> {
     let mut taken: HashSet<String> = created.values().cloned().collect();
-    for (db, old, at) in &resumed.unknown {
+    for lost in resumed.unknown.iter().filter(|u| u.action == "recreate") {
         let Some(page) = snap
             .databases
             .iter()
             .flat_map(|d| &d.pages)
-            .find(|p| &p.page_id == old)
+            .find(|p| p.page_id == lost.old_id)
         else {
             continue;
         };
         let payload: Value = serde_json::from_str(&page.payload).unwrap_or(Value::Null);
         let title = crate::restore::live::page_title(&payload);
         // Notion's clock at the start (minute-precision creation times); without it, this host's.
-        let since = started_clock(resumed).unwrap_or(*at) - chrono::Duration::minutes(1);
-        let found = crate::restore::live::created_since(client, &page.data_source_id, since, stats)
-            .await?
-            .into_iter()
-            .find(|p| {
-                crate::restore::live::page_title(&p.page) == title && !taken.contains(&p.page_id)
-            });
-        if let Some(p) = found {
+        let since = started_clock(resumed).unwrap_or(lost.at) - chrono::Duration::minutes(1);
+        let found = crate::restore::live::find_created(
+            client,
+            &page.data_source_id,
+            since,
+            &title,
+            &taken,
+            stats,
+        )
+        .await?;
+        if let Some(new) = found {
             journal
-                .outcome(db, "recreate", old, "adopted", Some(&p.page_id), None, None)
+                .outcome(
+                    &lost.database_id,
+                    "recreate",
+                    &lost.old_id,
+                    "adopted",
+                    Some(&new),
+                    None,
+                    None,
+                )
                 .await?;
-            taken.insert(p.page_id.clone());
-            created.insert(old.clone(), p.page_id);
+            taken.insert(new.clone());
+            created.insert(lost.old_id.clone(), new);
         }
     }
     journal.flush().await?;

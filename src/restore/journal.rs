@@ -26,8 +26,8 @@ pub struct Journal<'a> {
 pub struct Resumed {
     /// Snapshot id → what was created for it.
     pub created: HashMap<String, String>,
-    /// Creates sent without a known outcome: (database, snapshot id, when the intent was recorded).
-    pub unknown: Vec<(String, String, DateTime<Utc>)>,
+    /// Creates sent without a known outcome.
+    pub unknown: Vec<Unknown>,
     /// The first row's detail: how the restore was started.
     pub started_with: Option<String>,
     /// Rows so far.
@@ -146,17 +146,44 @@ pub async fn resume(sink: &DeltaSink, restore_id: &str) -> Result<Option<Resumed
         }
     }
     for ((action, old), at) in open {
-        if matches!(action.as_str(), "recreate" | "create_page") {
-            let db = rows
+        if CREATES.contains(&action.as_str()) {
+            let database_id = rows
                 .iter()
                 .find(|r| r.old_id == old)
                 .map(|r| r.database_id.clone())
                 .unwrap_or_default();
-            out.unknown.push((db, old, at));
+            out.unknown.push(Unknown {
+                action,
+                database_id,
+                old_id: old,
+                at,
+            });
         }
     }
     Ok(Some(out))
 }
+
+/// A create whose intent was journaled but whose outcome was not: it may have been applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unknown {
+    /// The journal's action (`recreate`, `create_page`, `create_database`, ...).
+    pub action: String,
+    /// The configured database it belongs to.
+    pub database_id: String,
+    /// The snapshot id it stands for.
+    pub old_id: String,
+    /// When the intent was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// The journal's actions that create something Notion gives no idempotency key for.
+const CREATES: &[&str] = &[
+    "recreate",
+    "create_page",
+    "create_database",
+    "create_data_source",
+    "create_comment",
+];
 
 /// What every earlier restore created, by snapshot id (the newest creation of each): a new restore of
 /// the same point finds the pages made for it instead of making them again.

@@ -262,6 +262,23 @@ pub fn page_title(page: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// The page of `data_source_id` titled `title`, created at or after `since` and not in `taken`: the
+/// page a create whose answer was lost made, if it made one.
+pub async fn find_created(
+    client: &Client,
+    data_source_id: &str,
+    since: DateTime<Utc>,
+    title: &str,
+    taken: &std::collections::HashSet<String>,
+    stats: &RequestStats,
+) -> Result<Option<String>, NotionError> {
+    Ok(created_since(client, data_source_id, since, stats)
+        .await?
+        .into_iter()
+        .find(|p| page_title(&p.page) == title && !taken.contains(&p.page_id))
+        .map(|p| p.page_id))
+}
+
 /// The pages of a data source created at or after `since`.
 pub async fn created_since(
     client: &Client,

@@ -145,7 +145,7 @@ pub async fn run(
     );
     let mut run = exec::Executor::new(client, &stats, journal, resumed.as_ref());
     if let Some(r) = &resumed {
-        run.adopt_lost_pages(&snap, r).await?;
+        run.adopt_lost(&snap, &plan, &parent, r).await?;
     }
     run.schema(&plan, &parent).await?;
     run.pages(&snap, &plan).await?;

@@ -14,12 +14,14 @@ use crate::support::{World, assert_exit, stdout};
 /// Types a schema request cannot create (and the simulator's unknown type).
 const NOT_CREATABLE: &[&str] = &["button", "verification", "hologram"];
 
-/// A synced Full workspace with a formula that uses a formula after it, a text over 2,000 characters and
-/// a page of 5,000 blocks; returns it with the page the databases are rebuilt under.
-async fn synced(version: &str) -> (World, String) {
+/// A synced Full workspace with a formula that uses a formula after it, a text over 2,000 characters, a
+/// one-way relation to 150 pages and (`heavy`) a page of 5,000 blocks; returns it with the page the
+/// databases are rebuilt under.
+async fn synced(version: &str, heavy: bool) -> (World, String) {
     let mut w = World::with_config(SimConfig {
         seed: 7,
         workspace: WorkspaceKind::Full,
+        pages: 160,
         ..SimConfig::default()
     })
     .await;
@@ -48,8 +50,25 @@ async fn synced(version: &str) -> (World, String) {
         w.sim
             .set_page_value(pages[4]["id"].as_str().unwrap(), "Text", json!(long))
     );
-    let big = pages[5]["id"].as_str().unwrap();
-    assert!(w.sim.generate_content(big, 5000, 3) >= 5000);
+    // A one-way relation to more pages than one request carries.
+    let tasks = w.database("Tasks").data_sources[0].id.clone();
+    let many: Vec<Value> = dump["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["data_source_id"] == tasks.as_str())
+        .take(150)
+        .map(|p| json!({"id": p["id"]}))
+        .collect();
+    assert_eq!(many.len(), 150);
+    assert!(
+        w.sim
+            .set_page_value(pages[6]["id"].as_str().unwrap(), "Tasks", json!(many))
+    );
+    if heavy {
+        let big = pages[5]["id"].as_str().unwrap();
+        assert!(w.sim.generate_content(big, 5000, 3) >= 5000);
+    }
     assert_exit(&w.run(&["sync"]).await, 0);
     let notes = w.database("Notes").data_sources[0].id.clone();
     let parent = dump["pages"]
@@ -302,7 +321,7 @@ fn assert_comments(before: &Value, after: &Value, map: &HashMap<String, String>)
 }
 
 async fn rebuild(version: &str) {
-    let (w, parent) = synced(version).await;
+    let (w, parent) = synced(version, true).await;
     let before = w.sim.state_dump(version);
     w.sim.clear_request_log();
     let dry = w.run(&["restore", "--into-page", &parent]).await;
@@ -351,4 +370,124 @@ async fn rebuilds_whole_databases_under_a_page_on_the_newest_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuilds_whole_databases_under_a_page_on_2022_06_28() {
     rebuild("2022-06-28").await;
+}
+
+/// How many creates a rebuild of the whole workspace sends before its comments: its databases, their
+/// data sources but the first, and their live pages.
+fn creates_before_comments(before: &Value) -> usize {
+    let dbs = before["databases"].as_array().unwrap();
+    let sources: usize = dbs
+        .iter()
+        .map(|d| d["data_sources"].as_array().unwrap().len())
+        .sum();
+    let pages = before["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in_trash"] != true && p["parent_type"] == "data_source")
+        .count();
+    sources + pages
+}
+
+/// Asserts nothing was made twice: as many databases under `parent`, pages in them and comments on
+/// them as the snapshot had.
+fn assert_made_once(before: &Value, after: &Value, map: &HashMap<String, String>, parent: &str) {
+    let rebuilt: Vec<&Value> = before["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| map.contains_key(d["id"].as_str().unwrap()))
+        .collect();
+    let under: Vec<&str> = after["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["parent_page_id"] == parent)
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(under.len(), rebuilt.len(), "databases under the page");
+    let live_in = |dump: &Value, dbs: &[&str]| {
+        dump["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in_trash"] != true && dbs.contains(&p["database_id"].as_str().unwrap()))
+            .count()
+    };
+    let old: Vec<&str> = rebuilt.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(live_in(after, &under), live_in(before, &old), "pages made");
+    let on = |dump: &Value, parents: &dyn Fn(&str) -> bool| {
+        dump["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| parents(c["parent_id"].as_str().unwrap()))
+            .count()
+    };
+    let made: BTreeSet<&str> = map.values().map(String::as_str).collect();
+    assert_eq!(
+        on(after, &|p| made.contains(p)),
+        on(before, &|p| map.contains_key(p)),
+        "comments made"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_rebuild_resumes_without_creating_anything_twice() {
+    let version = "2026-03-11";
+    for point in [
+        "restore.after_create#1",
+        "restore.after_create#9",
+        "restore.after_create#60",
+        "restore.before_append#4",
+        "comment",
+    ] {
+        let (mut w, parent) = synced(version, false).await;
+        let before = w.sim.state_dump(version);
+        let point = match point {
+            // Databases, data sources and pages are created before comments: the second comment.
+            "comment" => format!(
+                "restore.after_create#{}",
+                creates_before_comments(&before) + 2
+            ),
+            p => p.to_string(),
+        };
+        eprintln!("killed at {point}");
+        w.set("NOTION_SYNC_PAUSE_AT", &point);
+        let mut child = w
+            .command(&["restore", "--into-page", &parent, "--comments", "--apply"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let name = point.split('#').next().unwrap();
+        crate::crash::await_pause(&mut child, name).await;
+        child.start_kill().unwrap(); // SIGKILL
+        child.wait().await.unwrap();
+        w.env.remove("NOTION_SYNC_PAUSE_AT");
+        let rows = w.sink().read_restore_log_all().await.unwrap();
+        let id = rows
+            .iter()
+            .find(|r| r.action == "begin")
+            .map(|r| r.restore_id.clone())
+            .expect("the killed rebuild journaled its start");
+        let resumed = w
+            .run(&[
+                "restore",
+                "--into-page",
+                &parent,
+                "--comments",
+                "--resume",
+                &id,
+                "--apply",
+            ])
+            .await;
+        assert_exit(&resumed, 0);
+        let map = mapping(&resumed, &w).await;
+        let after = w.sim.state_dump(version);
+        assert_made_once(&before, &after, &map, &parent);
+        assert_schemas(&before, &after, &map, &parent);
+        assert!(assert_pages(&before, &after, &map) > 100, "{point}");
+        assert!(assert_comments(&before, &after, &map) > 3, "{point}");
+    }
 }

@@ -1,6 +1,8 @@
 //! Carrying out a rebuild's phases: every create journaled (intent before, new id after), every schema
 //! step marked done, so a rerun with `--resume` skips what is made.
 
+mod adopt;
+
 use std::collections::{BTreeSet, HashSet};
 
 use reqwest::Method;
@@ -13,7 +15,7 @@ use crate::restore::apply::{self, Applied, ContentTarget, Created};
 use crate::restore::journal::{Journal, Resumed};
 use crate::restore::snapshot::Snapshot;
 use crate::restore::write::{self, MAX_ITEMS};
-use crate::restore::{RestoreError, content, live};
+use crate::restore::{RestoreError, content};
 
 /// Pages whose intents are committed together before they are created.
 const CREATE_BATCH: usize = 20;
@@ -48,11 +50,18 @@ pub struct Executor<'a> {
     reads_before: u64,
     done: Done,
     applied: Applied,
+    /// Continuing an earlier run: what it may have made is read back before it is made again.
+    resuming: bool,
 }
 
 /// The key marking a schema step done.
 fn step(data_source: &str, what: &str, name: &str) -> String {
     format!("schema:{data_source}:{what}:{name}")
+}
+
+/// The end of a rebuilt comment's text: when the original was written.
+fn original_time(when: &str) -> String {
+    format!(" (originally {when})")
 }
 
 fn text(content: &str) -> Value {
@@ -76,6 +85,7 @@ impl<'a> Executor<'a> {
             reads_before: RequestStats::get(&stats.requests),
             done: Done::default(),
             applied: Applied::default(),
+            resuming: resumed.is_some(),
         }
     }
 
@@ -106,10 +116,12 @@ impl<'a> Executor<'a> {
         path: &str,
         body: &Value,
     ) -> Result<Value, RestoreError> {
+        crate::pause::point("restore.before_create").await;
         let answer = self
             .client
             .write::<Value>(Method::POST, path, body, None, self.stats)
             .await;
+        crate::pause::point("restore.after_create").await;
         let made = match answer {
             Ok(v) => v,
             Err(e) if e.committed_id.is_some() => json!({"id": e.committed_id}),
@@ -285,18 +297,21 @@ impl<'a> Executor<'a> {
                 .insert(first.data_source_id.clone(), new_ds.clone());
             self.done.databases += 1;
             self.done.sources += 1;
-            if self.newest && first.title != d.title {
-                let body = json!({"title": text(&first.title)});
-                self.client
-                    .write::<Value>(
-                        Method::PATCH,
-                        &format!("/v1/data_sources/{new_ds}"),
-                        &body,
-                        Some(&new_ds),
-                        self.stats,
-                    )
-                    .await?;
-            }
+        }
+        let title_key = step(&first.data_source_id, "title", "");
+        if self.newest && first.title != d.title && !self.created.contains_key(&title_key) {
+            let new_ds = self.ds(&first.data_source_id);
+            let body = json!({"title": text(&first.title)});
+            self.client
+                .write::<Value>(
+                    Method::PATCH,
+                    &format!("/v1/data_sources/{new_ds}"),
+                    &body,
+                    Some(&new_ds),
+                    self.stats,
+                )
+                .await?;
+            self.mark(&d.database_id, &title_key, &new_ds).await?;
         }
         let new_db = self.new_id(&d.database_id).unwrap_or_default();
         for s in d.sources.iter().skip(1) {
@@ -372,10 +387,16 @@ impl<'a> Executor<'a> {
             format!("/v1/databases/{ds}")
         };
         let body = json!({"properties": { &r.name: self.relation_request(r, r.dual) }});
-        let answer: Value = self
-            .client
-            .write(Method::PATCH, &path, &body, Some(&ds), self.stats)
-            .await?;
+        // A relation an earlier run made is not made again (a second two-way create would add a
+        // second back-relation).
+        let answer: Value = match self.made_relation(&path, &ds, &r.name).await? {
+            Some(schema) => schema,
+            None => {
+                self.client
+                    .write(Method::PATCH, &path, &body, Some(&ds), self.stats)
+                    .await?
+            }
+        };
         let back = answer["properties"][&r.name]["relation"]["dual_property"]["synced_property_id"]
             .as_str()
             .unwrap_or_default()
@@ -474,11 +495,15 @@ impl<'a> Executor<'a> {
             .collect();
         let relations = pages::relation_writes(snap, plan);
         let mut notes = BTreeSet::new();
+        // Marked once every page's values are written: the one-way steps after it remove the
+        // back-relations some of them were written through.
+        let phase = "phase:relation_values";
+        let written = self.created.contains_key(phase);
         for page in snap
             .databases
             .iter()
             .flat_map(|d| &d.pages)
-            .filter(|p| !p.in_trash)
+            .filter(|p| !p.in_trash && !written)
         {
             let Some(new) = self.new_id(&page.page_id) else {
                 continue;
@@ -537,6 +562,9 @@ impl<'a> Executor<'a> {
                 )
                 .await?;
         }
+        if !written {
+            self.mark("", phase, "done").await?;
+        }
         for d in &plan.databases {
             for s in &d.sources {
                 for r in s.relations.iter().filter(|r| r.one_way_after) {
@@ -563,9 +591,13 @@ impl<'a> Executor<'a> {
                     continue;
                 }
                 let owned: Vec<_> = blocks.into_iter().cloned().collect();
+                let live = match self.resuming {
+                    true => self.live_content(db, &new).await?,
+                    false => Vec::new(),
+                };
                 let created = &self.created;
                 let remap = |id: &str| created.get(id).cloned().unwrap_or_else(|| id.to_string());
-                let plan = content::diff(page, &owned, &new, &[], &remap, &remap);
+                let plan = content::diff(page, &owned, &new, &live, &remap, &remap);
                 self.done.notes.extend(
                     plan.notes
                         .iter()
@@ -653,9 +685,7 @@ impl<'a> Executor<'a> {
         let mut rich = write::rich_text(&payload["rich_text"], &remap);
         let when = payload["created_time"].as_str().unwrap_or_default();
         if let Some(items) = rich.as_array_mut() {
-            items.push(
-                json!({"type": "text", "text": {"content": format!(" (originally {when})")}}),
-            );
+            items.push(json!({"type": "text", "text": {"content": original_time(when)}}));
         }
         let mut body = json!({"rich_text": write::split_rich_text(&rich),
                               "display_name": {"type": "custom", "custom": {"name": author}}});
@@ -671,52 +701,6 @@ impl<'a> Executor<'a> {
             }
         }
         body
-    }
-
-    /// Pages whose create was sent by an earlier run without a known answer: a page of the new data
-    /// source with the same title, created since the intent, is adopted.
-    pub async fn adopt_lost_pages(
-        &mut self,
-        snap: &Snapshot,
-        resumed: &Resumed,
-    ) -> Result<(), RestoreError> {
-        let taken: HashSet<String> = self.created.values().cloned().collect();
-        for (db, old, at) in &resumed.unknown {
-            let Some(page) = snap
-                .databases
-                .iter()
-                .flat_map(|d| &d.pages)
-                .find(|p| &p.page_id == old)
-            else {
-                continue;
-            };
-            let Some(ds) = self.new_id(&page.data_source_id) else {
-                continue;
-            };
-            let payload: Value = serde_json::from_str(&page.payload).unwrap_or(Value::Null);
-            let title = live::page_title(&payload);
-            let since = *at - chrono::Duration::minutes(1);
-            let found = live::created_since(self.client, &ds, since, self.stats)
-                .await?
-                .into_iter()
-                .find(|p| live::page_title(&p.page) == title && !taken.contains(&p.page_id));
-            if let Some(p) = found {
-                self.journal
-                    .outcome(
-                        db,
-                        "create_page",
-                        old,
-                        "adopted",
-                        Some(&p.page_id),
-                        None,
-                        None,
-                    )
-                    .await?;
-                self.created.insert(old.clone(), p.page_id);
-            }
-        }
-        self.journal.flush().await?;
-        Ok(())
     }
 
     /// Flushes the journal; what was made, and the notes.
