@@ -269,6 +269,48 @@ pub struct Workspace {
     /// The integration lacks the user-information capability with email addresses: user objects
     /// carry `person: {}`.
     pub hide_emails: bool,
+    /// Notion-hosted files by key (`{id}/{name}`): generated ones and uploaded ones.
+    pub files: BTreeMap<String, crate::files::Blob>,
+    /// File uploads by id.
+    pub uploads: BTreeMap<String, Upload>,
+    /// The simulated time of the request holding the workspace lock (set when it is taken).
+    pub now: DateTime<Utc>,
+}
+
+/// How a file upload sends its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadMode {
+    /// One `send` of at most 20 MB.
+    SinglePart,
+    /// `number_of_parts` sends (each but the last 5–20 MB), then `complete`.
+    MultiPart,
+}
+
+/// A file upload (File Upload API).
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// Id.
+    pub id: String,
+    /// Mode.
+    pub mode: UploadMode,
+    /// Creation time (minute-floored).
+    pub created: DateTime<Utc>,
+    /// Last change (minute-floored).
+    pub edited: DateTime<Utc>,
+    /// Until when it can be sent to and attached (created + 1 hour).
+    pub expiry: DateTime<Utc>,
+    /// File name (from the create request, else from the sent file).
+    pub filename: Option<String>,
+    /// Content type (from the create request, else from the sent file or the name).
+    pub content_type: Option<String>,
+    /// Parts expected (multi-part).
+    pub total_parts: Option<u32>,
+    /// Parts received by number (multi-part).
+    pub parts: BTreeMap<u32, std::sync::Arc<Vec<u8>>>,
+    /// Key of the hosted file once uploaded.
+    pub key: Option<String>,
+    /// Bytes once uploaded.
+    pub content_length: Option<usize>,
 }
 
 impl Workspace {

@@ -111,6 +111,10 @@ fn resolve(method: &Method, path: &str, version: Version) -> Option<Route> {
         ("GET", ["v1", "users", id]) => r("retrieve_user", &[id]),
         ("GET", ["v1", "comments"]) => r("list_comments", &[]),
         ("POST", ["v1", "comments"]) => r("create_comment", &[]),
+        ("POST", ["v1", "file_uploads"]) => r("create_file_upload", &[]),
+        ("POST", ["v1", "file_uploads", id, "send"]) => r("send_file_upload", &[id]),
+        ("POST", ["v1", "file_uploads", id, "complete"]) => r("complete_file_upload", &[id]),
+        ("GET", ["v1", "file_uploads", id]) => r("retrieve_file_upload", &[id]),
         _ => None,
     }
 }
@@ -150,11 +154,29 @@ pub fn decode(s: &str) -> String {
 
 async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 8 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
-    if parts.uri.path().starts_with("/__sim/") {
+    let path = parts.uri.path();
+    // File sends carry up to 20 MB (a part) plus the form's framing; larger ones are read far
+    // enough to be refused by size.
+    let limit = if path.starts_with("/v1/file_uploads/") {
+        64 * 1024 * 1024
+    } else {
+        8 * 1024 * 1024
+    };
+    let body = axum::body::to_bytes(body, limit).await.unwrap_or_default();
+    if path.starts_with("/__sim/") {
         return crate::admin::handle(&shared, &parts.method, &parts.uri, &body);
+    }
+    if path.starts_with(crate::files::PREFIX) {
+        let resp = crate::files::serve(&shared, &parts.method, &parts.uri, &parts.headers).await;
+        shared.count("download_file", resp.status().as_u16());
+        shared.log_request(
+            parts.method.as_str(),
+            &parts.uri.to_string(),
+            "download_file",
+            resp.status().as_u16(),
+            &[],
+        );
+        return resp;
     }
     let request_id = uuid::Uuid::new_v4().to_string();
     let (endpoint, resp) = notion(
@@ -167,12 +189,23 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     )
     .await;
     shared.count(endpoint, resp.status().as_u16());
+    // A form send is logged by what it sent (part number, file name, type and size).
+    let logged = if endpoint == "send_file_upload" {
+        let content_type = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        Bytes::from(crate::routes::send_summary(content_type, &body))
+    } else {
+        body
+    };
     shared.log_request(
         parts.method.as_str(),
         &parts.uri.to_string(),
         endpoint,
         resp.status().as_u16(),
-        &body,
+        &logged,
     );
     let mut resp = resp;
     // Notion's clock, as Notion sends it: clients may use it to bound their next read.
@@ -242,7 +275,7 @@ async fn notion(
             error_response(e, request_id, &[("retry-after", wait.to_string())]),
         );
     }
-    let parsed: Value = if body.is_empty() {
+    let parsed: Value = if body.is_empty() || route.endpoint == "send_file_upload" {
         json!({})
     } else {
         match serde_json::from_slice(body) {
@@ -304,13 +337,22 @@ async fn notion(
         }
         _ => {}
     }
-    let result = crate::routes::handle(shared, &route, version, &parsed, &params);
+    let result = if route.endpoint == "send_file_upload" {
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        crate::routes::send_file_upload(shared, &route, content_type, body)
+    } else {
+        crate::routes::handle(shared, &route, version, &parsed, &params)
+    };
+    let signer = shared.signer();
     let resp = match (result, &fault) {
         (Ok(v), Some(FaultKind::Committed(status))) => {
-            let e = committed(&route, *status, &v.into_text(request_id));
+            let e = committed(&route, *status, &signer.text(v.into_text(request_id)));
             error_response(e, request_id, &[])
         }
-        (Ok(v), _) => text_response(200, v.into_text(request_id), request_id, &[]),
+        (Ok(v), _) => text_response(200, signer.text(v.into_text(request_id)), request_id, &[]),
         (Err(e), _) => error_response(e, request_id, &[]),
     };
     if let Some(FaultKind::DelayAfter(d)) = &fault {
@@ -361,7 +403,7 @@ fn committed(route: &Route, status: u16, served: &str) -> ApiError {
 }
 
 /// Cuts a response body in half: as a complete short body, or as a stream that then fails.
-async fn mangle(resp: Response, drop: bool) -> Response {
+pub async fn mangle(resp: Response, drop: bool) -> Response {
     let (mut parts, body) = resp.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await

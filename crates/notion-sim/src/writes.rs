@@ -349,9 +349,16 @@ fn option(
     Ok(pick(&o))
 }
 
-/// A file object of a request: `external` (with a `name`), or a Notion-hosted `file` already on the
-/// page (`kept`); uploads are unknown to the simulator.
-fn file(path: &str, f: &Value, kept: &[Value], named: bool) -> Result<Value, ApiError> {
+/// A file object of a request: `external` (with a `name` when `named`), an uploaded
+/// `file_upload` (stored as the hosted file it became), or a Notion-hosted `file` already on the
+/// page (`kept`, matched by its key: the URL's query changes with every render).
+fn file(
+    ws: &Workspace,
+    path: &str,
+    f: &Value,
+    kept: &[Value],
+    named: bool,
+) -> Result<Value, ApiError> {
     match member_type(f, &["external", "file_upload", "file"]) {
         Some("external") => {
             let url = f["external"]["url"].as_str().ok_or_else(|| {
@@ -371,14 +378,17 @@ fn file(path: &str, f: &Value, kept: &[Value], named: bool) -> Result<Value, Api
             }
             Ok(out)
         }
-        Some("file_upload") => Err(validation(format!(
-            "Could not find file_upload with ID: {}.",
-            f["file_upload"]["id"].as_str().unwrap_or_default()
-        ))),
+        Some("file_upload") => {
+            let (mut out, filename) = crate::routes::attach_upload(ws, path, f)?;
+            if named {
+                out["name"] = json!(f["name"].as_str().unwrap_or(&filename));
+            }
+            Ok(out)
+        }
         Some("file") => {
-            let url = f["file"]["url"].as_str().unwrap_or_default();
+            let key = crate::files::key_of(f["file"]["url"].as_str().unwrap_or_default());
             kept.iter()
-                .find(|k| k["file"]["url"].as_str() == Some(url))
+                .find(|k| crate::files::stored_key(&k["file"]) == Some(key.as_str()))
                 .cloned()
                 .ok_or_else(|| union_failure(path, &["external", "file_upload"]))
         }
@@ -387,12 +397,12 @@ fn file(path: &str, f: &Value, kept: &[Value], named: bool) -> Result<Value, Api
 }
 
 /// A file source of an icon, cover or media block: `external` or `file_upload`.
-pub fn file_source(path: &str, f: &Value) -> Result<Value, ApiError> {
-    file(path, f, &[], false)
+pub fn file_source(ws: &Workspace, path: &str, f: &Value) -> Result<Value, ApiError> {
+    file(ws, path, f, &[], false)
 }
 
 /// An icon of a request: emoji, external file, custom emoji or native icon.
-pub fn icon(path: &str, v: &Value) -> Result<Value, ApiError> {
+pub fn icon(ws: &Workspace, path: &str, v: &Value) -> Result<Value, ApiError> {
     match member_type(
         v,
         &["emoji", "external", "file_upload", "custom_emoji", "icon"],
@@ -409,7 +419,7 @@ pub fn icon(path: &str, v: &Value) -> Result<Value, ApiError> {
             Ok(json!({"type": "custom_emoji", "custom_emoji": v["custom_emoji"]}))
         }
         Some("icon") => Ok(json!({"type": "icon", "icon": v["icon"]})),
-        Some("external" | "file_upload") => file_source(path, v),
+        Some("external" | "file_upload") => file_source(ws, path, v),
         _ => Err(union_failure(
             path,
             &["emoji", "external", "file_upload", "custom_emoji"],
@@ -418,11 +428,11 @@ pub fn icon(path: &str, v: &Value) -> Result<Value, ApiError> {
 }
 
 /// A cover of a request: an external file or an upload.
-pub fn cover(path: &str, v: &Value) -> Result<Value, ApiError> {
+pub fn cover(ws: &Workspace, path: &str, v: &Value) -> Result<Value, ApiError> {
     if v.is_null() {
         return Ok(Value::Null);
     }
-    file_source(path, v)
+    file_source(ws, path, v)
 }
 
 /// Converts one property value of a request into the value to store. `page` is the page being
@@ -542,7 +552,7 @@ pub fn value(
                 .unwrap_or_default();
             let mut out = Vec::new();
             for (i, f) in array(&at, inner)?.iter().enumerate() {
-                out.push(file(&format!("{at}[{i}]"), f, &kept, true)?);
+                out.push(file(ws, &format!("{at}[{i}]"), f, &kept, true)?);
             }
             Value::Array(out)
         }

@@ -85,14 +85,6 @@ fn annotated(page: &str, day: &str) -> Value {
     ])
 }
 
-/// A file object Notion hosts: a signed URL valid for an hour.
-fn hosted(id: &str, name: &str, expiry: DateTime<Utc>) -> Value {
-    json!({
-        "url": format!("https://prod-files-secure.s3.us-west-2.amazonaws.com/{id}/{name}?X-Amz-Expires=3600"),
-        "expiry_time": iso(expiry),
-    })
-}
-
 /// A media payload (`image`, `video`, `audio`, `pdf`, `file`) with an external URL.
 fn external(url: &str, caption: &str) -> Value {
     let caption = if caption.is_empty() {
@@ -277,18 +269,17 @@ impl Gen {
     /// Image, video, audio, PDF and file blocks, external and hosted by Notion.
     fn media(&mut self, site: &Site) {
         let p = site.page.clone();
-        let expiry = self.now + Duration::hours(1);
         let diagram = external("https://www.notion.so/images/diagram.png", "The pipeline");
         self.add(site, &p, "image", diagram);
         let shot = self.content.id();
-        let image =
-            json!({"caption": [], "type": "file", "file": hosted(&shot, "screenshot.png", expiry)});
+        let shot = crate::files::generated(&mut self.ws, &format!("{shot}/screenshot.png"));
+        let image = json!({"caption": [], "type": "file", "file": shot});
         self.add(site, &p, "image", image);
         let video = external("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "");
         self.add(site, &p, "video", video);
         let take = self.content.id();
-        let audio =
-            json!({"caption": [], "type": "file", "file": hosted(&take, "standup.mp3", expiry)});
+        let take = crate::files::generated(&mut self.ws, &format!("{take}/standup.mp3"));
+        let audio = json!({"caption": [], "type": "file", "file": take});
         self.add(site, &p, "audio", audio);
         self.add(
             site,
@@ -297,7 +288,8 @@ impl Gen {
             external("https://example.com/handbook.pdf", ""),
         );
         let sheet = self.content.id();
-        let file = json!({"caption": [], "type": "file", "file": hosted(&sheet, "budget.xlsx", expiry), "name": "budget.xlsx"});
+        let sheet = crate::files::generated(&mut self.ws, &format!("{sheet}/budget.xlsx"));
+        let file = json!({"caption": [], "type": "file", "file": sheet, "name": "budget.xlsx"});
         self.add(site, &p, "file", file);
         let bookmark =
             json!({"caption": [], "url": "https://developers.notion.com/reference/block"});

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::WorkspaceKind;
 use crate::model::{
-    Computed, DataSource, Database, Page, PropSchema, User, Workspace, floor_minute, iso,
+    Computed, DataSource, Database, Page, PropSchema, User, Workspace, floor_minute,
 };
 use crate::render::{mention_item, rich_text_item, text};
 use crate::rng::Rng;
@@ -677,7 +677,6 @@ fn full(g: &mut Gen, tasks: &(String, String, Vec<String>)) {
     });
     props.push(roll);
     let (_, every) = g.database("Everything", vec![("Everything".into(), props)]);
-    let expiry = iso(g.now + Duration::hours(1));
     let mut everything = Vec::new();
     for i in 0..20usize {
         let mut v = BTreeMap::new();
@@ -712,8 +711,10 @@ fn full(g: &mut Gen, tasks: &(String, String, Vec<String>)) {
         v.insert("Date".into(), date);
         let n = if i == 2 { 30 } else { 2 };
         v.insert("People".into(), g.user_value(n));
+        let spec = g.rng.id();
+        let spec = crate::files::generated(&mut g.ws, &format!("{spec}/spec.pdf"));
         v.insert("Files".into(), json!([
-            {"name": "spec.pdf", "type": "file", "file": {"url": format!("https://prod-files-secure.s3.us-west-2.amazonaws.com/{}/spec.pdf?X-Amz-Expires=3600", g.rng.id()), "expiry_time": expiry}},
+            {"name": "spec.pdf", "type": "file", "file": spec},
             {"name": "site", "type": "external", "external": {"url": "https://example.com/spec"}}
         ]));
         v.insert("Checkbox".into(), json!(i % 2 == 0));

@@ -446,7 +446,7 @@ fn normalize(
         if kind == "callout"
             && let Some(i) = raw.get("icon")
         {
-            out.insert("icon".into(), icon(&format!("{path}.icon"), i)?);
+            out.insert("icon".into(), icon(ws, &format!("{path}.icon"), i)?);
         }
         if kind == "code" {
             text_field(ws, &mut out, raw, path, "caption", false)?;
@@ -472,7 +472,13 @@ fn normalize(
             || raw.get("file_upload").is_some()
             || raw.get("file").is_some()
         {
-            let source = file_source(path, raw)?;
+            let source = file_source(ws, path, raw)?;
+            // A file block shows its upload's file name unless the request names it.
+            if kind == "file"
+                && let Some(key) = crate::files::stored_key(&source["file"])
+            {
+                out.insert("name".into(), json!(crate::files::name_of(key)));
+            }
             out.extend(source.as_object().cloned().unwrap_or_default());
         }
         text_field(ws, &mut out, raw, path, "caption", false)?;

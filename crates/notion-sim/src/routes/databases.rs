@@ -163,10 +163,10 @@ fn database_looks(
         meta.description = Some(crate::writes::rich_text(ws, "body.description", d)?);
     }
     if let Some(i) = body.get("icon") {
-        meta.icon = crate::writes::icon("body.icon", i)?;
+        meta.icon = crate::writes::icon(ws, "body.icon", i)?;
     }
     if let Some(c) = body.get("cover") {
-        meta.cover = crate::writes::cover("body.cover", c)?;
+        meta.cover = crate::writes::cover(ws, "body.cover", c)?;
     }
     match body.get("is_inline") {
         None | Some(Value::Null) => {}

@@ -6,7 +6,10 @@ mod databases;
 mod pages;
 mod query;
 mod search;
+mod uploads;
 mod users;
+
+pub use uploads::{attach as attach_upload, send_summary};
 
 use serde_json::{Value, json};
 
@@ -57,8 +60,22 @@ pub fn handle(
         "retrieve_user" => users::retrieve_user(shared, p(0)),
         "list_comments" => comments::list_comments(shared, params),
         "create_comment" => comments::create_comment(shared, body),
+        "create_file_upload" => uploads::create(shared, body),
+        "complete_file_upload" => uploads::complete(shared, &id_param(p(0))?),
+        "retrieve_file_upload" => uploads::retrieve(shared, &id_param(p(0))?),
         _ => Err(bad_url()),
     }
+}
+
+/// `POST /v1/file_uploads/{id}/send`: its body is a form, not JSON.
+pub fn send_file_upload(
+    shared: &Shared,
+    route: &Route,
+    content_type: &str,
+    body: &[u8],
+) -> ApiResult {
+    let id = id_param(route.params.first().map(String::as_str).unwrap_or(""))?;
+    uploads::send(shared, &id, content_type, body)
 }
 
 /// A path id, normalised; malformed → `invalid_request_url`.

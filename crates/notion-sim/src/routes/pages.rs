@@ -71,14 +71,14 @@ pub fn set_trash(ws: &mut Workspace, id: &str, trash: bool, stamp: Stamp) {
 }
 
 /// Icon and cover of a request (`None`: not given; `null` clears).
-fn looks(body: &Value) -> Result<(Option<Value>, Option<Value>), ApiError> {
+fn looks(ws: &Workspace, body: &Value) -> Result<(Option<Value>, Option<Value>), ApiError> {
     let icon = body
         .get("icon")
-        .map(|v| crate::writes::icon("body.icon", v))
+        .map(|v| crate::writes::icon(ws, "body.icon", v))
         .transpose()?;
     let cover = body
         .get("cover")
-        .map(|v| crate::writes::cover("body.cover", v))
+        .map(|v| crate::writes::cover(ws, "body.cover", v))
         .transpose()?;
     Ok((icon, cover))
 }
@@ -96,9 +96,9 @@ pub fn update_page(shared: &Shared, id: &str, version: Version, body: &Value) ->
     let archive = bool_field(body, "is_archived")?;
     let erase = bool_field(body, "erase_content")?.unwrap_or(false);
     let props = properties_object(body)?;
-    let (icon, cover) = looks(body)?;
     let now = floor_minute(shared.now());
     let mut ws = shared.write();
+    let (icon, cover) = looks(&ws, body)?;
     let page = ws
         .pages
         .get(id)
@@ -231,7 +231,6 @@ pub fn create_page(shared: &Shared, version: Version, body: &Value) -> ApiResult
     }
     reject_at_newest(version, body, "archived")?;
     let props = properties_object(body)?;
-    let (icon, cover) = looks(body)?;
     let children = body.get("children").filter(|c| !c.is_null());
     if children.is_some() && body.get("template").is_some_and(|t| !t.is_null()) {
         return Err(validation(
@@ -240,6 +239,7 @@ pub fn create_page(shared: &Shared, version: Version, body: &Value) -> ApiResult
     }
     let now = floor_minute(shared.now());
     let mut ws = shared.write();
+    let (icon, cover) = looks(&ws, body)?;
     let parent = parent_of(&ws, &body["parent"], true)?;
     let ds = match &parent {
         Parent::Source(id) => ws

@@ -5,6 +5,7 @@ mod basics;
 mod common;
 mod content;
 mod corpus;
+mod files;
 mod large;
 mod limits;
 mod page_content;

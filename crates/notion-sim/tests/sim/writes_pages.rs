@@ -98,10 +98,23 @@ async fn every_writable_kind_is_stored_served_and_dumped() {
         json!({"start": "2026-02-01T10:30:00.000+00:00", "end": "2026-02-02T10:30:00.000+00:00", "time_zone": null})
     );
     assert_eq!(p["People"]["people"][0]["id"], people);
+    // A hosted file sent back is kept: the same key (URL path) and name; only the signed query
+    // and the expiry time move with the render time.
+    let kept = &p["Files"]["files"][0];
+    let path = |f: &Value| {
+        f["file"]["url"]
+            .as_str()
+            .unwrap_or("")
+            .split('?')
+            .next()
+            .map(str::to_string)
+    };
+    assert_eq!(path(kept), path(&hosted), "a hosted file sent back is kept");
     assert_eq!(
-        p["Files"]["files"][0], hosted,
-        "a hosted file sent back is kept"
+        (&kept["name"], &kept["type"]),
+        (&hosted["name"], &hosted["type"])
     );
+    assert_eq!(kept["file"]["expiry_time"], "2026-01-05T10:03:00.000Z");
     assert_eq!(
         p["Files"]["files"][1]["external"]["url"],
         "https://example.com/x"
