@@ -112,6 +112,10 @@ pub struct RestoreArgs {
     /// author's name).
     #[arg(long, requires = "into_page")]
     pub comments: bool,
+    /// Upload Notion-hosted files again from bronze's copies (synced with NOTION_SYNC_INCLUDE=files);
+    /// without it, hosted files a page no longer holds are reported, not written.
+    #[arg(long)]
+    pub upload_files: bool,
 }
 
 /// `snapshots` options.
@@ -207,7 +211,8 @@ pub struct SyncArgs {
     /// Only these databases (repeatable), by configured name.
     #[arg(short = 'd', long = "database", value_name = "NAME")]
     pub databases: Vec<String>,
-    /// Also sync `content` (page blocks), `comments` and/or `users` for every database, comma-separated
+    /// Also sync `content` (page blocks), `comments`, `users` and/or `files` (copies of hosted files)
+    /// for every database, comma-separated
     /// (added to each database's `notion-sync.toml` options and `NOTION_SYNC_INCLUDE`).
     #[arg(long, value_name = "KINDS")]
     pub include: Option<String>,

@@ -15,3 +15,4 @@ CREATE TABLE IF NOT EXISTS `${catalog}`.`${schema}`.`notion_raw_blocks` USING DE
 CREATE TABLE IF NOT EXISTS `${catalog}`.`${schema}`.`notion_raw_users` USING DELTA LOCATION '${location}/notion_raw_users';
 CREATE TABLE IF NOT EXISTS `${catalog}`.`${schema}`.`notion_raw_comments` USING DELTA LOCATION '${location}/notion_raw_comments';
 CREATE TABLE IF NOT EXISTS `${catalog}`.`${schema}`.`notion_restore_log` USING DELTA LOCATION '${location}/notion_restore_log';
+CREATE TABLE IF NOT EXISTS `${catalog}`.`${schema}`.`notion_raw_files` USING DELTA LOCATION '${location}/notion_raw_files';

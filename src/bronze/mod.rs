@@ -10,6 +10,6 @@ pub mod record;
 pub use content::{BlockRecord, CommentRecord, PageContent, UserRecord};
 
 pub use record::{
-    ContentCounts, DatabaseRecord, DeletedReason, PageRecord, RejectRecord, RestoreLogRecord,
-    RunRecord, RunStatus, SyncMode, WatermarkRecord,
+    ContentCounts, DatabaseRecord, DeletedReason, FileRecord, PageRecord, RejectRecord,
+    RestoreLogRecord, RunRecord, RunStatus, SyncMode, WatermarkRecord,
 };

@@ -304,3 +304,32 @@ pub struct RestoreLogRecord {
     /// When it was recorded.
     pub at: DateTime<Utc>,
 }
+
+/// One Notion-hosted file copied into the lake (`notion_raw_files`), keyed by its stable URL path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// The file's URL path without the signature (stable while the file exists).
+    pub file_key: String,
+    /// The configured database of the page holding it.
+    pub database_id: String,
+    /// The page holding it (in a property, or in a block of its content).
+    pub page_id: String,
+    /// The media block holding it, when it is in content.
+    pub block_id: Option<String>,
+    /// The files property holding it (its id), when it is a property value.
+    pub property_id: Option<String>,
+    /// The file's name.
+    pub name: String,
+    /// The `Content-Type` it was served with.
+    pub content_type: Option<String>,
+    /// Bytes copied.
+    pub size_bytes: i64,
+    /// SHA-256 of the bytes (hex).
+    pub sha256: String,
+    /// Where the copy is, relative to the schema folder (`_files/<sha256 of the key>`).
+    pub object_path: String,
+    /// When it was copied.
+    pub copied_at: DateTime<Utc>,
+    /// The run that copied it.
+    pub sync_run_id: String,
+}

@@ -43,6 +43,7 @@ pub async fn run(args: &DemoArgs) -> u8 {
                 content: true,
                 comments: true,
                 users: true,
+                files: false,
             },
         })
         .collect();
@@ -206,6 +207,7 @@ async fn restore_step(
         resume: None,
         into_page: None,
         comments: false,
+        upload_files: false,
     };
     let tasks: Vec<DatabaseConfig> = databases
         .iter()

@@ -91,6 +91,10 @@ pub(super) async fn restore(
         None => snapshot::from_lake(sink, databases, as_of).await?,
     };
     let stats = RequestStats::default();
+    let uploads = match args.upload_files {
+        true => Some(crate::restore::upload::Uploads::load(sink).await?),
+        false => None,
+    };
     let mut created = journal::earlier_creations(sink).await?;
     created.extend(resumed.iter().flat_map(|r| r.created.clone()));
     let mut journal = Journal::new(sink, &restore_id, resumed.as_ref());
@@ -107,6 +111,10 @@ pub(super) async fn restore(
         trash_new: args.trash_new,
         add_missing: args.add_missing_properties,
         created: created.clone(),
+        uploads: uploads
+            .as_ref()
+            .map(|u| u.keys().cloned().collect())
+            .unwrap_or_default(),
     };
     let planned = plan::plan(client, &snap, databases, &restore_id, &opts, &stats).await?;
     print_plan(&planned);
@@ -126,21 +134,19 @@ pub(super) async fn restore(
     sink.init_tables().await?;
     if resumed.is_none() {
         let begin = json!({"as_of": as_of.to_string(), "from": from, "notion_clock": planned.notion_clock, "databases": databases.iter().map(|d| &d.name).collect::<Vec<_>>()});
-        journal
-            .outcome(
-                "",
-                "begin",
-                &as_of.to_string(),
-                "done",
-                None,
-                None,
-                Some(begin.to_string()),
-            )
-            .await?;
+        journal.begin(&as_of.to_string(), &begin).await?;
     }
     println!("restore {restore_id}: applying (resume with --resume {restore_id} if it stops)");
     let reads = RequestStats::get(&stats.requests);
-    let done = apply::apply(client, &planned, &mut journal, created, &stats).await?;
+    let done = apply::apply(
+        client,
+        &planned,
+        &mut journal,
+        created,
+        uploads.as_ref(),
+        &stats,
+    )
+    .await?;
     println!(
         "restore {restore_id} done: {} write requests; pages {}; blocks created {}, edited {}, deleted {}",
         RequestStats::get(&stats.requests) - reads,

@@ -28,6 +28,7 @@ pub struct FileConfig {
 /// content = true    # page content (blocks)
 /// comments = true   # comments of the pages and their blocks
 /// users = true      # the workspace's users
+/// files = true      # copies of Notion-hosted files (into the lake)
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +44,9 @@ pub struct FileDatabase {
     /// Sync the workspace's users.
     #[serde(default)]
     pub users: bool,
+    /// Copy Notion-hosted files into the lake.
+    #[serde(default)]
+    pub files: bool,
 }
 
 impl FileConfig {

@@ -62,10 +62,13 @@ pub struct Include {
     pub comments: bool,
     /// The workspace's users.
     pub users: bool,
+    /// Copies of the Notion-hosted files of pages and blocks (their URLs expire after an hour).
+    pub files: bool,
 }
 
 impl Include {
-    /// Parses `content,comments,users` (any subset, comma-separated); `setting` names the source in errors.
+    /// Parses `content,comments,users,files` (any subset, comma-separated); `setting` names the source in
+    /// errors.
     pub fn parse(raw: &str, setting: &str) -> Result<Include, ConfigError> {
         let mut out = Include::default();
         for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -73,10 +76,11 @@ impl Include {
                 "content" => out.content = true,
                 "comments" => out.comments = true,
                 "users" => out.users = true,
+                "files" => out.files = true,
                 other => {
                     return Err(ConfigError::new(
                         setting,
-                        format!("unknown {other:?}; use any of content, comments, users"),
+                        format!("unknown {other:?}; use any of content, comments, users, files"),
                     ));
                 }
             }
@@ -90,6 +94,7 @@ impl Include {
             content: self.content || o.content,
             comments: self.comments || o.comments,
             users: self.users || o.users,
+            files: self.files || o.files,
         }
     }
 
@@ -548,6 +553,7 @@ fn collect_databases(
                 content: db.content,
                 comments: db.comments,
                 users: db.users,
+                files: db.files,
             };
             includes.insert(name.to_ascii_lowercase(), include);
         }

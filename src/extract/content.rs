@@ -14,7 +14,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::SyncError;
-use super::convert::{RowContext, json_sha256};
+use super::convert::{RowContext, json_sha256, payload_sha256};
 use crate::bronze::{BlockRecord, CommentRecord, PageContent, UserRecord};
 use crate::notion::ids::normalize_id;
 use crate::notion::model::plain_text;
@@ -188,7 +188,7 @@ fn block_record(
         in_trash: env.in_trash || env.archived,
         created_time: env.created_time,
         last_edited_time: env.last_edited_time,
-        payload_sha256: json_sha256(&payload),
+        payload_sha256: payload_sha256(&payload),
         payload,
         is_deleted: false,
         deleted_at: None,

@@ -55,6 +55,19 @@ pub fn json_sha256(text: &str) -> String {
     }
 }
 
+/// The hash of a page or block payload: [`json_sha256`] of it without the signatures of its
+/// Notion-hosted files ([`crate::notion::files::unsigned`]), so an unchanged page or block keeps its
+/// hash although every read signs its files anew. The payload itself is stored as received.
+pub fn payload_sha256(text: &str) -> String {
+    if !text.contains("\"expiry_time\"") {
+        return json_sha256(text);
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => json_sha256(&crate::notion::files::unsigned(&v).to_string()),
+        Err(_) => json_sha256(text),
+    }
+}
+
 /// A JSON value borrowed from its text, as the canonical hash needs it.
 enum Canon<'a> {
     Null,
@@ -237,7 +250,7 @@ pub fn page_record(raw: &RawValue, ctx: &RowContext) -> Result<Option<PageRecord
         public_url: env.public_url,
         title,
         properties: properties.to_string(),
-        payload_sha256: json_sha256(&payload),
+        payload_sha256: payload_sha256(&payload),
         payload,
         hydrated_properties: Vec::new(),
         api_version: ctx.api_version.as_str().to_string(),
@@ -265,6 +278,21 @@ mod tests {
 
     fn ctx() -> RowContext {
         test_ctx()
+    }
+
+    #[test]
+    fn hosted_files_signed_anew_keep_the_payload_hash() {
+        let at = |date: &str, sig: &str| {
+            format!(
+                r#"{{"id":"b","type":"image","image":{{"type":"file","caption":[],"file":{{"url":"https://s3.example/ws/1/a.png?X-Amz-Date={date}&X-Amz-Signature={sig}","expiry_time":"{date}"}}}}}}"#
+            )
+        };
+        let (first, later) = (at("20260101T000000Z", "aa"), at("20260101T010000Z", "bb"));
+        assert_eq!(payload_sha256(&first), payload_sha256(&later));
+        let other = first.replace("ws/1/a.png", "ws/2/b.png");
+        assert_ne!(payload_sha256(&first), payload_sha256(&other));
+        let plain = r#"{"id":"p","properties":{}}"#;
+        assert_eq!(payload_sha256(plain), json_sha256(plain));
     }
 
     #[test]

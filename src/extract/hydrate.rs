@@ -15,7 +15,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::convert::json_sha256;
+use super::convert::payload_sha256;
 use crate::bronze::PageRecord;
 use crate::notion::model::title_of;
 use crate::notion::{Client, NotionError, RequestStats};
@@ -317,7 +317,7 @@ fn set_payload(row: &mut PageRecord, payload: String) {
         row.title = title_of(properties);
         row.properties = properties.get().to_string();
     }
-    row.payload_sha256 = json_sha256(&payload);
+    row.payload_sha256 = payload_sha256(&payload);
     row.payload = payload;
 }
 
@@ -467,6 +467,6 @@ mod tests {
         assert_eq!(row.properties, want[start..end]);
         assert_eq!(row.title, "Café");
         assert_eq!(row.payload, out);
-        assert_eq!(row.payload_sha256, json_sha256(&out));
+        assert_eq!(row.payload_sha256, payload_sha256(&out));
     }
 }

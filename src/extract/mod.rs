@@ -5,6 +5,7 @@
 pub mod content;
 pub mod convert;
 pub mod deletes;
+pub mod files;
 pub mod hydrate;
 pub mod resolve;
 pub mod source;
@@ -458,6 +459,7 @@ async fn read_database<S: BronzeSink>(
                 }),
             backfill_pages: None,
             requests_per_minute: plan.requests_per_minute,
+            files: db.include.files,
         };
         if job.content.is_some() && (job.full_refresh || before.is_none()) {
             job.backfill_pages = Some(backfill_size(client, sink, &job).await?);

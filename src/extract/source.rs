@@ -52,6 +52,8 @@ pub struct SourceJob<'a> {
     pub backfill_pages: Option<u64>,
     /// The token's request budget per minute (for the cost estimate).
     pub requests_per_minute: u32,
+    /// Copy the Notion-hosted files of the pages (and of their content, when read) into the lake.
+    pub files: bool,
 }
 
 /// The two result sets of a data source query: Notion returns archived pages only when asked for them

@@ -1,6 +1,8 @@
 //! The writer half of a data source's read: group commits of the batches the query loop hands over, and
 //! watermark saves after confirmed commits.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
@@ -71,6 +73,8 @@ pub async fn write_batches<S: BronzeSink>(
     let mut committed = job.watermark;
     let mut saved_at = std::time::Instant::now();
     let mut last_commit = tokio::time::Instant::now();
+    // Keys of the hosted files copied so far (read from the lake at the first batch that has any).
+    let mut copied: Option<HashSet<String>> = None;
     while let Some(batch) = rx.recv().await {
         let Chunk { rows, rejects } = group(batch, &mut rx, &job.pacing, last_commit).await;
         last_commit = tokio::time::Instant::now();
@@ -85,11 +89,18 @@ pub async fn write_batches<S: BronzeSink>(
             continue;
         }
         crate::pause::point("write.batch").await;
+        let mut files = Vec::new();
         if let Some(opts) = job.content {
             // Content lands before its page row: a crash in between re-reads it on the rerun.
-            match write_content(client, sink, job, &rows, opts).await {
+            match write_content(client, sink, job, &rows, opts, &mut files).await {
                 Ok(c) => outcome.counts.content.add(c),
                 Err(e) => return (outcome, Some(e)),
+            }
+        }
+        if job.files {
+            // So do the copies of hosted files, while their URLs are fresh.
+            if let Err(e) = copy_files(client, sink, job, &rows, files, &mut copied).await {
+                return (outcome, Some(e));
             }
         }
         let stats = match sink.upsert_pages(rows).await {
@@ -128,6 +139,7 @@ async fn write_content<S: BronzeSink>(
     job: &SourceJob<'_>,
     rows: &[PageRecord],
     opts: ContentOptions,
+    files: &mut Vec<super::files::HostedFile>,
 ) -> Result<ContentCounts, SyncError> {
     let wanted: Vec<&PageRecord> = if job.full_refresh {
         rows.iter().collect()
@@ -153,6 +165,12 @@ async fn write_content<S: BronzeSink>(
         for read in reads {
             let read = read?;
             counts.depth_cuts += read.cut as i64;
+            if job.files {
+                files.extend(read.content.blocks.iter().filter_map(|b| {
+                    let payload: serde_json::Value = serde_json::from_str(&b.payload).ok()?;
+                    super::files::in_block(&b.page_id, &payload)
+                }));
+            }
             content.push(read.content);
         }
         let measured = ContentCounts {
@@ -172,6 +190,33 @@ async fn write_content<S: BronzeSink>(
         counts.deleted += stored.flagged as i64;
     }
     Ok(counts)
+}
+
+/// Copies the hosted files of `rows` (their properties, icons, covers) and `in_content` that are not
+/// copied yet.
+async fn copy_files<S: BronzeSink>(
+    client: &Client,
+    sink: &S,
+    job: &SourceJob<'_>,
+    rows: &[PageRecord],
+    in_content: Vec<super::files::HostedFile>,
+    copied: &mut Option<HashSet<String>>,
+) -> Result<(), SyncError> {
+    let mut found = in_content;
+    for r in rows.iter().filter(|r| !r.is_deleted) {
+        if let Ok(page) = serde_json::from_str::<serde_json::Value>(&r.payload) {
+            found.extend(super::files::in_page(&r.page_id, &page));
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let known = match copied {
+        Some(k) => k,
+        None => copied.insert(sink.copied_files().await?),
+    };
+    super::files::copy(client, sink, job, found, known).await?;
+    Ok(())
 }
 
 /// Pages above which a content backfill announces what it will cost.

@@ -66,10 +66,23 @@ pub struct Client {
 #[derive(Debug)]
 struct Inner {
     http: reqwest::Client,
+    /// For Notion-hosted files' signed URLs: no token (the URL carries its own credential).
+    files: reqwest::Client,
     base: Url,
     version: ApiVersion,
     limiter: TokenLimiter,
     policy: Policy,
+}
+
+/// What a request carries.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Body<'a> {
+    /// Nothing.
+    Empty,
+    /// A JSON document.
+    Json(&'a Value),
+    /// A file's bytes as `multipart/form-data` (a file upload's `send`).
+    Part(&'a super::files::FilePart),
 }
 
 /// One failed attempt, before the retry decision.
@@ -110,15 +123,29 @@ impl Client {
             .map_err(|e| {
                 local_error("setup", &format!("HTTP client: {e}"), ErrorClass::Internal)
             })?;
+        let files = reqwest::Client::builder()
+            .user_agent(concat!("notion-sync/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(opts.request_timeout)
+            .build()
+            .map_err(|e| {
+                local_error("setup", &format!("HTTP client: {e}"), ErrorClass::Internal)
+            })?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                files,
                 base: opts.base_url,
                 version: opts.api_version,
                 limiter: TokenLimiter::new(opts.requests_per_minute),
                 policy: Policy::new(opts.backoff_base, opts.backoff_cap, opts.max_retries),
             }),
         })
+    }
+
+    /// The client for hosted files' signed URLs and the retry policy.
+    pub(super) fn files_http(&self) -> (&reqwest::Client, &Policy) {
+        (&self.inner.files, &self.inner.policy)
     }
 
     /// The `Notion-Version` in use.
@@ -139,7 +166,7 @@ impl Client {
             Method::GET,
             path,
             query,
-            None,
+            Body::Empty,
             object_id,
             stats,
         )
@@ -189,7 +216,7 @@ impl Client {
             Method::POST,
             path,
             query,
-            Some(body),
+            Body::Json(body),
             object_id,
             stats,
         )
@@ -233,19 +260,19 @@ impl Client {
         object_id: Option<&str>,
         stats: &RequestStats,
     ) -> Result<T, NotionError> {
-        self.call(op, method, path, &[], Some(body), object_id, stats)
+        self.call(op, method, path, &[], Body::Json(body), object_id, stats)
             .await
             .map(|(value, _)| value)
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn call<T: DeserializeOwned>(
+    pub(super) async fn call<T: DeserializeOwned>(
         &self,
         op: Operation,
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        body: Option<&Value>,
+        body: Body<'_>,
         object_id: Option<&str>,
         stats: &RequestStats,
     ) -> Result<(T, Option<DateTime<Utc>>), NotionError> {
@@ -326,14 +353,16 @@ impl Client {
         method: &Method,
         url: &Url,
         query: &[(&str, String)],
-        body: Option<&Value>,
+        body: Body<'_>,
     ) -> Result<(T, Option<DateTime<Utc>>), Failure> {
         let mut req = self.inner.http.request(method.clone(), url.clone());
         if !query.is_empty() {
             req = req.query(query);
         }
-        if let Some(body) = body {
-            req = req.json(body);
+        match body {
+            Body::Empty => {}
+            Body::Json(v) => req = req.json(v),
+            Body::Part(p) => req = req.multipart(p.form().map_err(|e| Failure::local(&e))?),
         }
         let resp = req.send().await.map_err(|e| transport_failure(op, e))?;
         let status = resp.status().as_u16();
@@ -409,6 +438,21 @@ impl Client {
             committed_id,
             committed_children,
         })
+    }
+}
+
+impl Failure {
+    /// A request that could not be built here.
+    fn local(e: &reqwest::Error) -> Failure {
+        Failure {
+            status: None,
+            code: "local".into(),
+            message: e.to_string(),
+            request_id: None,
+            class: Class::Permanent,
+            committed_id: None,
+            committed_children: Vec::new(),
+        }
     }
 }
 

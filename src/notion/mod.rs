@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod error;
+pub mod files;
 pub mod ids;
 pub mod limiter;
 pub mod model;

@@ -15,6 +15,7 @@ use super::RestoreError;
 use super::content::{BlockOp, ContentPlan, NewBlock, Ref, inline};
 use super::journal::Journal;
 use super::plan::{ActionKind, PageAction, Plan, PropWrite, RECREATED};
+use super::upload::Uploads;
 use super::write::{self, MAX_ITEMS};
 use crate::notion::{Client, ErrorClass, NotionError, RequestStats};
 
@@ -43,6 +44,7 @@ pub async fn apply(
     plan: &Plan,
     journal: &mut Journal<'_>,
     mut created: Created,
+    uploads: Option<&Uploads<'_>>,
     stats: &RequestStats,
 ) -> Result<Applied, RestoreError> {
     let mut done = Applied::default();
@@ -178,12 +180,16 @@ pub async fn apply(
             .get(start)
             .cloned()
             .unwrap_or_else(|| start.to_string());
-        let body = resolve(
-            &json!({"properties": properties(props.into_iter())}),
-            &created,
-        );
+        let sent = json!({"properties": properties(props.into_iter())});
+        if let Some(u) = uploads {
+            u.prepare(client, &sent, &mut created, stats).await?;
+        }
+        let body = resolve(&sent, &created);
         crate::pause::point("restore.before_update").await;
-        write_page(client, &target, &body, stats).await?;
+        let answer = write_page(client, &target, &body, stats).await?;
+        if let Some(u) = uploads {
+            u.record(&sent, &answer, id, journal, &mut created).await?;
+        }
         journal
             .outcome(id, "update", &a.page_id, "done", Some(&target), None, None)
             .await?;
@@ -199,6 +205,7 @@ pub async fn apply(
             .cloned()
             .unwrap_or_else(|| start.to_string());
         let target = ContentTarget {
+            uploads,
             snap_page: &a.page_id,
             live_page: &page,
             database_id: id,
@@ -306,6 +313,8 @@ async fn create_page(
 pub struct ContentTarget<'a> {
     /// The page's id in the snapshot.
     pub snap_page: &'a str,
+    /// Bronze's copies of hosted files, uploaded for the blocks that hold them (`--upload-files`).
+    pub uploads: Option<&'a Uploads<'a>>,
     /// The page standing for it now.
     pub live_page: &'a str,
     /// Its database (for the journal).
@@ -356,9 +365,15 @@ impl BlockWrites<'_, '_> {
         };
         match op {
             BlockOp::Update { block_id, body } => {
-                let body = &resolve(body, self.created);
+                if let Some(u) = target.uploads {
+                    u.prepare(self.client, body, self.created, self.stats)
+                        .await?;
+                }
+                let sent = body;
+                let body = &resolve(sent, self.created);
                 let path = format!("/v1/blocks/{block_id}");
-                self.client
+                let answer = self
+                    .client
                     .write_idempotent::<Value>(
                         Method::PATCH,
                         &path,
@@ -367,6 +382,10 @@ impl BlockWrites<'_, '_> {
                         self.stats,
                     )
                     .await?;
+                if let Some(u) = target.uploads {
+                    u.record(sent, &answer, self.database_id, self.journal, self.created)
+                        .await?;
+                }
                 self.done.blocks_updated += 1;
             }
             BlockOp::Delete { block_id } => {
@@ -396,7 +415,7 @@ impl BlockWrites<'_, '_> {
             } => {
                 let parent = place(parent, self.created);
                 let after = after.as_ref().map(|r| place(r, self.created));
-                self.append(&parent, after, blocks).await?;
+                self.append(&parent, after, blocks, target.uploads).await?;
             }
         }
         Ok(())
@@ -408,12 +427,22 @@ impl BlockWrites<'_, '_> {
         parent: &str,
         mut after: Option<String>,
         blocks: &[NewBlock],
+        uploads: Option<&Uploads<'_>>,
     ) -> Result<(), RestoreError> {
         let mut todo: Vec<(String, &NewBlock)> = Vec::new();
         for chunk in blocks.chunks(MAX_ITEMS) {
-            let children: Vec<Value> = chunk
-                .iter()
-                .map(|b| resolve(&with_inline_children(b), self.created))
+            let children: Vec<Value> = chunk.iter().map(with_inline_children).collect();
+            if let Some(u) = uploads {
+                let all = Value::Array(children.clone());
+                u.prepare(self.client, &all, self.created, self.stats)
+                    .await?;
+            }
+            let sent = Value::Array(children);
+            let children: Vec<Value> = sent
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|b| resolve(b, self.created))
                 .collect();
             let mut body = json!({"children": children});
             if let Some(a) = &after {
@@ -421,17 +450,23 @@ impl BlockWrites<'_, '_> {
             }
             crate::pause::point("restore.before_append").await;
             let path = format!("/v1/blocks/{parent}/children");
-            let sent = self
+            let answered = self
                 .client
                 .write::<Value>(Method::PATCH, &path, &body, Some(parent), self.stats)
                 .await;
-            let ids: Vec<String> = match sent {
-                Ok(answer) => answer["results"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|b| b["id"].as_str().map(str::to_string))
-                    .collect(),
+            let ids: Vec<String> = match answered {
+                Ok(answer) => {
+                    if let Some(u) = uploads {
+                        u.record(&sent, &answer, self.database_id, self.journal, self.created)
+                            .await?;
+                    }
+                    answer["results"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|b| b["id"].as_str().map(str::to_string))
+                        .collect()
+                }
                 // Saved although the answer failed: Notion lists the new blocks in order.
                 Err(e) if e.committed_children.len() == chunk.len() => e.committed_children,
                 Err(e) => return Err(e.into()),
@@ -446,7 +481,7 @@ impl BlockWrites<'_, '_> {
         }
         for (id, b) in todo {
             if !inline(&b.body) {
-                Box::pin(self.append(&id, None, &b.children)).await?;
+                Box::pin(self.append(&id, None, &b.children, uploads)).await?;
                 continue;
             }
             // Sent with the block; map the created children by order to go further down.
@@ -458,7 +493,7 @@ impl BlockWrites<'_, '_> {
                 for (g, gid) in child.children.iter().zip(below) {
                     self.made(&g.old_id, &gid).await?;
                     if !g.children.is_empty() {
-                        Box::pin(self.append(&gid, None, &g.children)).await?;
+                        Box::pin(self.append(&gid, None, &g.children, uploads)).await?;
                     }
                 }
             }

@@ -99,6 +99,18 @@ pub fn inline(body: &Value) -> bool {
         .is_some_and(|k| CREATED_WITH_CHILDREN.contains(&k))
 }
 
+/// The key of the Notion-hosted file a media block holds.
+fn hosted_key(payload: &Value) -> Option<String> {
+    let kind = payload["type"].as_str()?;
+    (payload[kind]["type"] == "file")
+        .then(|| {
+            payload[kind]["file"]["url"]
+                .as_str()
+                .and_then(crate::notion::files::file_key)
+        })
+        .flatten()
+}
+
 /// The request body of a block from its payload (no children), or why it cannot be created.
 pub fn body(payload: &Value, remap: Remap<'_>) -> Result<Value, String> {
     let kind = payload["type"].as_str().unwrap_or_default();
@@ -122,9 +134,22 @@ pub fn body(payload: &Value, remap: Remap<'_>) -> Result<Value, String> {
     }
     match inner.get("type").and_then(Value::as_str) {
         Some("file") => {
-            return Err(format!(
-                "a {kind} block holds a Notion-hosted file, which a request cannot send back"
-            ));
+            // Sent back as an upload of bronze's copy, when the restore has one (`--upload-files`).
+            let key = inner["file"]["url"]
+                .as_str()
+                .and_then(crate::notion::files::file_key)
+                .unwrap_or_default();
+            let wanted = super::upload::upload_ref(&key);
+            let id = remap(&wanted);
+            if id == wanted {
+                return Err(format!(
+                    "a {kind} block holds a Notion-hosted file, which a request cannot send back \
+                     (sync with NOTION_SYNC_INCLUDE=files and restore with --upload-files)"
+                ));
+            }
+            inner.remove("file");
+            inner.insert("type".into(), json!("file_upload"));
+            inner.insert("file_upload".into(), json!({"id": id}));
         }
         Some("page_id") if kind == "link_to_page" => {
             let id = inner["page_id"].as_str().map(remap);
@@ -246,9 +271,17 @@ fn level(
             flush(&mut run, &after, plan);
             let live_id = ids[i].clone();
             let live_block = present[matched[i].unwrap_or_default()];
+            let (snap_payload, live_payload) = (payload(b), payload(live_block));
+            // A hosted file the block still holds is not uploaded again.
+            let (snap_file, live_file) = (hosted_key(&snap_payload), hosted_key(&live_payload));
+            let same_file = snap_file.as_ref().is_some_and(|k| {
+                Some(k) == live_file.as_ref()
+                    || live_file.as_deref() == Some(&*remap(&super::upload::file_ref(k)))
+            });
+            let identity = |x: &str| x.to_string();
             let (want, have) = (
-                body(&payload(b), remap),
-                body(&payload(live_block), &|x| x.to_string()),
+                body(&snap_payload, if same_file { &identity } else { remap }),
+                body(&live_payload, &identity),
             );
             if let Ok(want) = &want
                 && want["type"] == live_block.block_type.as_str()

@@ -86,6 +86,19 @@ impl<'a> Journal<'a> {
         self.flush().await
     }
 
+    /// Records how the restore was started (the `begin` row, at point `as_of`, with `started_with`
+    /// as its detail) and commits it.
+    pub async fn begin(
+        &mut self,
+        as_of: &str,
+        started_with: &serde_json::Value,
+    ) -> Result<(), SinkError> {
+        let detail = Some(started_with.to_string());
+        self.outcome("", "begin", as_of, "done", None, None, detail)
+            .await?;
+        self.flush().await
+    }
+
     /// Buffers an outcome (committed every few rows and at [`Journal::flush`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn outcome(
@@ -193,7 +206,8 @@ pub async fn earlier_creations(sink: &DeltaSink) -> Result<HashMap<String, Strin
     Ok(rows
         .into_iter()
         .filter(|r| {
-            matches!(r.action.as_str(), "recreate" | "block_create") && r.status != "started"
+            matches!(r.action.as_str(), "recreate" | "block_create" | "upload")
+                && r.status != "started"
         })
         .filter_map(|r| Some((r.old_id, r.new_id?)))
         .collect())

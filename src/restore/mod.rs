@@ -16,6 +16,7 @@ pub mod plan;
 pub mod point;
 pub mod rebuild;
 pub mod snapshot;
+pub mod upload;
 pub mod verify;
 pub mod write;
 

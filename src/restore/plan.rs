@@ -162,6 +162,8 @@ pub struct PlanOptions {
     pub add_missing: bool,
     /// Snapshot id → the id of what this restore created for it (pages and blocks), from the journal.
     pub created: HashMap<String, String>,
+    /// Keys of the hosted files bronze copied, sent back as uploads (`--upload-files`; empty without).
+    pub uploads: HashSet<String>,
 }
 
 /// Plans the restore of `snapshot` against Notion now.
@@ -268,6 +270,12 @@ async fn plan_database(
     let remap = |id: &str| match created.get(id) {
         Some(new) => new.clone(),
         None if ctx.recreated.contains(id) => format!("{RECREATED}{id}"),
+        None if id
+            .strip_prefix("upload:")
+            .is_some_and(|k| ctx.opts.uploads.contains(k)) =>
+        {
+            format!("{RECREATED}{id}")
+        }
         None => id.to_string(),
     };
     let blocks = snap.blocks_by_page();
@@ -578,7 +586,12 @@ fn writes(
             ));
             continue;
         }
-        let have = now.get(&id).map(|n| write::property(n, &|x| x.to_string()));
+        let mut have = now.get(&id).map(|n| write::property(n, &|x| x.to_string()));
+        if kind == "files"
+            && let Some(Writable::Value(v)) = &mut have
+        {
+            super::upload::as_uploaded_from(v, &want, &opts.created);
+        }
         let empty = empty(&want);
         match &have {
             Some(Writable::Value(v)) if *v == want => continue,
@@ -608,12 +621,32 @@ fn writes(
             ));
             continue;
         }
+        let value = match kind.as_str() {
+            "files" => {
+                let kept = match &have {
+                    Some(Writable::Value(v)) => super::upload::hosted_keys(v),
+                    _ => HashSet::new(),
+                };
+                let mut lost = Vec::new();
+                let value = super::upload::files_value(&want, &kept, remap, &mut lost);
+                if !lost.is_empty() {
+                    notes.push(format!(
+                        "property '{name}': Notion-hosted file(s) {} left out: a request cannot send a \
+                         hosted file back; sync with NOTION_SYNC_INCLUDE=files and restore with \
+                         --upload-files to upload bronze's copy",
+                        lost.join(", ")
+                    ));
+                }
+                value
+            }
+            _ => want,
+        };
         out.insert(
             id,
             PropWrite {
                 name: live_name.clone(),
                 kind,
-                value: want,
+                value,
             },
         );
     }

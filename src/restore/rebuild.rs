@@ -41,6 +41,8 @@ pub struct RebuildOptions {
     pub from: Option<String>,
     /// The age identity file of an encrypted export.
     pub identity: Option<std::path::PathBuf>,
+    /// Upload hosted files again from bronze's copies.
+    pub upload_files: bool,
 }
 
 impl From<&RestoreArgs> for RebuildOptions {
@@ -52,6 +54,7 @@ impl From<&RestoreArgs> for RebuildOptions {
             resume: a.resume.clone(),
             from: a.from.clone(),
             identity: a.identity.clone(),
+            upload_files: a.upload_files,
         }
     }
 }
@@ -127,23 +130,16 @@ pub async fn run(
     if resumed.is_none() {
         let begin = json!({"as_of_arg": raw_as_of.as_deref().unwrap_or("latest"), "from": from,
             "into_page": parent, "databases": databases.iter().map(|d| &d.name).collect::<Vec<_>>()});
-        journal
-            .outcome(
-                "",
-                "begin",
-                &as_of.to_string(),
-                "done",
-                None,
-                None,
-                Some(begin.to_string()),
-            )
-            .await?;
-        journal.flush().await?;
+        journal.begin(&as_of.to_string(), &begin).await?;
     }
     println!(
         "restore {restore_id}: rebuilding under page {parent} (resume with --resume {restore_id} if it stops)"
     );
-    let mut run = exec::Executor::new(client, &stats, journal, resumed.as_ref());
+    let uploads = match opts.upload_files {
+        true => Some(super::upload::Uploads::load(sink).await?),
+        false => None,
+    };
+    let mut run = exec::Executor::new(client, &stats, journal, resumed.as_ref(), uploads.as_ref());
     if let Some(r) = &resumed {
         run.adopt_lost(&snap, &plan, &parent, r).await?;
     }

@@ -124,14 +124,24 @@ fn date(v: &Value) -> Value {
     match v {
         Value::Null => Value::Null,
         d => {
-            let mut out = json!({"start": d["start"]});
-            for k in ["end", "time_zone"] {
-                if let Some(x) = d.get(k).filter(|x| !x.is_null()) {
-                    out[k] = x.clone();
-                }
+            let mut out = json!({"start": instant(&d["start"])});
+            if let Some(x) = d.get("end").filter(|x| !x.is_null()) {
+                out["end"] = instant(x);
+            }
+            if let Some(x) = d.get("time_zone").filter(|x| !x.is_null()) {
+                out["time_zone"] = x.clone();
             }
             out
         }
+    }
+}
+
+/// A date or date-time as Notion may spell it, one way: a UTC offset is written `Z`
+/// (`…T00:00:00.000+00:00` and `…T00:00:00.000Z` are the same instant and the same offset).
+fn instant(v: &Value) -> Value {
+    match v.as_str() {
+        Some(s) if s.ends_with("+00:00") => json!(format!("{}Z", &s[..s.len() - 6])),
+        _ => v.clone(),
     }
 }
 

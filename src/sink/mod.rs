@@ -39,8 +39,10 @@ pub mod tables {
     pub const COMMENTS: &str = "notion_raw_comments";
     /// The journal of restores: one row per step of each restore.
     pub const RESTORE_LOG: &str = "notion_restore_log";
+    /// Copies of Notion-hosted files: one row per file.
+    pub const FILES: &str = "notion_raw_files";
     /// Every table, in creation order.
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         PAGES,
         VERSIONS,
         DATABASES,
@@ -51,6 +53,7 @@ pub mod tables {
         USERS,
         COMMENTS,
         RESTORE_LOG,
+        FILES,
     ];
 }
 
@@ -219,6 +222,22 @@ impl SinkError {
     }
 }
 
+/// Where the bytes of one copied file are written.
+pub struct FileWriter {
+    /// The bytes go here; shut it down to complete the copy.
+    pub writer: Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+    /// Where the copy is, relative to the schema folder.
+    pub object_path: String,
+}
+
+impl std::fmt::Debug for FileWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileWriter")
+            .field("object_path", &self.object_path)
+            .finish()
+    }
+}
+
 /// A destination for bronze rows.
 ///
 /// Every write is idempotent: replaying the same rows changes nothing, and a row never replaces a stored row
@@ -303,6 +322,19 @@ pub trait BronzeSink: Send + Sync {
 
     /// Releases the lease taken by `lock_database`.
     fn unlock_database(&self, database_id: &str, run_id: &str) -> impl Future<Output = ()> + Send;
+
+    /// The keys of the Notion-hosted files already copied into the lake.
+    fn copied_files(&self) -> impl Future<Output = Result<HashSet<String>, SinkError>> + Send;
+
+    /// A writer of the copy of hosted file `key`; the copy is complete once the writer is shut down,
+    /// and counts as copied once [`BronzeSink::record_files`] stored its row.
+    fn file_writer(&self, key: &str) -> Result<FileWriter, SinkError>;
+
+    /// Appends the rows of copied files.
+    fn record_files(
+        &self,
+        rows: Vec<crate::bronze::FileRecord>,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
 
     /// Appends one run audit row.
     fn append_run(&self, row: RunRecord) -> impl Future<Output = Result<(), SinkError>> + Send;

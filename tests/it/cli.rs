@@ -254,8 +254,21 @@ async fn secrets_world(source: TokenSource, key_dir: &std::path::Path) -> World 
     for (k, v) in FOREIGN_SECRETS {
         w.set(k, v);
     }
-    // Content, comments and users too, so every table holds data to search.
-    w.set("NOTION_SYNC_INCLUDE", "content,comments,users");
+    // Content, comments, users and hosted files too, so every table holds data to search.
+    w.set("NOTION_SYNC_INCLUDE", "content,comments,users,files");
+    let ds = w.database("Tasks").data_sources[0].id.clone();
+    let dump = w.sim.state_dump("2026-03-11");
+    let page = dump["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["data_source_id"] == ds.as_str())
+        .and_then(|p| p["id"].as_str())
+        .unwrap()
+        .to_string();
+    w.sim
+        .add_hosted_media_block(&page, "pdf", "brief.pdf", 2_000)
+        .expect("a page");
     // Every target at trace, the Delta engine's too (it is capped unless named).
     w.set(
         "RUST_LOG",

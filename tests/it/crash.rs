@@ -259,3 +259,29 @@ crash_cases! {
     killed_inside_a_full_refresh_history_append: Some(SYNC), FULL, Kill::Inside(Phase::HistoryAppend, 1);
     killed_inside_a_full_refresh_merge: Some(SYNC), FULL, Kill::Inside(Phase::PagesCommit, 1);
 }
+
+/// Runs `notion-sync <args>` with a pause at `point` (`name#n`), SIGKILLs it there and returns the id
+/// of the restore it had begun (from its journal).
+pub(crate) async fn kill_restore_at(
+    w: &mut crate::support::World,
+    args: &[&str],
+    point: &str,
+) -> String {
+    w.set("NOTION_SYNC_PAUSE_AT", point);
+    let mut child = w
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let name = point.split('#').next().unwrap();
+    await_pause(&mut child, name).await;
+    child.start_kill().unwrap(); // SIGKILL
+    child.wait().await.unwrap();
+    w.env.remove("NOTION_SYNC_PAUSE_AT");
+    let rows = w.sink().read_restore_log_all().await.unwrap();
+    rows.iter()
+        .find(|r| r.action == "begin")
+        .map(|r| r.restore_id.clone())
+        .expect("the killed restore journaled its start")
+}

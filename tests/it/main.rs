@@ -7,6 +7,7 @@ mod corpus;
 mod crash;
 mod export;
 mod fidelity;
+mod files;
 mod input;
 mod lease;
 mod lineage;

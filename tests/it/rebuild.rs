@@ -453,24 +453,8 @@ async fn a_killed_rebuild_resumes_without_creating_anything_twice() {
             p => p.to_string(),
         };
         eprintln!("killed at {point}");
-        w.set("NOTION_SYNC_PAUSE_AT", &point);
-        let mut child = w
-            .command(&["restore", "--into-page", &parent, "--comments", "--apply"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let name = point.split('#').next().unwrap();
-        crate::crash::await_pause(&mut child, name).await;
-        child.start_kill().unwrap(); // SIGKILL
-        child.wait().await.unwrap();
-        w.env.remove("NOTION_SYNC_PAUSE_AT");
-        let rows = w.sink().read_restore_log_all().await.unwrap();
-        let id = rows
-            .iter()
-            .find(|r| r.action == "begin")
-            .map(|r| r.restore_id.clone())
-            .expect("the killed rebuild journaled its start");
+        let args = ["restore", "--into-page", &parent, "--comments", "--apply"];
+        let id = crate::crash::kill_restore_at(&mut w, &args, &point).await;
         let resumed = w
             .run(&[
                 "restore",

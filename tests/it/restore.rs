@@ -481,24 +481,8 @@ async fn a_killed_restore_resumes_without_creating_anything_twice() {
         workload(&w, seed);
         assert_exit(&w.run(&["sync"]).await, 0);
         let as_of = v.to_string();
-        w.set("NOTION_SYNC_PAUSE_AT", point);
-        let mut child = w
-            .command(&["restore", "--as-of", &as_of, "--apply"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let name = point.split('#').next().unwrap();
-        crate::crash::await_pause(&mut child, name).await;
-        child.start_kill().unwrap(); // SIGKILL
-        child.wait().await.unwrap();
-        w.env.remove("NOTION_SYNC_PAUSE_AT");
-        let rows = w.sink().read_restore_log_all().await.unwrap();
-        let id = rows
-            .iter()
-            .find(|r| r.action == "begin")
-            .map(|r| r.restore_id.clone())
-            .expect("the killed restore journaled its start");
+        let args = ["restore", "--as-of", &as_of, "--apply"];
+        let id = crate::crash::kill_restore_at(&mut w, &args, point).await;
         let resumed = w.run(&["restore", "--resume", &id, "--apply"]).await;
         assert_exit(&resumed, 0);
         assert_restored_once(&w, &before, version, point).await;

@@ -368,13 +368,14 @@ async fn optimize_compacts_checkpoints_and_vacuums_without_changing_rows() {
     for table in tables::ALL {
         files.insert(table, w.data_files(table).await);
     }
-    // Properties only: the rejects and content tables stay empty, and no restore ran.
+    // Properties only: the rejects, content and file tables stay empty, and no restore ran.
     let empty = [
         tables::REJECTS,
         tables::BLOCKS,
         tables::USERS,
         tables::COMMENTS,
         tables::RESTORE_LOG,
+        tables::FILES,
     ];
     let with_rows: Vec<&str> = tables::ALL
         .into_iter()

@@ -14,6 +14,7 @@ use crate::notion::{Client, ErrorClass, NotionError, RequestStats};
 use crate::restore::apply::{self, Applied, ContentTarget, Created};
 use crate::restore::journal::{Journal, Resumed};
 use crate::restore::snapshot::Snapshot;
+use crate::restore::upload::Uploads;
 use crate::restore::write::{self, MAX_ITEMS};
 use crate::restore::{RestoreError, content};
 
@@ -52,6 +53,8 @@ pub struct Executor<'a> {
     applied: Applied,
     /// Continuing an earlier run: what it may have made is read back before it is made again.
     resuming: bool,
+    /// Bronze's copies of hosted files, uploaded for the pages and blocks that hold them.
+    uploads: Option<&'a Uploads<'a>>,
 }
 
 /// The key marking a schema step done.
@@ -75,6 +78,7 @@ impl<'a> Executor<'a> {
         stats: &'a RequestStats,
         journal: Journal<'a>,
         resumed: Option<&Resumed>,
+        uploads: Option<&'a Uploads<'a>>,
     ) -> Executor<'a> {
         Executor {
             client,
@@ -86,6 +90,7 @@ impl<'a> Executor<'a> {
             done: Done::default(),
             applied: Applied::default(),
             resuming: resumed.is_some(),
+            uploads,
         }
     }
 
@@ -456,7 +461,8 @@ impl<'a> Executor<'a> {
                     let Some(source) = plan.source(&page.data_source_id) else {
                         continue;
                     };
-                    let w = pages::page_writes(page, source, &ids, &mut self.done.notes);
+                    let copies = |k: &str| self.uploads.is_some_and(|u| u.has(k));
+                    let w = pages::page_writes(page, source, &ids, &copies, &mut self.done.notes);
                     let ds = self.ds(&page.data_source_id);
                     let parent = if self.newest {
                         json!({"type": "data_source_id", "data_source_id": ds})
@@ -510,7 +516,8 @@ impl<'a> Executor<'a> {
             };
             let mut props = Map::new();
             if let Some(source) = plan.source(&page.data_source_id) {
-                props = pages::page_writes(page, source, &ids, &mut notes).later;
+                let copies = |k: &str| self.uploads.is_some_and(|u| u.has(k));
+                props = pages::page_writes(page, source, &ids, &copies, &mut notes).later;
             }
             for (key, targets) in relations.get(&page.page_id).into_iter().flatten() {
                 let mut list: Vec<Value> = targets
@@ -551,9 +558,15 @@ impl<'a> Executor<'a> {
             if props.is_empty() {
                 continue;
             }
-            let body = apply::resolve(&json!({"properties": props}), &self.created);
-            self.client
-                .write::<Value>(
+            let sent = json!({"properties": props});
+            if let Some(u) = self.uploads {
+                u.prepare(self.client, &sent, &mut self.created, self.stats)
+                    .await?;
+            }
+            let body = apply::resolve(&sent, &self.created);
+            let answer: Value = self
+                .client
+                .write(
                     Method::PATCH,
                     &format!("/v1/pages/{new}"),
                     &body,
@@ -561,6 +574,10 @@ impl<'a> Executor<'a> {
                     self.stats,
                 )
                 .await?;
+            if let Some(u) = self.uploads {
+                u.record(&sent, &answer, "", &mut self.journal, &mut self.created)
+                    .await?;
+            }
         }
         if !written {
             self.mark("", phase, "done").await?;
@@ -596,7 +613,17 @@ impl<'a> Executor<'a> {
                     false => Vec::new(),
                 };
                 let created = &self.created;
-                let remap = |id: &str| created.get(id).cloned().unwrap_or_else(|| id.to_string());
+                let uploads = self.uploads;
+                let remap = |id: &str| match created.get(id) {
+                    Some(new) => new.clone(),
+                    None if id
+                        .strip_prefix("upload:")
+                        .is_some_and(|k| uploads.is_some_and(|u| u.has(k))) =>
+                    {
+                        format!("{}{id}", crate::restore::plan::RECREATED)
+                    }
+                    None => id.to_string(),
+                };
                 let plan = content::diff(page, &owned, &new, &live, &remap, &remap);
                 self.done.notes.extend(
                     plan.notes
@@ -604,6 +631,7 @@ impl<'a> Executor<'a> {
                         .map(|n| format!("{}: page {page}: {n}", db.name)),
                 );
                 let target = ContentTarget {
+                    uploads: self.uploads,
                     snap_page: page,
                     live_page: &new,
                     database_id: &db.database_id,

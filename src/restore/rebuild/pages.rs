@@ -24,11 +24,13 @@ pub fn page_writes(
     page: &SnapshotPage,
     source: &SourcePlan,
     snapshot_pages: &HashSet<&str>,
+    copies: &dyn Fn(&str) -> bool,
     notes: &mut BTreeSet<String>,
 ) -> PageWrites {
     let payload: Value = serde_json::from_str(&page.payload).unwrap_or(Value::Null);
     let marked = |id: &str| {
-        if snapshot_pages.contains(id) {
+        let copied = id.strip_prefix("upload:").is_some_and(copies);
+        if snapshot_pages.contains(id) || copied {
             format!("{RECREATED}{id}")
         } else {
             id.to_string()
@@ -51,11 +53,19 @@ pub fn page_writes(
         if kind == "files"
             && let Some(files) = value.as_array_mut()
         {
-            let before = files.len();
-            files.retain(|f| f["type"] != "file");
-            if files.len() < before {
+            let mut lost = Vec::new();
+            let sent = crate::restore::upload::files_value(
+                &Value::Array(std::mem::take(files)),
+                &HashSet::new(),
+                &marked,
+                &mut lost,
+            );
+            value = sent;
+            if !lost.is_empty() {
                 notes.insert(format!(
-                    "{}: property '{name}': Notion-hosted files are not uploaded again (external ones are kept)",
+                    "{}: property '{name}': Notion-hosted files are not uploaded again without a copy in \
+                     bronze (sync with NOTION_SYNC_INCLUDE=files, rebuild with --upload-files); external \
+                     ones are kept",
                     source.title
                 ));
             }
@@ -179,7 +189,7 @@ mod tests {
             ..SourcePlan::default()
         };
         let mut notes = BTreeSet::new();
-        let w = page_writes(&page, &source, &["p", "q"].into(), &mut notes);
+        let w = page_writes(&page, &source, &["p", "q"].into(), &|_| false, &mut notes);
         assert_eq!(
             w.create.keys().collect::<Vec<_>>(),
             [&"Files".to_string(), &"Name".to_string()]

@@ -10,6 +10,7 @@
 mod cells;
 mod content_records;
 mod entities;
+pub mod files;
 mod pages;
 mod records;
 pub mod schema;
@@ -54,7 +55,7 @@ const COMMIT_RETRIES: u32 = 10;
 /// per data source or run) take one at a time, so this process's tasks never conflict there; the pages
 /// and history tables take a few, so databases commit in parallel without every commit losing the race
 /// for the next table version to dozens of others.
-const COMMIT_SLOTS: [(&str, usize); 10] = [
+const COMMIT_SLOTS: [(&str, usize); 11] = [
     (schema::WATERMARKS.name, 1),
     (schema::RUNS.name, 1),
     (schema::REJECTS.name, 1),
@@ -65,6 +66,7 @@ const COMMIT_SLOTS: [(&str, usize); 10] = [
     (schema::COMMENTS.name, 4),
     (schema::USERS.name, 1),
     (schema::RESTORE_LOG.name, 1),
+    (schema::FILES.name, 2),
 ];
 
 /// Commits between checkpoints (`delta.checkpointInterval`). Each commit brings a table forward by reading
@@ -927,6 +929,18 @@ pub struct TableProtocol {
 }
 
 impl BronzeSink for DeltaSink {
+    async fn copied_files(&self) -> Result<HashSet<String>, SinkError> {
+        self.copied_keys().await
+    }
+
+    fn file_writer(&self, key: &str) -> Result<super::FileWriter, SinkError> {
+        self.open_file_writer(key)
+    }
+
+    async fn record_files(&self, rows: Vec<crate::bronze::FileRecord>) -> Result<(), SinkError> {
+        self.append_files(&rows).await
+    }
+
     async fn init_tables(&self) -> Result<Vec<String>, SinkError> {
         let mut created = Vec::new();
         for spec in schema::ALL {

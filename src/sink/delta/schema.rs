@@ -295,8 +295,29 @@ pub const RESTORE_LOG: TableSpec = TableSpec {
     comment: "Journal of restores into Notion: each step (intent, then outcome), so a restore resumes safely",
 };
 
+/// `notion_raw_files`.
+pub const FILES: TableSpec = TableSpec {
+    name: super::super::tables::FILES,
+    columns: &[
+        c("file_key", Str, false),
+        c("database_id", Str, false),
+        c("page_id", Str, false),
+        c("block_id", Str, true),
+        c("property_id", Str, true),
+        c("name", Str, false),
+        c("content_type", Str, true),
+        c("size_bytes", I64, false),
+        c("sha256", Str, false),
+        c("object_path", Str, false),
+        c("copied_at", Ts, false),
+        c("sync_run_id", Str, false),
+    ],
+    partition: None,
+    comment: "Copies of Notion-hosted files (their URLs expire), one row per file: where the bytes are in the lake",
+};
+
 /// Every table, in creation order.
-pub const ALL: [TableSpec; 10] = [
+pub const ALL: [TableSpec; 11] = [
     PAGES,
     VERSIONS,
     DATABASES,
@@ -307,6 +328,7 @@ pub const ALL: [TableSpec; 10] = [
     USERS,
     COMMENTS,
     RESTORE_LOG,
+    FILES,
 ];
 
 impl Kind {

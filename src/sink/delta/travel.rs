@@ -55,7 +55,11 @@ impl DeltaSink {
     }
 
     /// Every row of `spec`'s table at `at` (empty when the table did not exist yet).
-    async fn rows_at(&self, spec: &TableSpec, at: TableAt) -> Result<Vec<Vec<Cell>>, SinkError> {
+    pub(super) async fn rows_at(
+        &self,
+        spec: &TableSpec,
+        at: TableAt,
+    ) -> Result<Vec<Vec<Cell>>, SinkError> {
         let version = match at {
             TableAt::Latest => None,
             TableAt::Version(v) => Some(v),
