@@ -12,7 +12,7 @@ use crate::exit;
 use crate::notion::{Client, RequestStats};
 use crate::restore::journal::{self, Journal, Resumed};
 use crate::restore::plan::{ActionKind, Plan, PlanOptions};
-use crate::restore::{AsOf, RestoreError, Snapshot, apply, archive, plan, rebuild, snapshot};
+use crate::restore::{AsOf, RestoreError, Snapshot, apply, plan, rebuild, snapshot};
 use crate::sink::BronzeSink;
 use crate::sink::delta::DeltaSink;
 
@@ -59,14 +59,7 @@ pub(super) async fn restore(
     args: &RestoreArgs,
     storage: &std::collections::HashMap<String, String>,
 ) -> Result<(), RestoreError> {
-    let resumed = match &args.resume {
-        Some(id) => Some(journal::resume(sink, id).await?.ok_or_else(|| {
-            RestoreError::Point(format!(
-                "--resume {id}: notion_restore_log has no restore with this id"
-            ))
-        })?),
-        None => None,
-    };
+    let resumed = journal::resumed(sink, args.resume.as_deref()).await?;
     let as_of = match (&args.as_of, resumed.as_ref().and_then(started_as_of)) {
         (Some(raw), _) => AsOf::parse(raw).map_err(RestoreError::Point)?,
         (None, Some(earlier)) => earlier,
@@ -80,16 +73,15 @@ pub(super) async fn restore(
         .from
         .clone()
         .or_else(|| resumed.as_ref().and_then(started_from));
-    let snap = match &from {
-        Some(location) => {
-            let mut snap =
-                archive::from_export_at(location, args.identity.as_deref(), storage).await?;
-            snap.databases
-                .retain(|d| databases.iter().any(|c| c.id == d.database_id));
-            snap
-        }
-        None => snapshot::from_lake(sink, databases, as_of).await?,
-    };
+    let snap = snapshot::load(
+        sink,
+        databases,
+        as_of,
+        from.as_deref(),
+        args.identity.as_deref(),
+        storage,
+    )
+    .await?;
     let stats = RequestStats::default();
     let uploads = match args.upload_files {
         true => Some(crate::restore::upload::Uploads::load(sink).await?),

@@ -59,7 +59,7 @@ pub fn json_sha256(text: &str) -> String {
 /// Notion-hosted files ([`crate::notion::files::unsigned`]), so an unchanged page or block keeps its
 /// hash although every read signs its files anew. The payload itself is stored as received.
 pub fn payload_sha256(text: &str) -> String {
-    if !text.contains("\"expiry_time\"") {
+    if !crate::notion::files::may_hold_hosted(text) {
         return json_sha256(text);
     }
     match serde_json::from_str::<serde_json::Value>(text) {

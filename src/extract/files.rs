@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 use super::SyncError;
 use super::source::SourceJob;
 use crate::bronze::FileRecord;
-use crate::notion::files::file_key;
+use crate::notion::files::{file_error, file_key};
 use crate::notion::{Client, ErrorClass};
 use crate::sink::{BronzeSink, SinkError};
 
@@ -154,18 +154,14 @@ async fn copy_one<S: BronzeSink>(
     let mut size = 0u64;
     loop {
         let chunk = resp.chunk().await.map_err(|e| {
-            SyncError::Notion(crate::notion::NotionError {
-                status: None,
-                code: "transport".into(),
-                message: e.without_url().to_string(),
-                request_id: None,
-                endpoint: format!("GET hosted file {}", f.key),
-                object_id: Some(f.page_id.clone()),
-                hint: Some("the download was cut off; the next run copies it again".into()),
-                class: ErrorClass::Transient,
-                committed_id: None,
-                committed_children: Vec::new(),
-            })
+            SyncError::Notion(file_error(
+                &f.key,
+                Some(&f.page_id),
+                "transport",
+                e.without_url().to_string(),
+                Some("the download was cut off; the next run copies it again".into()),
+                ErrorClass::Transient,
+            ))
         })?;
         let Some(chunk) = chunk else { break };
         hash.update(&chunk);
@@ -219,23 +215,19 @@ async fn fresh_url(
         .find(|g| g.key == f.key)
         .map(|g| g.url)
         .ok_or_else(|| {
-            SyncError::Notion(crate::notion::NotionError {
-                status: None,
-                code: "file_gone".into(),
-                message: format!(
+            SyncError::Notion(file_error(
+                &f.key,
+                Some(&f.page_id),
+                "file_gone",
+                format!(
                     "the hosted file {} is no longer on page {}",
                     f.key, f.page_id
                 ),
-                request_id: None,
-                endpoint: format!("GET hosted file {}", f.key),
-                object_id: Some(f.page_id.clone()),
-                hint: Some(
+                Some(
                     "the page changed since it was read; the next run copies what it holds".into(),
                 ),
-                class: ErrorClass::Transient,
-                committed_id: None,
-                committed_children: Vec::new(),
-            })
+                ErrorClass::Transient,
+            ))
         })
 }
 

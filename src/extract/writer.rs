@@ -166,7 +166,12 @@ async fn write_content<S: BronzeSink>(
             let read = read?;
             counts.depth_cuts += read.cut as i64;
             if job.files {
-                files.extend(read.content.blocks.iter().filter_map(|b| {
+                let hosted = read
+                    .content
+                    .blocks
+                    .iter()
+                    .filter(|b| crate::notion::files::may_hold_hosted(&b.payload));
+                files.extend(hosted.filter_map(|b| {
                     let payload: serde_json::Value = serde_json::from_str(&b.payload).ok()?;
                     super::files::in_block(&b.page_id, &payload)
                 }));
@@ -203,7 +208,8 @@ async fn copy_files<S: BronzeSink>(
     copied: &mut Option<HashSet<String>>,
 ) -> Result<(), SyncError> {
     let mut found = in_content;
-    for r in rows.iter().filter(|r| !r.is_deleted) {
+    let hosted = |text: &str| crate::notion::files::may_hold_hosted(text);
+    for r in rows.iter().filter(|r| !r.is_deleted && hosted(&r.payload)) {
         if let Ok(page) = serde_json::from_str::<serde_json::Value>(&r.payload) {
             found.extend(super::files::in_page(&r.page_id, &page));
         }

@@ -56,6 +56,12 @@ pub fn file_key(url: &str) -> Option<String> {
         .then(|| parsed.path().trim_start_matches('/').to_string())
 }
 
+/// Whether a payload's text may hold a Notion-hosted file (every hosted file object has an
+/// `expiry_time`): a test on the text that spares parsing the payloads that hold none.
+pub fn may_hold_hosted(text: &str) -> bool {
+    text.contains("\"expiry_time\"")
+}
+
 /// `v` with each Notion-hosted file object's signature left out: its `file.url` cut at the query and
 /// its `file.expiry_time` removed. Notion signs a hosted file's URL anew at every read, so these are
 /// the parts of a payload that change although nothing in Notion did.
@@ -244,16 +250,33 @@ fn download_error(
     message: String,
     class: ErrorClass,
 ) -> NotionError {
+    let code = status.map_or_else(|| "transport".to_string(), |s| format!("http_{s}"));
+    let hint = (class == ErrorClass::Auth).then(|| {
+        "the file's signed URL expired or was refused; read its page again for a new one".into()
+    });
     NotionError {
         status,
-        code: status.map_or_else(|| "transport".to_string(), |s| format!("http_{s}")),
+        ..file_error(key, None, &code, message, hint, class)
+    }
+}
+
+/// An error about hosted file `key` (named by its path alone: its URL's signature is a credential).
+pub fn file_error(
+    key: &str,
+    object_id: Option<&str>,
+    code: &str,
+    message: String,
+    hint: Option<String>,
+    class: ErrorClass,
+) -> NotionError {
+    NotionError {
+        status: None,
+        code: code.to_string(),
         message,
         request_id: None,
         endpoint: format!("GET hosted file {key}"),
-        object_id: None,
-        hint: (class == ErrorClass::Auth).then(|| {
-            "the file's signed URL expired or was refused; read its page again for a new one".into()
-        }),
+        object_id: object_id.map(str::to_string),
+        hint,
         class,
         committed_id: None,
         committed_children: Vec::new(),

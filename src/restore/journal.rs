@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use super::RestoreError;
 use crate::bronze::RestoreLogRecord;
 use crate::sink::SinkError;
 use crate::sink::delta::DeltaSink;
@@ -174,6 +175,16 @@ pub async fn resume(sink: &DeltaSink, restore_id: &str) -> Result<Option<Resumed
         }
     }
     Ok(Some(out))
+}
+
+/// The journal of restore `id` to continue (`--resume ID`), or the error naming the unknown id.
+pub async fn resumed(sink: &DeltaSink, id: Option<&str>) -> Result<Option<Resumed>, RestoreError> {
+    let Some(id) = id else { return Ok(None) };
+    resume(sink, id).await?.map(Some).ok_or_else(|| {
+        RestoreError::Point(format!(
+            "--resume {id}: notion_restore_log has no restore with this id"
+        ))
+    })
 }
 
 /// A create whose intent was journaled but whose outcome was not: it may have been applied.

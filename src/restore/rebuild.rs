@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashSet};
 use serde_json::{Value, json};
 
 use super::journal::{self, Journal};
-use super::{AsOf, RestoreError, Snapshot, archive, content, snapshot};
+use super::{AsOf, RestoreError, Snapshot, content, snapshot};
 use crate::cli::RestoreArgs;
 use crate::config::DatabaseConfig;
 use crate::notion::{Client, RequestStats};
@@ -70,14 +70,7 @@ pub async fn run(
 ) -> Result<(), RestoreError> {
     let parent = crate::notion::ids::normalize_id(into)
         .ok_or_else(|| RestoreError::Point(format!("--into-page {into}: not a Notion page id")))?;
-    let resumed = match &opts.resume {
-        Some(id) => Some(journal::resume(sink, id).await?.ok_or_else(|| {
-            RestoreError::Point(format!(
-                "--resume {id}: notion_restore_log has no restore with this id"
-            ))
-        })?),
-        None => None,
-    };
+    let resumed = journal::resumed(sink, opts.resume.as_deref()).await?;
     let begun: Value = resumed
         .as_ref()
         .and_then(|r| r.started_with.as_deref())
@@ -95,16 +88,15 @@ pub async fn run(
         .from
         .clone()
         .or_else(|| begun["from"].as_str().map(str::to_string));
-    let snap = match &from {
-        Some(location) => {
-            let mut snap =
-                archive::from_export_at(location, opts.identity.as_deref(), storage).await?;
-            snap.databases
-                .retain(|d| databases.iter().any(|c| c.id == d.database_id));
-            snap
-        }
-        None => snapshot::from_lake(sink, databases, as_of).await?,
-    };
+    let snap = snapshot::load(
+        sink,
+        databases,
+        as_of,
+        from.as_deref(),
+        opts.identity.as_deref(),
+        storage,
+    )
+    .await?;
     let plan = schema::plan(&snap);
     let stats = RequestStats::default();
     // The parent must exist and be shared with the integration (a read).

@@ -381,3 +381,24 @@ fn newest_schemas(schemas: Vec<DatabaseRecord>, at: Option<DateTime<Utc>>) -> Ve
     }
     newest.into_values().collect()
 }
+
+/// The snapshot of `databases` to restore: from the export at `from` (decrypted with `identity` when
+/// given) when there is one, else from the lake at `as_of`.
+pub async fn load(
+    sink: &DeltaSink,
+    databases: &[DatabaseConfig],
+    as_of: AsOf,
+    from: Option<&str>,
+    identity: Option<&std::path::Path>,
+    storage: &std::collections::HashMap<String, String>,
+) -> Result<Snapshot, RestoreError> {
+    match from {
+        Some(location) => {
+            let mut snap = super::archive::from_export_at(location, identity, storage).await?;
+            snap.databases
+                .retain(|d| databases.iter().any(|c| c.id == d.database_id));
+            Ok(snap)
+        }
+        None => from_lake(sink, databases, as_of).await,
+    }
+}

@@ -76,22 +76,23 @@ pub fn files_value(
 /// [`file_ref`] entries) as the snapshot's items in `want` they were uploaded from, so they compare
 /// equal.
 pub fn as_uploaded_from(have: &mut Value, want: &Value, created: &Created) {
-    let back: HashMap<&str, &str> = created
-        .iter()
-        .filter_map(|(k, v)| Some((v.as_str(), k.strip_prefix("file:")?)))
-        .collect();
-    let snapshot: HashMap<String, &Value> = want
+    // Snapshot item by the key Notion gave its upload.
+    let uploaded: HashMap<&str, &Value> = want
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|f| Some((f["file"]["url"].as_str().and_then(file_key)?, f)))
+        .filter_map(|f| {
+            let key = f["file"]["url"].as_str().and_then(file_key)?;
+            Some((created.get(&file_ref(&key))?.as_str(), f))
+        })
         .collect();
+    if uploaded.is_empty() {
+        return;
+    }
     for item in have.as_array_mut().into_iter().flatten() {
-        let Some(key) = item["file"]["url"].as_str().and_then(file_key) else {
-            continue;
-        };
-        if let Some(original) = back.get(key.as_str()).and_then(|k| snapshot.get(*k)) {
-            *item = (*original).clone();
+        let key = item["file"]["url"].as_str().and_then(file_key);
+        if let Some(original) = key.and_then(|k| uploaded.get(k.as_str()).copied()) {
+            *item = original.clone();
         }
     }
 }

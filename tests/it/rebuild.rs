@@ -9,7 +9,7 @@ use notion_sync::restore::content;
 use notion_sync::restore::write::{self, Writable};
 use serde_json::{Value, json};
 
-use crate::support::{World, assert_exit, stdout};
+use crate::support::{World, assert_exit, dump_pages, stdout};
 
 /// Types a schema request cannot create (and the simulator's unknown type).
 const NOT_CREATABLE: &[&str] = &["button", "verification", "hologram"];
@@ -241,12 +241,7 @@ fn tree(page: &Value, remap: &dyn Fn(&str) -> String) -> Vec<(i64, String, Value
 fn assert_pages(before: &Value, after: &Value, map: &HashMap<String, String>) -> usize {
     let remap = |id: &str| map.get(id).cloned().unwrap_or_else(|| id.to_string());
     let same = |id: &str| id.to_string();
-    let now: HashMap<&str, &Value> = after["pages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["id"].as_str().unwrap(), p))
-        .collect();
+    let now = dump_pages(after);
     let mut checked = 0;
     for page in before["pages"].as_array().unwrap() {
         let db = page["database_id"].as_str().unwrap_or_default();

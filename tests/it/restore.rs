@@ -8,7 +8,7 @@ use notion_sync::restore::content;
 use notion_sync::restore::write::{self, Writable};
 use serde_json::Value;
 
-use crate::support::{World, assert_exit, stdout};
+use crate::support::{World, assert_exit, dump_page, dump_pages, stdout};
 
 /// A synced Demo workspace (content included) under `version`, with the pages table's version after it.
 async fn synced(seed: u64, version: &str) -> (World, u64) {
@@ -91,19 +91,12 @@ fn workload(w: &World, seed: u64) -> Vec<String> {
         .map(|p| p["id"].as_str().unwrap())
         .collect();
     if let (Some(rel), [a, b, ..]) = (named("relation"), live.as_slice()) {
-        let target = dump["pages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["id"] == *b)
-            .unwrap()["relations"]
-            .as_object()
-            .and_then(|r| {
-                r.values()
-                    .flat_map(|v| v.as_array().unwrap())
-                    .next()
-                    .cloned()
-            });
+        let target = dump_page(&dump, b)["relations"].as_object().and_then(|r| {
+            r.values()
+                .flat_map(|v| v.as_array().unwrap())
+                .next()
+                .cloned()
+        });
         if let Some(t) = target {
             w.sim
                 .set_page_value(a, &rel, serde_json::json!([{"id": t}]));
@@ -193,12 +186,7 @@ fn tree(page: &Value, remap: &dyn Fn(&str) -> String) -> Vec<(i64, String, Value
 fn assert_restored(before: &Value, after: &Value, map: &HashMap<String, String>, content: bool) {
     let remap = |id: &str| map.get(id).cloned().unwrap_or_else(|| id.to_string());
     let same = |id: &str| id.to_string();
-    let now: HashMap<&str, &Value> = after["pages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["id"].as_str().unwrap(), p))
-        .collect();
+    let now = dump_pages(after);
     let mut checked = 0;
     for page in before["pages"].as_array().unwrap() {
         if page["in_trash"] == true || page["parent_type"] != "data_source" {
@@ -397,15 +385,7 @@ async fn pages_and_databases_narrow_a_restore_and_new_pages_are_trashed_only_whe
         "{writes:?}"
     );
     let dump = w.sim.state_dump(version);
-    let trashed = |id: &str| {
-        dump["pages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["id"] == id)
-            .unwrap()["in_trash"]
-            == true
-    };
+    let trashed = |id: &str| dump_page(&dump, id)["in_trash"] == true;
     assert!(
         made.iter().all(|id| !trashed(id)),
         "new pages stay without --trash-new"
@@ -423,15 +403,7 @@ async fn pages_and_databases_narrow_a_restore_and_new_pages_are_trashed_only_whe
         .await;
     assert_exit(&trash, 0);
     let dump = w.sim.state_dump(version);
-    let trashed = |id: &str| {
-        dump["pages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["id"] == id)
-            .unwrap()["in_trash"]
-            == true
-    };
+    let trashed = |id: &str| dump_page(&dump, id)["in_trash"] == true;
     assert!(
         made.iter().all(|id| trashed(id)),
         "--trash-new trashes the pages made since"
@@ -573,13 +545,7 @@ async fn a_removed_property_is_reported_and_added_back_when_asked() {
     assert_exit(&out, 0);
     let after = w.sim.state_dump(version);
     let value = |dump: &Value, page: &str| {
-        dump["pages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["id"] == page)
-            .unwrap()["page_full"]["properties"][name.as_str()]["select"]["name"]
-            .clone()
+        dump_page(dump, page)["page_full"]["properties"][name.as_str()]["select"]["name"].clone()
     };
     let mut compared = 0;
     for p in before["pages"].as_array().unwrap() {

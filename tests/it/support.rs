@@ -331,6 +331,26 @@ pub fn assert_exit(out: &Output, code: i32) {
     );
 }
 
+/// Page `id` of a simulator state dump (panics when the dump has no such page).
+pub fn dump_page<'a>(dump: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    dump["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("page {id} is in the dump"))
+}
+
+/// The pages of a simulator state dump, by id.
+pub fn dump_pages(dump: &serde_json::Value) -> std::collections::HashMap<&str, &serde_json::Value> {
+    dump["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p))
+        .collect()
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

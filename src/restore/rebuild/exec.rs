@@ -190,11 +190,7 @@ impl<'a> Executor<'a> {
         if self.created.contains_key(&key) {
             return Ok(None);
         }
-        let path = if self.newest {
-            format!("/v1/data_sources/{ds}")
-        } else {
-            format!("/v1/databases/{ds}")
-        };
+        let path = self.schema_path(ds);
         let body = json!({"properties": properties});
         let answer: Value = self
             .client
@@ -212,6 +208,14 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// Where the schema of new data source `ds` is changed (the database under 2022-06-28).
+    fn schema_path(&self, ds: &str) -> String {
+        match self.newest {
+            true => format!("/v1/data_sources/{ds}"),
+            false => format!("/v1/databases/{ds}"),
+        }
+    }
+
     /// The new data source standing for snapshot data source `old` (made in phase 1).
     fn ds(&self, old: &str) -> String {
         self.new_id(old).unwrap_or_default()
@@ -222,32 +226,26 @@ impl<'a> Executor<'a> {
         for d in &plan.databases {
             self.database(d, parent).await?;
         }
-        for d in &plan.databases {
-            for s in &d.sources {
-                let ds = self.ds(&s.data_source_id);
-                for (name, options) in &s.status {
-                    let props = json!({ name: {"status": {"options": options}} });
-                    let key = step(&s.data_source_id, "status", name);
-                    self.schema_step(&d.database_id, key, &ds, props).await?;
-                }
+        for (d, s) in plan.sources() {
+            let ds = self.ds(&s.data_source_id);
+            for (name, options) in &s.status {
+                let props = json!({ name: {"status": {"options": options}} });
+                let key = step(&s.data_source_id, "status", name);
+                self.schema_step(&d.database_id, key, &ds, props).await?;
             }
         }
-        for d in &plan.databases {
-            for s in &d.sources {
-                for r in &s.relations {
-                    self.relation(&d.database_id, s, r).await?;
-                }
+        for (d, s) in plan.sources() {
+            for r in &s.relations {
+                self.relation(&d.database_id, s, r).await?;
             }
         }
         self.rollups(plan, false).await?;
-        for d in &plan.databases {
-            for s in &d.sources {
-                let ds = self.ds(&s.data_source_id);
-                for (name, expression) in &s.formulas {
-                    let props = json!({ name: {"formula": {"expression": expression}} });
-                    let key = step(&s.data_source_id, "formula", name);
-                    self.schema_step(&d.database_id, key, &ds, props).await?;
-                }
+        for (d, s) in plan.sources() {
+            let ds = self.ds(&s.data_source_id);
+            for (name, expression) in &s.formulas {
+                let props = json!({ name: {"formula": {"expression": expression}} });
+                let key = step(&s.data_source_id, "formula", name);
+                self.schema_step(&d.database_id, key, &ds, props).await?;
             }
         }
         self.rollups(plan, true).await?;
@@ -386,11 +384,7 @@ impl<'a> Executor<'a> {
         if self.created.contains_key(&key) {
             return Ok(());
         }
-        let path = if self.newest {
-            format!("/v1/data_sources/{ds}")
-        } else {
-            format!("/v1/databases/{ds}")
-        };
+        let path = self.schema_path(&ds);
         let body = json!({"properties": { &r.name: self.relation_request(r, r.dual) }});
         // A relation an earlier run made is not made again (a second two-way create would add a
         // second back-relation).
@@ -418,21 +412,16 @@ impl<'a> Executor<'a> {
     }
 
     async fn rollups(&mut self, plan: &SchemaPlan, late: bool) -> Result<(), RestoreError> {
-        for d in &plan.databases {
-            for s in &d.sources {
-                let rollups = if late { &s.late_rollups } else { &s.rollups };
-                if rollups.is_empty() {
-                    continue;
-                }
-                let ds = self.ds(&s.data_source_id);
-                let key = step(
-                    &s.data_source_id,
-                    if late { "late_rollups" } else { "rollups" },
-                    "",
-                );
-                self.schema_step(&d.database_id, key, &ds, Value::Object(rollups.clone()))
-                    .await?;
+        let what = if late { "late_rollups" } else { "rollups" };
+        for (d, s) in plan.sources() {
+            let rollups = if late { &s.late_rollups } else { &s.rollups };
+            if rollups.is_empty() {
+                continue;
             }
+            let ds = self.ds(&s.data_source_id);
+            let key = step(&s.data_source_id, what, "");
+            self.schema_step(&d.database_id, key, &ds, Value::Object(rollups.clone()))
+                .await?;
         }
         Ok(())
     }
@@ -582,14 +571,12 @@ impl<'a> Executor<'a> {
         if !written {
             self.mark("", phase, "done").await?;
         }
-        for d in &plan.databases {
-            for s in &d.sources {
-                for r in s.relations.iter().filter(|r| r.one_way_after) {
-                    let ds = self.ds(&s.data_source_id);
-                    let props = json!({ &r.name: self.relation_request(r, false) });
-                    let key = step(&s.data_source_id, "one_way", &r.name);
-                    self.schema_step(&d.database_id, key, &ds, props).await?;
-                }
+        for (d, s) in plan.sources() {
+            for r in s.relations.iter().filter(|r| r.one_way_after) {
+                let ds = self.ds(&s.data_source_id);
+                let props = json!({ &r.name: self.relation_request(r, false) });
+                let key = step(&s.data_source_id, "one_way", &r.name);
+                self.schema_step(&d.database_id, key, &ds, props).await?;
             }
         }
         self.journal.flush().await?;

@@ -105,6 +105,13 @@ pub struct SchemaPlan {
 }
 
 impl SchemaPlan {
+    /// Every data source to create with its database, in plan order.
+    pub fn sources(&self) -> impl Iterator<Item = (&DatabasePlan, &SourcePlan)> {
+        self.databases
+            .iter()
+            .flat_map(|d| d.sources.iter().map(move |s| (d, s)))
+    }
+
     /// The plan of the snapshot's data source `id`.
     pub fn source(&self, id: &str) -> Option<&SourcePlan> {
         self.databases

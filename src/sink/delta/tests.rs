@@ -445,3 +445,8 @@ async fn every_table_stays_readable_by_older_databricks_runtimes() {
         );
     }
 }
+
+#[test]
+fn every_bronze_table_has_its_delta_schema_in_the_same_order() {
+    assert_eq!(schema::ALL.map(|s| s.name), tables::ALL);
+}
