@@ -1,9 +1,14 @@
 //! Sinks: where bronze rows land. The local/object-store Delta sink is the default; a SQL warehouse sink
 //! (Databricks over ODBC) implements the same trait.
 
+pub mod cells;
+pub mod content_records;
 pub mod delta;
 pub mod lease;
+pub mod plan;
+pub mod records;
 pub mod remote;
+pub mod spec;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -55,6 +60,11 @@ pub mod tables {
         RESTORE_LOG,
         FILES,
     ];
+}
+
+/// `s` as a SQL string literal.
+pub(crate) fn sql_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// What a page upsert did.

@@ -7,12 +7,9 @@
 //! never overwritten. New payloads are appended to the history table before the pages commit, so a crash
 //! between the two loses nothing: the rerun finds the history row and merges the page.
 
-mod cells;
-mod content_records;
 mod entities;
 pub mod files;
 mod pages;
-mod records;
 pub mod schema;
 mod snapshots;
 mod travel;
@@ -40,9 +37,10 @@ use crate::bronze::{
 };
 use crate::notion::ids::PageKey;
 use crate::retry::{Class, Policy, TokioClock};
+use crate::sink::plan::entities::{self as plan_entities, EntityChange, EntityIndex, Group, Keyed};
+use crate::sink::plan::pages::{self as plan_pages, PageChange, PageIndex};
+use crate::sink::{cells, content_records, records};
 use cells::{Cell, from_batches, to_batch};
-use entities::{EntityChange, EntityIndex, Group, Keyed};
-use pages::{PageChange, PageIndex};
 pub use records::{StoredPage, StoredVersion};
 use schema::TableSpec;
 pub use snapshots::{HistoryRange, TableCommit};
@@ -148,10 +146,14 @@ impl DeltaSink {
             index: Mutex::new(None),
             in_flight: std::sync::Mutex::new(HashSet::new()),
             committed: Notify::new(),
-            entity_indexes: [entities::BLOCKS, entities::COMMENTS, entities::USERS]
-                .iter()
-                .map(|k| (k.spec.name, Mutex::new(None)))
-                .collect(),
+            entity_indexes: [
+                plan_entities::BLOCKS,
+                plan_entities::COMMENTS,
+                plan_entities::USERS,
+            ]
+            .iter()
+            .map(|k| (k.spec.name, Mutex::new(None)))
+            .collect(),
             tables: std::sync::Mutex::new(HashMap::new()),
             commit_slots: COMMIT_SLOTS
                 .iter()
@@ -565,7 +567,7 @@ impl DeltaSink {
             .plan_claimed(
                 index,
                 || self.load_entities(keyed),
-                |idx| entities::plan(keyed, idx, &rows, groups, at),
+                |idx| plan_entities::plan(keyed, idx, &rows, groups, at),
                 |c: &EntityChange| c.groups.clone(),
             )
             .await?;
@@ -609,7 +611,7 @@ impl DeltaSink {
             .map_err(|e| internal(spec.name, e))?;
         let plan = MergePlan::rows_and_flags(
             spec,
-            entities::merge_on(keyed, change),
+            plan_entities::merge_on(keyed, change),
             (
                 "s.flag_only AND NOT t.is_deleted",
                 &["is_deleted", "deleted_at"],
@@ -653,8 +655,8 @@ impl DeltaSink {
         let plan = MergePlan::rows_and_flags(
             spec,
             pages::merge_on(change),
-            (pages::FLAG_GUARD, &pages::FLAG_COLUMNS),
-            pages::ROW_GUARD,
+            (plan_pages::FLAG_GUARD, &plan_pages::FLAG_COLUMNS),
+            plan_pages::ROW_GUARD,
         );
         change.stats.committed_version = self.merge(spec, batch, &plan).await?;
         crate::pause::point("sink.after_pages").await;
@@ -664,12 +666,15 @@ impl DeltaSink {
     async fn load_index(&self) -> Result<PageIndex, SinkError> {
         let mut index = PageIndex::default();
         let table = self.open(&schema::PAGES).await?;
-        self.scan_batches(table, &schema::PAGES, Some(&pages::INDEX_COLUMNS), |rows| {
-            index.add_pages(rows)
-        })
+        self.scan_batches(
+            table,
+            &schema::PAGES,
+            Some(&plan_pages::INDEX_COLUMNS),
+            |rows| index.add_pages(rows),
+        )
         .await?;
         let table = self.open(&schema::VERSIONS).await?;
-        let columns = Some(&pages::VERSION_KEY_COLUMNS[..]);
+        let columns = Some(&plan_pages::VERSION_KEY_COLUMNS[..]);
         self.scan_batches(table, &schema::VERSIONS, columns, |rows| {
             index.add_versions(rows)
         })
@@ -690,8 +695,7 @@ impl DeltaSink {
             .fields()
             .map(|f| f.name().to_string())
             .collect();
-        let missing: Vec<_> = spec
-            .delta_fields()
+        let missing: Vec<_> = schema::delta_fields(&spec)
             .into_iter()
             .filter(|f| !present.contains(f.name()))
             .collect();
@@ -956,7 +960,7 @@ impl BronzeSink for DeltaSink {
                     TableProperty::CheckpointInterval,
                     Some(CHECKPOINT_INTERVAL.to_string()),
                 )
-                .with_columns(spec.delta_fields())
+                .with_columns(schema::delta_fields(&spec))
                 .with_table_name(spec.name)
                 .with_comment(spec.comment)
                 .with_save_mode(SaveMode::Ignore);
@@ -997,7 +1001,7 @@ impl BronzeSink for DeltaSink {
     }
 
     async fn upsert_pages(&self, rows: Vec<PageRecord>) -> Result<UpsertStats, SinkError> {
-        self.write_change(|index| pages::plan_upsert(index, &rows))
+        self.write_change(|index| plan_pages::plan_upsert(index, &rows))
             .await
     }
 
@@ -1005,7 +1009,7 @@ impl BronzeSink for DeltaSink {
         let guard = self.index().await?;
         Ok(guard
             .as_ref()
-            .map(|index| pages::plan_upsert(index, rows))
+            .map(|index| plan_pages::plan_upsert(index, rows))
             .map(|change| change.rows.into_iter().map(|r| r.page_id).collect())
             .unwrap_or_default())
     }
@@ -1029,7 +1033,7 @@ impl BronzeSink for DeltaSink {
             .flat_map(|c| c.blocks.iter().map(content_records::block_cells))
             .collect();
         stats.add(
-            self.write_entities(&entities::BLOCKS, blocks, &groups, at)
+            self.write_entities(&plan_entities::BLOCKS, blocks, &groups, at)
                 .await?,
         );
         let with_comments: Vec<&PageContent> =
@@ -1053,7 +1057,7 @@ impl BronzeSink for DeltaSink {
                 })
                 .collect();
             stats.add(
-                self.write_entities(&entities::COMMENTS, rows, &groups, at)
+                self.write_entities(&plan_entities::COMMENTS, rows, &groups, at)
                     .await?,
             );
         }
@@ -1071,7 +1075,8 @@ impl BronzeSink for DeltaSink {
             database_id: None,
             complete: true,
         }];
-        self.write_entities(&entities::USERS, rows, &all, at).await
+        self.write_entities(&plan_entities::USERS, rows, &all, at)
+            .await
     }
 
     async fn latest_schemas(&self) -> Result<HashMap<String, String>, SinkError> {
@@ -1236,7 +1241,7 @@ impl BronzeSink for DeltaSink {
         flags: Vec<(String, DeletedReason)>,
         at: DateTime<Utc>,
     ) -> Result<u64, SinkError> {
-        self.write_change(|index| pages::plan_flags(index, database_id, &flags, at))
+        self.write_change(|index| plan_pages::plan_flags(index, database_id, &flags, at))
             .await
             .map(|s| s.flagged)
     }
@@ -1342,10 +1347,6 @@ impl Drop for Claim<'_> {
         drop(in_flight);
         self.sink.committed.notify_waiters();
     }
-}
-
-fn sql_str(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Commit metadata key listing the sync runs whose rows a commit wrote.

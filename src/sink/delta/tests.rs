@@ -347,8 +347,7 @@ async fn tables_of_an_older_release_gain_new_columns() {
     let uri = old.path().join("lake");
     let url = Url::from_directory_path(uri.join("bronze").join(tables::PAGES)).unwrap();
     std::fs::create_dir_all(url.to_file_path().unwrap()).unwrap();
-    let legacy: Vec<_> = schema::PAGES
-        .delta_fields()
+    let legacy: Vec<_> = schema::delta_fields(&schema::PAGES)
         .into_iter()
         .filter(|f| !["deleted_reason", "hydrated_properties"].contains(&f.name().as_str()))
         .collect();

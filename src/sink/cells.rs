@@ -8,7 +8,7 @@ use deltalake::arrow::array::{
 };
 use deltalake::arrow::compute::cast;
 
-use super::schema::{Kind, TableSpec};
+use super::spec::{Kind, TableSpec};
 
 /// One value of a row.
 #[derive(Debug, Clone, PartialEq)]
