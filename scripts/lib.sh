@@ -16,8 +16,14 @@ exec 3>&1 # the summary line goes here even when the script stops inside a redir
 work=$(mktemp -d "${TMPDIR:-/tmp}/$check_name.XXXXXX")
 pids=()
 
+# Commands run first when the script ends (services that stop themselves, e.g. PostgreSQL's pg_ctl).
+on_exit=()
+
 cleanup() {
     local rc=$?
+    for hook in "${on_exit[@]}"; do
+        eval "$hook" || true
+    done
     # Asked to stop, then given 5 s before they are killed (Azurite's graceful stop takes minutes).
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
@@ -55,3 +61,16 @@ if [[ ${2:-} != --no-binaries ]]; then
         [[ -x $bin ]] || fail "$bin not found: build with cargo build -p notion-sync -p notion-sim"
     done
 fi
+
+# Installs the ODBC driver manager and PostgreSQL's ODBC driver from Debian when they are missing (the
+# build links unixODBC; the warehouse tests reach PostgreSQL through psqlODBC).
+need_odbc() {
+    if [[ -e /usr/include/sql.h ]] && find /usr/lib -name psqlodbcw.so 2>/dev/null | grep -q .; then
+        return 0
+    fi
+    local sudo=
+    [[ $(id -u) == 0 ]] || sudo=sudo
+    echo "installing unixodbc-dev and odbc-postgresql" >&2
+    $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq unixodbc-dev odbc-postgresql >/dev/null
+}

@@ -4,6 +4,10 @@
 #   - an S3-compatible server (moto, from PyPI, pinned in tests/services/requirements-moto.lock) that
 #     supports conditional put (If-None-Match), exported as NOTION_SYNC_TEST_S3;
 #   - a second one that checks credentials (moto's IAM authentication), as NOTION_SYNC_TEST_S3_AUTH;
+#   - a throwaway PostgreSQL 15 cluster (Debian's postgresql-15, run as the `postgres` user, password
+#     authentication) on a free loopback port, reached through psqlODBC: the ODBC connection string (no
+#     database schema; tests make their own) is exported as NOTION_SYNC_TEST_POSTGRES, and ODBCSYSINI
+#     points at an odbcinst.ini of this run's own that turns psqlODBC's communication log off;
 #   - Azurite, the Azure Blob Storage emulator (from npm, pinned in tests/services/package-lock.json), with
 #     a container `nsync`, as NOTION_SYNC_TEST_AZURE (and AZURITE_BLOB_STORAGE_URL, which the Azure object
 #     store reads when the emulator is on).
@@ -84,7 +88,35 @@ start_azurite() {
     await_http azurite /devstoreaccount1
 }
 
+# PostgreSQL: initdb and pg_ctl as the postgres user (initdb refuses root), stopped by pg_ctl at exit.
+start_postgres() {
+    need_odbc
+    local bin=${NOTION_SYNC_PG_BIN:-/usr/lib/postgresql/15/bin} port driver password=nsync-pg-test-pw
+    [[ -x $bin/initdb ]] || fail "PostgreSQL 15 not found in $bin (set NOTION_SYNC_PG_BIN)"
+    local as=()
+    [[ $(id -u) == 0 ]] && as=(runuser -u postgres --)
+    chmod o+x "$work"
+    pg_dir=$work/postgres
+    mkdir -p "$pg_dir"
+    echo "$password" >"$pg_dir/pwfile"
+    [[ $(id -u) == 0 ]] && chown -R postgres "$pg_dir"
+    "${as[@]}" "$bin/initdb" -D "$pg_dir/data" -U postgres --auth=scram-sha-256 \
+        --pwfile="$pg_dir/pwfile" -E UTF8 --locale=C.UTF-8 >"$pg_dir/initdb.log" 2>&1 \
+        || { cat "$pg_dir/initdb.log" >&2; fail "initdb failed"; }
+    port=$(free_port)
+    on_exit+=("${as[*]} $bin/pg_ctl -D $pg_dir/data stop -m immediate -w >/dev/null 2>&1")
+    "${as[@]}" "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
+        -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" \
+        start >/dev/null || { cat "$pg_dir/server.log" >&2; fail "PostgreSQL did not start"; }
+    driver=$(find /usr/lib -name psqlodbcw.so 2>/dev/null | head -1)
+    printf '[PostgreSQL Unicode]\nDriver=%s\nCommLog=0\nDebug=0\n' "$driver" >"$work/odbcinst.ini"
+    export ODBCSYSINI=$work
+    export NOTION_SYNC_TEST_POSTGRES="Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=$port;Database=postgres;Uid=postgres;Pwd=$password;"
+    postgres_port=$port
+}
+
 endpoint=
+start_postgres
 start_moto s3
 export NOTION_SYNC_TEST_S3=$endpoint
 start_moto s3-auth INITIAL_NO_AUTH_ACTION_COUNT=0
@@ -93,6 +125,6 @@ start_azurite
 python3 "$root/tests/services/azurite_container.py" "$endpoint" nsync
 export NOTION_SYNC_TEST_AZURE=$endpoint AZURITE_BLOB_STORAGE_URL=$endpoint
 echo "services: S3 at $NOTION_SYNC_TEST_S3, S3 with authentication at $NOTION_SYNC_TEST_S3_AUTH," \
-    "Azurite at $NOTION_SYNC_TEST_AZURE" >&2
+    "Azurite at $NOTION_SYNC_TEST_AZURE, PostgreSQL on 127.0.0.1:$postgres_port" >&2
 
 run "$@"

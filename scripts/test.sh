@@ -14,6 +14,10 @@ mkdir -p "$CARGO_TARGET_DIR"
 
 step() { printf '\n==> %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
+# The build links unixODBC (the warehouse sink); the warehouse tests use psqlODBC.
+source scripts/lib.sh test --no-binaries
+need_odbc
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

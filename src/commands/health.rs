@@ -71,12 +71,12 @@ pub async fn run(settings: &Settings) -> u8 {
             );
         }
     }
-    let lake = match open_sink(settings) {
-        Ok(sink) => sink.check_writable().await,
-        Err(e) => Err(e),
+    let (name, lake) = match open_sink(settings) {
+        Ok(sink) => (sink.describe(), sink.check_writable().await),
+        Err(e) => (format!("lakehouse {}", settings.lakehouse_uri), Err(e)),
     };
     report(
-        format!("lakehouse {}", settings.lakehouse_uri),
+        name,
         lake.map(|_| "writable".to_string())
             .map_err(|e| (e.class(), e.to_string())),
     );

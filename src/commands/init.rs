@@ -1,10 +1,11 @@
 //! `notion-sync init-tables` and `notion-sync optimize`: table setup and upkeep.
 
-use super::{open_sink, report_sink};
+use super::{open_lake, open_sink, report_sink};
 use crate::cli::OptimizeArgs;
 use crate::config::Settings;
 use crate::exit;
-use crate::sink::{BronzeSink, tables};
+use crate::sink::warehouse::ddl;
+use crate::sink::{BronzeSink, Sink, tables};
 
 /// Creates the missing bronze tables and says which exist.
 pub async fn run(settings: &Settings) -> u8 {
@@ -14,17 +15,27 @@ pub async fn run(settings: &Settings) -> u8 {
     };
     match sink.init_tables().await {
         Ok(created) => {
-            for name in tables::ALL {
+            let (place, names): (String, Vec<&str>) = match &sink {
+                Sink::Delta(_) => (
+                    format!(
+                        "{}/{}/",
+                        settings.lakehouse_uri.trim_end_matches('/'),
+                        settings.bronze_schema
+                    ),
+                    tables::ALL.to_vec(),
+                ),
+                Sink::Warehouse(w) => (
+                    format!("{}.", w.sql().namespace),
+                    ddl::tables().iter().map(|t| t.name).collect(),
+                ),
+            };
+            for name in names {
                 let state = if created.iter().any(|c| c == name) {
                     "created"
                 } else {
                     "exists"
                 };
-                println!(
-                    "{}/{}/{name}: {state}",
-                    settings.lakehouse_uri.trim_end_matches('/'),
-                    settings.bronze_schema
-                );
+                println!("{place}{name}: {state}");
             }
             exit::OK
         }
@@ -34,7 +45,7 @@ pub async fn run(settings: &Settings) -> u8 {
 
 /// Compacts, checkpoints and vacuums every table.
 pub async fn optimize(settings: &Settings, args: &OptimizeArgs) -> u8 {
-    let sink = match open_sink(settings) {
+    let sink = match open_lake(settings) {
         Ok(s) => s,
         Err(e) => return report_sink(&e),
     };

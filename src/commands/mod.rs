@@ -19,8 +19,10 @@ use std::path::Path;
 use crate::cli::{Cli, Command};
 use crate::config::{ConfigError, EnvVars, FileConfig, Settings};
 use crate::exit;
-use crate::sink::SinkError;
+use crate::config::SinkChoice;
 use crate::sink::delta::DeltaSink;
+use crate::sink::warehouse::WarehouseSink;
+use crate::sink::{Sink, SinkError};
 
 pub use sync::{print_summary, run_sync};
 
@@ -121,8 +123,8 @@ pub struct Prepared {
     pub databases: Vec<crate::config::DatabaseConfig>,
     /// The Notion client.
     pub client: crate::notion::Client,
-    /// The lake, checked writable, with every bronze table created.
-    pub sink: DeltaSink,
+    /// The lake or warehouse, checked writable, with every bronze table created.
+    pub sink: Sink,
 }
 
 /// Selects the databases, builds the client and opens the lake (checked writable, tables created), all
@@ -151,8 +153,26 @@ pub async fn prepare(settings: &Settings, selected: &[String]) -> Result<Prepare
     })
 }
 
-/// Opens the configured lake.
-pub fn open_sink(settings: &Settings) -> Result<DeltaSink, SinkError> {
+/// Opens the configured sink: the Delta lake, or the SQL warehouse.
+pub fn open_sink(settings: &Settings) -> Result<Sink, SinkError> {
+    match &settings.sink {
+        SinkChoice::Delta => open_lake(settings).map(Sink::Delta),
+        SinkChoice::Warehouse(w) => Ok(Sink::Warehouse(
+            WarehouseSink::new((**w).clone()).with_lock_ttl(settings.lock_ttl),
+        )),
+    }
+}
+
+/// Opens the configured Delta lake (commands that read its history: restore, export, snapshots, optimize).
+pub fn open_lake(settings: &Settings) -> Result<DeltaSink, SinkError> {
+    if let Some(w) = settings.warehouse() {
+        return Err(SinkError::Location {
+            uri: w.describe.clone(),
+            reason: "this command works on a Delta lake; set NOTION_SYNC_SINK=delta and LAKEHOUSE_URI \
+                     to the lake (the warehouse keeps its own table history)"
+                .into(),
+        });
+    }
     DeltaSink::new(&settings.lakehouse_uri, &settings.bronze_schema)?
         .with_storage_options(settings.storage.options().clone())
         .map(|sink| sink.with_lock_ttl(settings.lock_ttl))

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::{open_client, open_sink, report_config, report_sink, table};
+use super::{open_client, open_lake, report_config, report_sink, table};
 use crate::cli::RestoreArgs;
 use crate::config::{ConfigError, DatabaseConfig, Settings};
 use crate::exit;
@@ -32,7 +32,7 @@ pub async fn run(settings: &Settings, args: &RestoreArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let sink = match open_sink(settings) {
+    let sink = match open_lake(settings) {
         Ok(s) => s,
         Err(e) => return report_sink(&e),
     };

@@ -3,7 +3,7 @@
 use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
-use super::{open_sink, report_config, report_sink, table};
+use super::{open_lake, report_config, report_sink, table};
 use crate::cli::SnapshotsArgs;
 use crate::config::Settings;
 use crate::exit;
@@ -15,7 +15,7 @@ pub async fn run(settings: &Settings, args: &SnapshotsArgs) -> u8 {
         Ok(d) => d,
         Err(e) => return report_config(&e),
     };
-    let sink = match open_sink(settings) {
+    let sink = match open_lake(settings) {
         Ok(s) => s,
         Err(e) => return report_sink(&e),
     };

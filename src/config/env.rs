@@ -27,6 +27,18 @@ pub const ENV_VARS: &[&str] = &[
     "NOTION_SYNC_STORAGE_RETRY_TIMEOUT",
     "NOTION_SYNC_INCLUDE",
     "NOTION_SYNC_CONTENT_DEPTH",
+    "NOTION_SYNC_SINK",
+    "WAREHOUSE_DIALECT",
+    "WAREHOUSE_ODBC_CONNECTION_STRING",
+    "WAREHOUSE_ODBC_CONNECTION_STRING_FILE",
+    "DATABRICKS_HOST",
+    "DATABRICKS_HTTP_PATH",
+    "DATABRICKS_TOKEN",
+    "DATABRICKS_CLIENT_ID",
+    "DATABRICKS_CLIENT_SECRET",
+    "DATABRICKS_CATALOG",
+    "DATABRICKS_ODBC_DRIVER",
+    "DATABRICKS_STAGING_VOLUME",
     "NOTION_SYNC_PUSHGATEWAY_URL",
     "NOTION_SYNC_INTEGRATION_NAME",
     "OPENLINEAGE_URL",
@@ -82,6 +94,30 @@ pub struct EnvVars {
     pub notion_sync_include: Option<String>,
     /// `NOTION_SYNC_CONTENT_DEPTH`: deepest block level read.
     pub notion_sync_content_depth: Option<String>,
+    /// `NOTION_SYNC_SINK`: where bronze lands, `delta` (default) or `warehouse`.
+    pub notion_sync_sink: Option<String>,
+    /// `WAREHOUSE_DIALECT`: `databricks` (default) or `postgres`.
+    pub warehouse_dialect: Option<String>,
+    /// `WAREHOUSE_ODBC_CONNECTION_STRING`: the full ODBC connection string of the warehouse (a secret).
+    pub warehouse_odbc_connection_string: Option<String>,
+    /// `WAREHOUSE_ODBC_CONNECTION_STRING_FILE`: path of a file holding it.
+    pub warehouse_odbc_connection_string_file: Option<String>,
+    /// `DATABRICKS_HOST`: workspace host name.
+    pub databricks_host: Option<String>,
+    /// `DATABRICKS_HTTP_PATH`: the SQL warehouse's HTTP path.
+    pub databricks_http_path: Option<String>,
+    /// `DATABRICKS_TOKEN`: a personal access token (a secret).
+    pub databricks_token: Option<String>,
+    /// `DATABRICKS_CLIENT_ID`: a service principal's OAuth client id (M2M).
+    pub databricks_client_id: Option<String>,
+    /// `DATABRICKS_CLIENT_SECRET`: its OAuth secret (a secret).
+    pub databricks_client_secret: Option<String>,
+    /// `DATABRICKS_CATALOG`: Unity Catalog catalog of the bronze schema.
+    pub databricks_catalog: Option<String>,
+    /// `DATABRICKS_ODBC_DRIVER`: the Databricks ODBC driver's name or library path.
+    pub databricks_odbc_driver: Option<String>,
+    /// `DATABRICKS_STAGING_VOLUME`: Volume large batches are staged through.
+    pub databricks_staging_volume: Option<String>,
     /// `NOTION_SYNC_PUSHGATEWAY_URL`: Prometheus Pushgateway the run's metrics are pushed to at exit.
     pub notion_sync_pushgateway_url: Option<String>,
     /// `NOTION_SYNC_INTEGRATION_NAME`: the `integration` grouping label of pushed metrics.

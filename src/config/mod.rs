@@ -8,6 +8,7 @@ mod env;
 mod file;
 mod secret;
 mod storage;
+mod warehouse;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub use env::{ENV_VARS, EnvVars};
 pub use file::FileConfig;
 pub use secret::{Secret, remember as remember_secret, scrub as scrub_secrets};
 pub use storage::{STORAGE_VARS, StorageSettings, Store};
+pub use warehouse::{DATABRICKS_DRIVER_PATH, Dialect, SinkChoice, WarehouseSettings, connection_pairs};
 
 use crate::notion::ApiVersion;
 use crate::notion::ids::normalize_id;
@@ -121,8 +123,10 @@ pub struct Settings {
     pub lakehouse_uri: String,
     /// Object-store settings of the lake (credentials, endpoint).
     pub storage: StorageSettings,
-    /// Schema folder under the lake root.
+    /// Schema folder under the lake root (or the warehouse's schema).
     pub bronze_schema: String,
+    /// Where bronze lands: the Delta lake or a SQL warehouse (`NOTION_SYNC_SINK`).
+    pub sink: SinkChoice,
     /// How far before the watermark an incremental query starts.
     pub lookback: Duration,
     /// Batch size, commit interval and watermark interval.
@@ -195,6 +199,7 @@ impl Settings {
                 format!("{bronze_schema:?} must be letters, digits and underscores"),
             ));
         }
+        let sink = SinkChoice::from_env(env, &bronze_schema, read_file)?;
         let defaults = crate::extract::Pacing::default();
         let lookback = duration_setting(
             env.notion_sync_lookback.as_deref(),
@@ -267,6 +272,7 @@ impl Settings {
             lakehouse_uri,
             storage,
             bronze_schema,
+            sink,
             lookback,
             pacing: crate::extract::Pacing {
                 batch_pages,
@@ -292,8 +298,17 @@ impl Settings {
             .iter()
             .chain(lineage)
             .chain(self.storage.secrets())
+            .chain(self.warehouse().into_iter().flat_map(|w| w.secrets.iter()))
         {
             remember_secret(secret);
+        }
+    }
+
+    /// The warehouse settings, when bronze lands in a warehouse.
+    pub fn warehouse(&self) -> Option<&WarehouseSettings> {
+        match &self.sink {
+            SinkChoice::Warehouse(w) => Some(w),
+            SinkChoice::Delta => None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod plan;
 pub mod records;
 pub mod remote;
 pub mod spec;
+pub mod warehouse;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -60,6 +61,156 @@ pub mod tables {
         RESTORE_LOG,
         FILES,
     ];
+}
+
+/// Runs the same expression on whichever sink is configured.
+macro_rules! each_sink {
+    ($sink:expr, $s:ident => $e:expr) => {
+        match $sink {
+            Sink::Delta($s) => $e,
+            Sink::Warehouse($s) => $e,
+        }
+    };
+}
+
+/// The configured sink (`NOTION_SYNC_SINK`): commands and the sync spine talk to it through
+/// [`BronzeSink`]; what only the Delta lake can do (time travel, optimize) opens the lake itself.
+#[derive(Debug)]
+pub enum Sink {
+    /// Delta tables under `LAKEHOUSE_URI`.
+    Delta(delta::DeltaSink),
+    /// Tables in a SQL warehouse.
+    Warehouse(warehouse::WarehouseSink),
+}
+
+impl Sink {
+    /// Every page row.
+    pub async fn read_pages(&self) -> Result<Vec<records::StoredPage>, SinkError> {
+        match self {
+            Sink::Delta(s) => s.read_pages(None).await,
+            Sink::Warehouse(s) => s.read_pages().await,
+        }
+    }
+
+    /// Every history row.
+    pub async fn read_versions(&self) -> Result<Vec<records::StoredVersion>, SinkError> {
+        each_sink!(self, s => s.read_versions().await)
+    }
+
+    /// Every schema snapshot.
+    pub async fn read_schemas(&self) -> Result<Vec<DatabaseRecord>, SinkError> {
+        each_sink!(self, s => s.read_schemas().await)
+    }
+
+    /// Every reject.
+    pub async fn read_rejects(&self) -> Result<Vec<RejectRecord>, SinkError> {
+        each_sink!(self, s => s.read_rejects().await)
+    }
+
+    /// Every block row.
+    pub async fn read_blocks(&self) -> Result<Vec<crate::bronze::BlockRecord>, SinkError> {
+        each_sink!(self, s => s.read_blocks().await)
+    }
+
+    /// Every comment row.
+    pub async fn read_comments(&self) -> Result<Vec<crate::bronze::CommentRecord>, SinkError> {
+        each_sink!(self, s => s.read_comments().await)
+    }
+
+    /// Every user row.
+    pub async fn read_users(&self) -> Result<Vec<UserRecord>, SinkError> {
+        each_sink!(self, s => s.read_users().await)
+    }
+
+    /// Where bronze lands, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Sink::Delta(d) => format!("lakehouse {}", d.uri()),
+            Sink::Warehouse(w) => w.describe().to_string(),
+        }
+    }
+}
+
+impl BronzeSink for Sink {
+    async fn init_tables(&self) -> Result<Vec<String>, SinkError> {
+        each_sink!(self, s => s.init_tables().await)
+    }
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        each_sink!(self, s => s.check_writable().await)
+    }
+    async fn upsert_pages(&self, rows: Vec<PageRecord>) -> Result<UpsertStats, SinkError> {
+        each_sink!(self, s => s.upsert_pages(rows).await)
+    }
+    async fn changed_pages(&self, rows: &[PageRecord]) -> Result<HashSet<String>, SinkError> {
+        each_sink!(self, s => s.changed_pages(rows).await)
+    }
+    async fn replace_content(
+        &self,
+        content: Vec<PageContent>,
+        at: DateTime<Utc>,
+    ) -> Result<ContentStats, SinkError> {
+        each_sink!(self, s => s.replace_content(content, at).await)
+    }
+    async fn replace_users(
+        &self,
+        users: Vec<UserRecord>,
+        at: DateTime<Utc>,
+    ) -> Result<ContentStats, SinkError> {
+        each_sink!(self, s => s.replace_users(users, at).await)
+    }
+    async fn latest_schemas(&self) -> Result<HashMap<String, String>, SinkError> {
+        each_sink!(self, s => s.latest_schemas().await)
+    }
+    async fn record_schemas(&self, rows: Vec<DatabaseRecord>) -> Result<u64, SinkError> {
+        each_sink!(self, s => s.record_schemas(rows).await)
+    }
+    async fn load_watermarks(&self) -> Result<Vec<WatermarkRecord>, SinkError> {
+        each_sink!(self, s => s.load_watermarks().await)
+    }
+    async fn save_watermark(&self, row: WatermarkRecord) -> Result<(), SinkError> {
+        each_sink!(self, s => s.save_watermark(row).await)
+    }
+    async fn record_rejects(&self, rows: Vec<RejectRecord>) -> Result<u64, SinkError> {
+        each_sink!(self, s => s.record_rejects(rows).await)
+    }
+    async fn lock_database(&self, database_id: &str, run_id: &str) -> Result<(), SinkError> {
+        each_sink!(self, s => s.lock_database(database_id, run_id).await)
+    }
+    async fn unlock_database(&self, database_id: &str, run_id: &str) {
+        each_sink!(self, s => s.unlock_database(database_id, run_id).await)
+    }
+    async fn copied_files(&self) -> Result<HashSet<String>, SinkError> {
+        each_sink!(self, s => s.copied_files().await)
+    }
+    fn file_writer(&self, key: &str) -> Result<FileWriter, SinkError> {
+        each_sink!(self, s => s.file_writer(key))
+    }
+    async fn record_files(&self, rows: Vec<crate::bronze::FileRecord>) -> Result<(), SinkError> {
+        each_sink!(self, s => s.record_files(rows).await)
+    }
+    async fn append_run(&self, row: RunRecord) -> Result<(), SinkError> {
+        each_sink!(self, s => s.append_run(row).await)
+    }
+    async fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, SinkError> {
+        each_sink!(self, s => s.recent_runs(limit).await)
+    }
+    async fn page_counts(&self) -> Result<HashMap<String, PageCounts>, SinkError> {
+        each_sink!(self, s => s.page_counts().await)
+    }
+    async fn page_states(
+        &self,
+        database_id: &str,
+    ) -> Result<HashMap<PageKey, PageState>, SinkError> {
+        each_sink!(self, s => s.page_states(database_id).await)
+    }
+    async fn flag_deleted(
+        &self,
+        database_id: &str,
+        flags: Vec<(String, DeletedReason)>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, SinkError> {
+        each_sink!(self, s => s.flag_deleted(database_id, flags, at).await)
+    }
 }
 
 /// `s` as a SQL string literal.

@@ -39,6 +39,7 @@ use crate::notion::ids::PageKey;
 use crate::retry::{Class, Policy, TokioClock};
 use crate::sink::plan::entities::{self as plan_entities, EntityChange, EntityIndex, Group, Keyed};
 use crate::sink::plan::pages::{self as plan_pages, PageChange, PageIndex};
+use crate::sink::plan::merge::{MergePlan, WATERMARK_ON};
 use crate::sink::{cells, content_records, records};
 use cells::{Cell, from_batches, to_batch};
 pub use records::{StoredPage, StoredVersion};
@@ -170,6 +171,11 @@ impl DeltaSink {
             #[cfg(test)]
             pages_barrier: None,
         })
+    }
+
+    /// The lake root as configured.
+    pub fn uri(&self) -> &str {
+        &self.uri
     }
 
     /// Leases live `ttl` unless renewed (`NOTION_SYNC_LOCK_TTL`).
@@ -609,15 +615,7 @@ impl DeltaSink {
         }
         let batch = entities::flagged_batch(spec, &change.write, &change.flags)
             .map_err(|e| internal(spec.name, e))?;
-        let plan = MergePlan::rows_and_flags(
-            spec,
-            plan_entities::merge_on(keyed, change),
-            (
-                "s.flag_only AND NOT t.is_deleted",
-                &["is_deleted", "deleted_at"],
-            ),
-            "NOT s.flag_only",
-        );
+        let plan = MergePlan::content(spec, plan_entities::merge_on(keyed, change));
         self.merge(spec, batch, &plan).await.map(|_| ())
     }
 
@@ -652,12 +650,7 @@ impl DeltaSink {
             return Ok(());
         }
         let batch = pages::merge_source(change).map_err(|e| internal(spec.name, e))?;
-        let plan = MergePlan::rows_and_flags(
-            spec,
-            pages::merge_on(change),
-            (plan_pages::FLAG_GUARD, &plan_pages::FLAG_COLUMNS),
-            plan_pages::ROW_GUARD,
-        );
+        let plan = MergePlan::pages(pages::merge_on(change));
         change.stats.committed_version = self.merge(spec, batch, &plan).await?;
         crate::pause::point("sink.after_pages").await;
         Ok(())
@@ -1101,13 +1094,8 @@ impl BronzeSink for DeltaSink {
 
     async fn record_schemas(&self, rows: Vec<DatabaseRecord>) -> Result<u64, SinkError> {
         let latest = self.latest_schemas().await?;
-        let mut seen = HashSet::new();
-        let new: Vec<Vec<Cell>> = rows
-            .iter()
-            .filter(|r| {
-                latest.get(&r.data_source_id) != Some(&r.schema_sha256)
-                    && seen.insert((r.data_source_id.clone(), r.schema_sha256.clone()))
-            })
+        let new: Vec<Vec<Cell>> = crate::sink::plan::new_schemas(&latest, &rows)
+            .into_iter()
             .map(records::database_cells)
             .collect();
         if new.is_empty() {
@@ -1136,11 +1124,7 @@ impl BronzeSink for DeltaSink {
         let spec = &schema::WATERMARKS;
         let batch = to_batch(spec, &[records::watermark_cells(&row)])
             .map_err(|e| internal(spec.name, e))?;
-        let plan = MergePlan {
-            on: "t.database_id = s.database_id AND t.data_source_id = s.data_source_id".into(),
-            matched: vec![(None, spec.names())],
-            insert: Some(None),
-        };
+        let plan = MergePlan::upsert(spec, WATERMARK_ON.into());
         self.merge(spec, batch, &plan).await.map(|_| ())
     }
 
@@ -1149,15 +1133,14 @@ impl BronzeSink for DeltaSink {
             return Ok(0);
         }
         let spec = &schema::REJECTS;
-        let mut seen: HashSet<String> = self
+        let stored: HashSet<String> = self
             .scan(spec, Some(&["raw_sha256"]))
             .await?
             .into_iter()
             .map(|r| r[0].text())
             .collect();
-        let new: Vec<Vec<Cell>> = rows
-            .iter()
-            .filter(|r| seen.insert(r.raw_sha256.clone()))
+        let new: Vec<Vec<Cell>> = crate::sink::plan::new_rejects(stored, &rows)
+            .into_iter()
             .map(records::reject_cells)
             .collect();
         if new.is_empty() {
@@ -1266,43 +1249,6 @@ pub struct Maintenance {
 pub fn pages_batch(rows: &[PageRecord]) -> Result<RecordBatch, String> {
     let cells: Vec<Vec<Cell>> = rows.iter().map(records::page_cells).collect();
     to_batch(&schema::PAGES, &cells)
-}
-
-/// How one MERGE treats matches and non-matches.
-struct MergePlan<'a> {
-    /// Join predicate (`s` = source, `t` = target).
-    on: String,
-    /// `WHEN MATCHED [AND guard] THEN UPDATE columns`, first match wins.
-    matched: Vec<(Option<&'a str>, Vec<&'a str>)>,
-    /// `WHEN NOT MATCHED [AND guard] THEN INSERT *`; `None` inserts nothing.
-    insert: Option<Option<&'a str>>,
-}
-
-impl<'a> MergePlan<'a> {
-    /// The MERGE of a batch of rows and delete flags (`s.flag_only`): a flag updates only its columns
-    /// under its guard, a row replaces every column but `first_synced_at` under `row_guard`, and new
-    /// keys are inserted unless they are flags.
-    fn rows_and_flags(
-        spec: &TableSpec,
-        on: String,
-        (flag_guard, flag_columns): (&'a str, &[&'a str]),
-        row_guard: &'a str,
-    ) -> MergePlan<'a> {
-        let update: Vec<&'a str> = spec
-            .columns
-            .iter()
-            .map(|c| c.name)
-            .filter(|c| *c != "first_synced_at")
-            .collect();
-        MergePlan {
-            on,
-            matched: vec![
-                (Some(flag_guard), flag_columns.to_vec()),
-                (Some(row_guard), update),
-            ],
-            insert: Some(Some("NOT s.flag_only")),
-        }
-    }
 }
 
 /// After a commit: a committed change is applied to the index; after a failed one the index is dropped
