@@ -17,9 +17,9 @@ mod table;
 use std::path::Path;
 
 use crate::cli::{Cli, Command};
+use crate::config::SinkChoice;
 use crate::config::{ConfigError, EnvVars, FileConfig, Settings};
 use crate::exit;
-use crate::config::SinkChoice;
 use crate::sink::delta::DeltaSink;
 use crate::sink::warehouse::WarehouseSink;
 use crate::sink::{Sink, SinkError};
@@ -168,9 +168,10 @@ pub fn open_lake(settings: &Settings) -> Result<DeltaSink, SinkError> {
     if let Some(w) = settings.warehouse() {
         return Err(SinkError::Location {
             uri: w.describe.clone(),
-            reason: "this command works on a Delta lake; set NOTION_SYNC_SINK=delta and LAKEHOUSE_URI \
+            reason:
+                "this command works on a Delta lake; set NOTION_SYNC_SINK=delta and LAKEHOUSE_URI \
                      to the lake (the warehouse keeps its own table history)"
-                .into(),
+                    .into(),
         });
     }
     DeltaSink::new(&settings.lakehouse_uri, &settings.bronze_schema)?

@@ -1,8 +1,8 @@
 //! Where bronze lands: the Delta lake (default) or a SQL warehouse over ODBC (`NOTION_SYNC_SINK`).
 
+use super::ConfigError;
 use super::env::EnvVars;
 use super::secret::Secret;
-use super::ConfigError;
 
 /// The SQL dialect of a warehouse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +68,8 @@ impl SinkChoice {
     ) -> Result<SinkChoice, ConfigError> {
         match env.notion_sync_sink.as_deref().map(str::trim) {
             None | Some("delta") => Ok(SinkChoice::Delta),
-            Some("warehouse") => {
-                WarehouseSettings::from_env(env, schema, read_file).map(|w| Self::Warehouse(w.into()))
-            }
+            Some("warehouse") => WarehouseSettings::from_env(env, schema, read_file)
+                .map(|w| Self::Warehouse(w.into())),
             Some(other) => Err(ConfigError::new(
                 "NOTION_SYNC_SINK",
                 format!("{other:?} is not a sink; use delta (the default) or warehouse"),
@@ -418,14 +417,20 @@ mod tests {
         ]);
         let w = WarehouseSettings::from_env(&m2m, "bronze", &no_file).unwrap();
         let text = w.connection.expose();
-        assert!(text.starts_with("Driver=Databricks;Host=dbc-1.cloud.databricks.com;"), "{text}");
+        assert!(
+            text.starts_with("Driver=Databricks;Host=dbc-1.cloud.databricks.com;"),
+            "{text}"
+        );
         assert!(
             text.contains("AuthMech=11;Auth_Flow=1;Auth_Client_ID=8f1c;Auth_Client_Secret=dose-secret;Auth_Scope=all-apis;"),
             "{text}"
         );
         assert!(text.contains("StagingAllowedLocalPaths="), "{text}");
         assert_eq!(w.credentials_var, "DATABRICKS_CLIENT_SECRET");
-        assert_eq!(w.staging_volume.as_deref(), Some("/Volumes/main/bronze/staging"));
+        assert_eq!(
+            w.staging_volume.as_deref(),
+            Some("/Volumes/main/bronze/staging")
+        );
     }
 
     #[test]
@@ -433,7 +438,10 @@ mod tests {
         let cases: [(&[(&str, &str)], &str); 5] = [
             (&[("NOTION_SYNC_SINK", "lake")], "NOTION_SYNC_SINK"),
             (
-                &[("NOTION_SYNC_SINK", "warehouse"), ("WAREHOUSE_DIALECT", "postgres")],
+                &[
+                    ("NOTION_SYNC_SINK", "warehouse"),
+                    ("WAREHOUSE_DIALECT", "postgres"),
+                ],
                 "WAREHOUSE_ODBC_CONNECTION_STRING",
             ),
             (&[("NOTION_SYNC_SINK", "warehouse")], "DATABRICKS_HOST"),
@@ -462,7 +470,8 @@ mod tests {
 
     #[test]
     fn a_given_connection_string_is_described_without_its_password() {
-        let text = "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=x;Uid=u;Pwd={p;w}";
+        let text =
+            "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=x;Uid=u;Pwd={p;w}";
         assert_eq!(connection_secrets(text), vec!["p;w".to_string()]);
         let d = describe_connection(text);
         assert_eq!(d, "the warehouse at Server=127.0.0.1 Port=5432 Database=x");

@@ -5,7 +5,7 @@ use notion_sync::sink::BronzeSink;
 use serde_json::json;
 
 use crate::oracle::{Memory, Promise, check};
-use crate::support::{World, assert_exit};
+use crate::support::{Lake, World, assert_exit};
 use crate::workload;
 
 const V: &str = "2026-03-11";
@@ -22,6 +22,11 @@ async fn sync(w: &World, promise: Promise) {
 /// A random workload interleaved with incremental, delete-detecting and full syncs; bronze is checked
 /// against the simulator after every sync.
 async fn oracle(seed: u64) {
+    oracle_into(seed, Lake::Local).await;
+}
+
+/// [`oracle`] with bronze on `lake`.
+async fn oracle_into(seed: u64, lake: Lake) {
     // A small result cap makes every data source "over the cap", so capped queries, created_time
     // windows and restarts happen in every round.
     oracle_on(
@@ -33,11 +38,12 @@ async fn oracle(seed: u64) {
             ..SimConfig::default()
         },
         6,
+        lake,
     )
     .await;
 }
 
-async fn oracle_on(seed: u64, cfg: SimConfig, rounds: usize) {
+async fn oracle_on(seed: u64, cfg: SimConfig, rounds: usize, lake: Lake) {
     let cap = cfg.query_result_cap.min(30);
     let version = if seed.is_multiple_of(2) {
         V
@@ -45,6 +51,7 @@ async fn oracle_on(seed: u64, cfg: SimConfig, rounds: usize) {
         "2025-09-03"
     };
     let mut w = World::with_config(cfg).await;
+    w.on(lake).await;
     w.set("NOTION_VERSION", version);
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut memory = Memory::default();
@@ -92,6 +99,7 @@ async fn oracle_over_the_real_result_cap() {
             ..SimConfig::default()
         },
         3,
+        Lake::Local,
     )
     .await;
 }
@@ -104,6 +112,24 @@ macro_rules! oracle_seeds {
         }
     )*};
 }
+
+macro_rules! postgres_oracle_seeds {
+    ($($name:ident = $seed:expr),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            oracle_into($seed, Lake::Postgres).await;
+        }
+    )*};
+}
+
+// The same workloads with bronze in PostgreSQL through the warehouse sink (both API versions).
+postgres_oracle_seeds!(
+    postgres_oracle_seed_01 = 1,
+    postgres_oracle_seed_02 = 2,
+    postgres_oracle_seed_03 = 3,
+    postgres_oracle_seed_04 = 4,
+    postgres_oracle_seed_05 = 5,
+);
 
 oracle_seeds!(
     oracle_seed_01 = 1,

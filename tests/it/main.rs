@@ -21,4 +21,5 @@ mod serve;
 mod snapshots;
 mod support;
 mod sync;
+mod warehouse;
 mod workload;

@@ -201,7 +201,7 @@ async fn differences(
         }
     }
     // History: every stored payload once, never lost.
-    let versions = world.sink().read_versions().await.expect("history reads");
+    let versions = world.bronze().read_versions().await.expect("history reads");
     let mut history: BTreeMap<(String, String), String> = BTreeMap::new();
     for v in &versions {
         let key = (v.page_id.clone(), v.payload_sha256.clone());

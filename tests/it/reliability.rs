@@ -7,7 +7,7 @@ use notion_sim::{FaultKind, FaultMode, FaultPlan, FaultRule, WorkspaceKind};
 use notion_sync::sink::BronzeSink;
 use serde_json::json;
 
-use crate::support::{World, assert_bronze_matches, assert_exit};
+use crate::support::{Lake, World, assert_bronze_matches, assert_exit};
 
 fn rule(endpoint: Option<&str>, kind: FaultKind, p: f64) -> FaultRule {
     FaultRule {
@@ -19,7 +19,17 @@ fn rule(endpoint: Option<&str>, kind: FaultKind, p: f64) -> FaultRule {
 
 /// Syncs the demo workspace under `rules`; bronze must equal the simulator, within `bound`.
 async fn survives(rules: Vec<FaultRule>, bound: Duration) -> Vec<notion_sync::bronze::RunRecord> {
+    survives_on(Lake::Local, rules, bound).await
+}
+
+/// [`survives`] with bronze on `lake`.
+async fn survives_on(
+    lake: Lake,
+    rules: Vec<FaultRule>,
+    bound: Duration,
+) -> Vec<notion_sync::bronze::RunRecord> {
     let mut w = World::start(WorkspaceKind::Demo).await;
+    w.on(lake).await;
     w.set("NOTION_TIMEOUT_SECONDS", "1");
     w.set("NOTION_MAX_RETRIES", "12");
     w.sim.set_faults(FaultPlan { rules });
@@ -29,7 +39,7 @@ async fn survives(rules: Vec<FaultRule>, bound: Duration) -> Vec<notion_sync::br
     assert!(started.elapsed() < bound, "took {:?}", started.elapsed());
     w.sim.clear_faults();
     assert_bronze_matches(&w, "2026-03-11", None).await;
-    w.sink().recent_runs(100).await.unwrap()
+    w.bronze().recent_runs(100).await.unwrap()
 }
 
 fn total(
@@ -79,7 +89,17 @@ async fn connections_closed_mid_body_and_truncated_json_are_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_at_once_still_converges() {
-    let runs = survives(
+    every_fault_at_once(Lake::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_at_once_still_converges_into_postgres() {
+    every_fault_at_once(Lake::Postgres).await;
+}
+
+async fn every_fault_at_once(lake: Lake) {
+    let runs = survives_on(
+        lake,
         vec![
             rule(None, FaultKind::Status(429), 0.3),
             rule(None, FaultKind::Status(503), 0.1),
@@ -100,7 +120,17 @@ async fn every_fault_at_once_still_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_page_is_kept_raw_in_the_reject_table_and_the_rest_lands() {
-    let w = World::start(WorkspaceKind::Demo).await;
+    malformed_pages_are_rejected(Lake::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_page_is_kept_raw_in_the_warehouse_reject_table() {
+    malformed_pages_are_rejected(Lake::Postgres).await;
+}
+
+async fn malformed_pages_are_rejected(lake: Lake) {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    w.on(lake).await;
     let db = w.sim.database_id_by_title("Tasks").unwrap();
     let ids = live_pages(&w, "Tasks", 2);
     let bad_time = json!({"last_edited_time": "yesterday"});
@@ -110,7 +140,7 @@ async fn a_malformed_page_is_kept_raw_in_the_reject_table_and_the_rest_lands() {
     w.sim
         .override_page(&ids[1], bad_id.as_object().unwrap().clone());
     assert_exit(&w.run(&["sync"]).await, 0);
-    let rejects = w.sink().read_rejects().await.unwrap();
+    let rejects = w.bronze().read_rejects().await.unwrap();
     assert_eq!(rejects.len(), 2, "{rejects:?}");
     assert!(
         rejects
@@ -128,7 +158,7 @@ async fn a_malformed_page_is_kept_raw_in_the_reject_table_and_the_rest_lands() {
             .all(|r| !r.error.is_empty() && r.database_id == db)
     );
     let run = w
-        .sink()
+        .bronze()
         .recent_runs(100)
         .await
         .unwrap()
@@ -145,7 +175,7 @@ async fn a_malformed_page_is_kept_raw_in_the_reject_table_and_the_rest_lands() {
     assert!(!stored.contains(&ids[0]));
     // Read again: rejects are not stored twice.
     assert_exit(&w.run(&["sync", "--full-refresh"]).await, 0);
-    assert_eq!(w.sink().read_rejects().await.unwrap().len(), 2);
+    assert_eq!(w.bronze().read_rejects().await.unwrap().len(), 2);
     // Fixed in Notion (and edited): the page lands.
     w.sim.override_page(&ids[0], Default::default());
     w.sim.override_page(&ids[1], Default::default());

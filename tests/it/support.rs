@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use notion_sim::{DatabaseInfo, SimConfig, SimHandle, Simulator, WorkspaceKind};
+use notion_sync::config::{EnvVars, WarehouseSettings};
+use notion_sync::sink::Sink;
 use notion_sync::sink::delta::{DeltaSink, StoredPage};
+use notion_sync::sink::warehouse::WarehouseSink;
 use tempfile::TempDir;
 
 /// A simulator, a lake directory and the environment that points the binary at both.
@@ -129,6 +132,34 @@ impl World {
             .expect("sink opens")
     }
 
+    /// Bronze as the binary sees it: the warehouse when this world syncs into one, else the lake.
+    pub fn bronze(&self) -> Sink {
+        if self.env.get("NOTION_SYNC_SINK").map(String::as_str) == Some("warehouse") {
+            let vars = EnvVars::from_pairs(self.env.clone()).expect("the world's variables decode");
+            let schema = &self.env["BRONZE_SCHEMA"];
+            let settings = WarehouseSettings::from_env(&vars, schema, &|_| {
+                Err(std::io::Error::other("no files"))
+            })
+            .expect("the world's warehouse settings are valid");
+            Sink::Warehouse(WarehouseSink::new(settings))
+        } else {
+            Sink::Delta(self.sink())
+        }
+    }
+
+    /// Moves this world's bronze into a new schema of the PostgreSQL the test command started, reached
+    /// through psqlODBC like the binary does (`NOTION_SYNC_SINK=warehouse`, dialect postgres).
+    pub fn on_postgres(&mut self) {
+        let connection = service("NOTION_SYNC_TEST_POSTGRES");
+        let schema = format!("t_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        postgres_exec(&format!("CREATE SCHEMA {schema}"));
+        self.set("NOTION_SYNC_SINK", "warehouse");
+        self.set("WAREHOUSE_DIALECT", "postgres");
+        self.set("WAREHOUSE_ODBC_CONNECTION_STRING", &connection);
+        self.set("BRONZE_SCHEMA", &schema);
+        self.set("ODBCSYSINI", &service("ODBCSYSINI"));
+    }
+
     /// The object-store settings this world gives the binary, as delta-rs options.
     pub fn storage_options(&self) -> std::collections::HashMap<String, String> {
         self.env
@@ -163,6 +194,7 @@ impl World {
                 self.on_s3().await;
             }
             Lake::Azure => self.on_azure(),
+            Lake::Postgres => self.on_postgres(),
         }
     }
 
@@ -218,10 +250,7 @@ impl World {
     }
 
     pub async fn pages(&self) -> Vec<StoredPage> {
-        self.sink()
-            .read_pages(None)
-            .await
-            .expect("pages table reads")
+        self.bronze().read_pages().await.expect("pages table reads")
     }
 
     /// Database id → configured name.
@@ -276,6 +305,40 @@ pub enum Lake {
     S3,
     /// A folder of a container of the Azurite emulator (Azure Blob Storage).
     Azure,
+    /// Not a lake: a schema of the test PostgreSQL, through the warehouse sink (ODBC).
+    Postgres,
+}
+
+/// Runs one statement on the test PostgreSQL (as its superuser), through ODBC.
+pub fn postgres_exec(sql: &str) {
+    postgres_query(sql);
+}
+
+/// Runs a query on the test PostgreSQL through ODBC; every row as text.
+pub fn postgres_query(sql: &str) -> Vec<Vec<Option<String>>> {
+    use odbc_api::{ConnectionOptions, Cursor, ResultSetMetadata};
+    let env = odbc_api::environment().expect("ODBC environment");
+    let conn = env
+        .connect_with_connection_string(
+            &service("NOTION_SYNC_TEST_POSTGRES"),
+            ConnectionOptions::default(),
+        )
+        .expect("the test PostgreSQL accepts a connection");
+    let Some(mut cursor) = conn.execute(sql, (), None).expect("statement runs") else {
+        return Vec::new();
+    };
+    let width = cursor.num_result_cols().unwrap() as u16;
+    let mut rows = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(mut row) = cursor.next_row().unwrap() {
+        let mut out = Vec::new();
+        for col in 1..=width {
+            let present = row.get_text(col, &mut buf).unwrap();
+            out.push(present.then(|| String::from_utf8(buf.clone()).unwrap()));
+        }
+        rows.push(out);
+    }
+    rows
 }
 
 /// The container `scripts/services.sh` creates in Azurite.
@@ -302,8 +365,8 @@ pub fn s3_auth_endpoint() -> String {
 fn service(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
         panic!(
-            "{var} is not set: the object-store tests need the local S3 servers; run them with \
-             `bash scripts/services.sh cargo test ...` (scripts/test.sh does)"
+            "{var} is not set: the object-store and warehouse tests need the local services; run \
+             them with `bash scripts/services.sh cargo test ...` (scripts/test.sh does)"
         )
     })
 }

@@ -38,8 +38,8 @@ use crate::bronze::{
 use crate::notion::ids::PageKey;
 use crate::retry::{Class, Policy, TokioClock};
 use crate::sink::plan::entities::{self as plan_entities, EntityChange, EntityIndex, Group, Keyed};
-use crate::sink::plan::pages::{self as plan_pages, PageChange, PageIndex};
 use crate::sink::plan::merge::{MergePlan, WATERMARK_ON};
+use crate::sink::plan::pages::{self as plan_pages, PageChange, PageIndex};
 use crate::sink::{cells, content_records, records};
 use cells::{Cell, from_batches, to_batch};
 pub use records::{StoredPage, StoredVersion};

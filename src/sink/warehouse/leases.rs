@@ -10,7 +10,7 @@ use std::io;
 use super::ddl::LEASES;
 use super::dialect::Sql;
 use super::odbc::Odbc;
-use crate::sink::lease::{LeaseStore, Stored, StoreFuture};
+use crate::sink::lease::{LeaseStore, StoreFuture, Stored};
 use crate::sink::sql_str;
 
 /// The warehouse's lease table.

@@ -271,7 +271,11 @@ impl WarehouseSink {
         })
     }
 
-    async fn commit_entities(&self, keyed: &'static Keyed, change: &EntityChange) -> Result<(), SinkError> {
+    async fn commit_entities(
+        &self,
+        keyed: &'static Keyed,
+        change: &EntityChange,
+    ) -> Result<(), SinkError> {
         if change.is_empty() {
             return Ok(());
         }
@@ -294,7 +298,11 @@ impl WarehouseSink {
     }
 
     /// Appends rows to `spec`'s table.
-    async fn append(&self, spec: &'static TableSpec, rows: Vec<Vec<Cell>>) -> Result<u64, SinkError> {
+    async fn append(
+        &self,
+        spec: &'static TableSpec,
+        rows: Vec<Vec<Cell>>,
+    ) -> Result<u64, SinkError> {
         if rows.is_empty() {
             return Ok(0);
         }
@@ -421,7 +429,8 @@ fn stage_through_volume(
             .map(|(n, v)| {
                 (
                     n.to_string(),
-                    v.clone().map_or(serde_json::Value::Null, serde_json::Value::String),
+                    v.clone()
+                        .map_or(serde_json::Value::Null, serde_json::Value::String),
                 )
             })
             .collect();
@@ -666,14 +675,18 @@ impl BronzeSink for WarehouseSink {
     }
 
     fn file_writer(&self, _key: &str) -> Result<FileWriter, SinkError> {
-        Err(not_stored("copies of Notion-hosted files (NOTION_SYNC_INCLUDE=files)"))
+        Err(not_stored(
+            "copies of Notion-hosted files (NOTION_SYNC_INCLUDE=files)",
+        ))
     }
 
     async fn record_files(&self, rows: Vec<FileRecord>) -> Result<(), SinkError> {
         if rows.is_empty() {
             return Ok(());
         }
-        Err(not_stored("copies of Notion-hosted files (NOTION_SYNC_INCLUDE=files)"))
+        Err(not_stored(
+            "copies of Notion-hosted files (NOTION_SYNC_INCLUDE=files)",
+        ))
     }
 
     async fn append_run(&self, row: RunRecord) -> Result<(), SinkError> {
@@ -726,12 +739,7 @@ impl BronzeSink for WarehouseSink {
     ) -> Result<HashMap<PageKey, PageState>, SinkError> {
         let filter = format!("database_id = {}", sql_str(database_id));
         let rows = self
-            .read(
-                &spec::PAGES,
-                &plan_pages::INDEX_COLUMNS,
-                Some(filter),
-                None,
-            )
+            .read(&spec::PAGES, &plan_pages::INDEX_COLUMNS, Some(filter), None)
             .await?;
         let mut index = PageIndex::default();
         index.add_pages(rows);

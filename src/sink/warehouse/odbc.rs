@@ -85,7 +85,10 @@ impl OdbcFailure {
 
     /// Whether the ODBC driver could not be found or loaded.
     pub fn no_driver(&self) -> bool {
+        let m = self.message.to_ascii_lowercase();
         matches!(self.state.as_str(), "IM002" | "IM003" | "IM004")
+            || m.contains("can't open lib")
+            || m.contains("data source name not found")
     }
 
     /// Whether a named schema does not exist.
@@ -387,16 +390,15 @@ impl Odbc {
         work: &dyn Fn(&Session<'_>) -> Result<T, OdbcFailure>,
     ) -> Result<T, OdbcFailure> {
         let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-        if guard
-            .as_ref()
-            .is_some_and(|c| c.is_dead().unwrap_or(true))
-        {
+        if guard.as_ref().is_some_and(|c| c.is_dead().unwrap_or(true)) {
             *guard = None;
         }
         if guard.is_none() {
             *guard = Some(Self::connect(secret, transactional)?);
         }
-        let conn = guard.as_ref().ok_or_else(|| OdbcFailure::internal("no connection"))?;
+        let conn = guard
+            .as_ref()
+            .ok_or_else(|| OdbcFailure::internal("no connection"))?;
         let result = work(&Session { conn });
         let result = match result {
             Ok(v) if transactional => conn.commit().map(|()| v).map_err(|e| OdbcFailure::of(&e)),
@@ -430,7 +432,11 @@ pub fn text_row(cells: &[Cell], flag_only: bool) -> TextRow {
 }
 
 /// Cells of a row read with [`super::dialect::Sql::select`] of `columns` of `spec`.
-pub fn cells_of(spec: &TableSpec, columns: &[&str], row: &TextRow) -> Result<Vec<Cell>, OdbcFailure> {
+pub fn cells_of(
+    spec: &TableSpec,
+    columns: &[&str],
+    row: &TextRow,
+) -> Result<Vec<Cell>, OdbcFailure> {
     columns
         .iter()
         .zip(row)
