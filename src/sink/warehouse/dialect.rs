@@ -256,6 +256,25 @@ impl Sql {
         sql
     }
 
+    /// The newest schema hash of every data source.
+    pub fn latest_schemas(&self) -> String {
+        format!(
+            "SELECT data_source_id, schema_sha256 FROM (SELECT data_source_id, schema_sha256, \
+             row_number() OVER (PARTITION BY data_source_id ORDER BY observed_at DESC) AS n \
+             FROM {}) AS x WHERE n = 1",
+            self.table(crate::sink::tables::DATABASES)
+        )
+    }
+
+    /// Live and deleted page rows per database.
+    pub fn page_counts(&self) -> String {
+        format!(
+            "SELECT database_id, SUM(CASE WHEN is_deleted THEN 0 ELSE 1 END), \
+             SUM(CASE WHEN is_deleted THEN 1 ELSE 0 END) FROM {} GROUP BY database_id",
+            self.table(crate::sink::tables::PAGES)
+        )
+    }
+
     /// Whether a run of statements can be one transaction (Databricks SQL commits each statement).
     pub fn transactional(&self) -> bool {
         self.dialect == Dialect::Postgres

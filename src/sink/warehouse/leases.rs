@@ -26,14 +26,6 @@ impl WarehouseLeaseStore {
         WarehouseLeaseStore { odbc, sql }
     }
 
-    fn key_filter(key: &str, epoch: Option<u64>) -> String {
-        let mut f = format!("lease_key = {}", sql_str(key));
-        if let Some(e) = epoch {
-            f.push_str(&format!(" AND epoch = {e}"));
-        }
-        f
-    }
-
     async fn query(&self, sql: String) -> io::Result<Vec<Vec<Option<String>>>> {
         let transactional = self.sql.transactional();
         self.odbc
@@ -51,13 +43,52 @@ impl WarehouseLeaseStore {
     }
 }
 
+fn key_filter(key: &str, epoch: Option<u64>) -> String {
+    let mut f = format!("lease_key = {}", sql_str(key));
+    if let Some(e) = epoch {
+        f.push_str(&format!(" AND epoch = {e}"));
+    }
+    f
+}
+
+/// Creates the document of `epoch` unless one exists.
+pub fn create_statement(sql: &Sql, key: &str, epoch: u64, text: &str) -> String {
+    format!(
+        "INSERT INTO {table} (lease_key, epoch, document, modified_at) SELECT {k}, {epoch}, {doc}, \
+         CURRENT_TIMESTAMP WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {f})",
+        table = sql.table(LEASES.name),
+        k = sql_str(key),
+        doc = sql_str(text),
+        f = key_filter(key, Some(epoch)),
+    )
+}
+
+/// Replaces the document of `epoch` (renewal).
+pub fn replace_statement(sql: &Sql, key: &str, epoch: u64, text: &str) -> String {
+    format!(
+        "UPDATE {} SET document = {}, modified_at = CURRENT_TIMESTAMP WHERE {}",
+        sql.table(LEASES.name),
+        sql_str(text),
+        key_filter(key, Some(epoch))
+    )
+}
+
+/// Removes the document of `epoch`.
+pub fn remove_statement(sql: &Sql, key: &str, epoch: u64) -> String {
+    format!(
+        "DELETE FROM {} WHERE {}",
+        sql.table(LEASES.name),
+        key_filter(key, Some(epoch))
+    )
+}
+
 impl LeaseStore for WarehouseLeaseStore {
     fn epochs<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Vec<u64>> {
         Box::pin(async move {
             let sql = self.sql.select(
                 &LEASES,
                 &["epoch"],
-                Some(&Self::key_filter(key, None)),
+                Some(&key_filter(key, None)),
                 Some("epoch"),
             );
             let rows = self.query(sql).await?;
@@ -74,7 +105,7 @@ impl LeaseStore for WarehouseLeaseStore {
             let sql = self.sql.select(
                 &LEASES,
                 &["document", "modified_at"],
-                Some(&Self::key_filter(key, Some(epoch))),
+                Some(&key_filter(key, Some(epoch))),
                 None,
             );
             let rows = self.query(sql).await?;
@@ -91,15 +122,10 @@ impl LeaseStore for WarehouseLeaseStore {
 
     fn create<'a>(&'a self, key: &'a str, epoch: u64, text: String) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let insert = format!(
-                "INSERT INTO {table} (lease_key, epoch, document, modified_at) SELECT {k}, {epoch}, {doc}, \
-                 CURRENT_TIMESTAMP WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {f})",
-                table = self.sql.table(LEASES.name),
-                k = sql_str(key),
-                doc = sql_str(&text),
-                f = Self::key_filter(key, Some(epoch)),
-            );
-            match self.exec(insert).await {
+            match self
+                .exec(create_statement(&self.sql, key, epoch, &text))
+                .await
+            {
                 Ok(_) => {}
                 // A racing creator committed first (duplicate key or concurrent commit): it holds the epoch.
                 Err(e) if e.to_string().contains("23505") => return Ok(false),
@@ -114,24 +140,17 @@ impl LeaseStore for WarehouseLeaseStore {
 
     fn replace<'a>(&'a self, key: &'a str, epoch: u64, text: String) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let update = format!(
-                "UPDATE {} SET document = {}, modified_at = CURRENT_TIMESTAMP WHERE {}",
-                self.sql.table(LEASES.name),
-                sql_str(&text),
-                Self::key_filter(key, Some(epoch))
-            );
-            self.exec(update).await.map(|_| ())
+            self.exec(replace_statement(&self.sql, key, epoch, &text))
+                .await
+                .map(|_| ())
         })
     }
 
     fn remove<'a>(&'a self, key: &'a str, epoch: u64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let delete = format!(
-                "DELETE FROM {} WHERE {}",
-                self.sql.table(LEASES.name),
-                Self::key_filter(key, Some(epoch))
-            );
-            self.exec(delete).await.map(|_| ())
+            self.exec(remove_statement(&self.sql, key, epoch))
+                .await
+                .map(|_| ())
         })
     }
 

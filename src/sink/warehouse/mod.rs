@@ -11,6 +11,7 @@ pub mod ddl;
 pub mod dialect;
 mod leases;
 pub mod odbc;
+pub mod statements;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,7 +23,6 @@ use self::odbc::{Odbc, OdbcFailure, Session, TextRow, cells_of, text_row};
 use super::cells::Cell;
 use super::lease::{DEFAULT_TTL, Leases};
 use super::plan::entities::{self as plan_entities, EntityChange, EntityIndex, Group, Keyed};
-use super::plan::merge::{MergePlan, WATERMARK_ON};
 use super::plan::pages::{self as plan_pages, PageChange, PageIndex};
 use super::records::{self, StoredPage, StoredVersion};
 use super::spec::{self, TableSpec};
@@ -208,10 +208,8 @@ impl WarehouseSink {
                 .iter()
                 .map(|r| text_row(&records::version_cells(r), false))
                 .collect();
-            self.write_staged(&spec::VERSIONS, rows, |sql| {
-                sql.insert_new(&spec::VERSIONS, &plan_pages::VERSION_KEY_COLUMNS)
-            })
-            .await?;
+            self.write_staged(&spec::VERSIONS, rows, statements::versions_insert)
+                .await?;
             crate::pause::point("sink.after_versions").await;
         }
         if !change.touches_pages() {
@@ -230,11 +228,8 @@ impl WarehouseSink {
                     .map(|f| text_row(&records::page_cells(&f.placeholder()), true)),
             )
             .collect();
-        self.write_staged(&spec::PAGES, rows, |sql| {
-            let on = "t.database_id = s.database_id AND t.page_id = s.page_id".to_string();
-            sql.merge(&spec::PAGES, &MergePlan::pages(on))
-        })
-        .await?;
+        self.write_staged(&spec::PAGES, rows, statements::pages_merge)
+            .await?;
         crate::pause::point("sink.after_pages").await;
         Ok(())
     }
@@ -287,11 +282,8 @@ impl WarehouseSink {
             .map(|r| text_row(r, false))
             .chain(change.flags.iter().map(|r| text_row(r, true)))
             .collect();
-        let on: Vec<String> = keyed.key.iter().map(|k| format!("t.{k} = s.{k}")).collect();
-        let on = on.join(" AND ");
-        let spec = keyed.spec;
-        self.write_staged(spec, rows, move |sql| {
-            sql.merge(spec, &MergePlan::content(spec, on.clone()))
+        self.write_staged(keyed.spec, rows, move |sql| {
+            statements::content_merge(sql, keyed)
         })
         .await
         .map(|_| ())
@@ -587,12 +579,7 @@ impl BronzeSink for WarehouseSink {
     async fn latest_schemas(&self) -> Result<HashMap<String, String>, SinkError> {
         let rows = self
             .run(spec::DATABASES.name, |s, sql| {
-                s.query(&format!(
-                    "SELECT data_source_id, schema_sha256 FROM (SELECT data_source_id, schema_sha256, \
-                     row_number() OVER (PARTITION BY data_source_id ORDER BY observed_at DESC) AS n \
-                     FROM {}) AS x WHERE n = 1",
-                    sql.table(spec::DATABASES.name)
-                ))
+                s.query(&sql.latest_schemas())
             })
             .await?;
         Ok(rows
@@ -629,14 +616,9 @@ impl BronzeSink for WarehouseSink {
     async fn save_watermark(&self, row: WatermarkRecord) -> Result<(), SinkError> {
         self.guard(&[row.database_id.as_str()]).await?;
         let rows = vec![text_row(&records::watermark_cells(&row), false)];
-        self.write_staged(&spec::WATERMARKS, rows, |sql| {
-            sql.merge(
-                &spec::WATERMARKS,
-                &MergePlan::upsert(&spec::WATERMARKS, WATERMARK_ON.into()),
-            )
-        })
-        .await
-        .map(|_| ())
+        self.write_staged(&spec::WATERMARKS, rows, statements::watermark_merge)
+            .await
+            .map(|_| ())
     }
 
     async fn record_rejects(&self, rows: Vec<RejectRecord>) -> Result<u64, SinkError> {
@@ -651,10 +633,8 @@ impl BronzeSink for WarehouseSink {
         let databases: Vec<&str> = rows.iter().map(|r| r.database_id.as_str()).collect();
         self.guard(&databases).await?;
         let rows = new.iter().map(|r| text_row(r, false)).collect();
-        self.write_staged(&spec::REJECTS, rows, |sql| {
-            sql.insert_new(&spec::REJECTS, &["raw_sha256"])
-        })
-        .await
+        self.write_staged(&spec::REJECTS, rows, statements::rejects_insert)
+            .await
     }
 
     async fn lock_database(&self, database_id: &str, run_id: &str) -> Result<(), SinkError> {
@@ -709,13 +689,7 @@ impl BronzeSink for WarehouseSink {
 
     async fn page_counts(&self) -> Result<HashMap<String, PageCounts>, SinkError> {
         let rows = self
-            .run(spec::PAGES.name, |s, sql| {
-                s.query(&format!(
-                    "SELECT database_id, SUM(CASE WHEN is_deleted THEN 0 ELSE 1 END), \
-                     SUM(CASE WHEN is_deleted THEN 1 ELSE 0 END) FROM {} GROUP BY database_id",
-                    sql.table(spec::PAGES.name)
-                ))
-            })
+            .run(spec::PAGES.name, |s, sql| s.query(&sql.page_counts()))
             .await?;
         let num = |v: &Option<String>| v.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok(rows
