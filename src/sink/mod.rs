@@ -75,6 +75,8 @@ macro_rules! each_sink {
 
 /// The configured sink (`NOTION_SYNC_SINK`): commands and the sync spine talk to it through
 /// [`BronzeSink`]; what only the Delta lake can do (time travel, optimize) opens the lake itself.
+// One per command: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Sink {
     /// Delta tables under `LAKEHOUSE_URI`.

@@ -688,7 +688,7 @@ impl DeltaSink {
             .fields()
             .map(|f| f.name().to_string())
             .collect();
-        let missing: Vec<_> = schema::delta_fields(&spec)
+        let missing: Vec<_> = schema::delta_fields(spec)
             .into_iter()
             .filter(|f| !present.contains(f.name()))
             .collect();

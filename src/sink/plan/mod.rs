@@ -27,10 +27,7 @@ pub fn new_schemas<'a>(
 }
 
 /// The rejects to append: those whose `raw_sha256` is not in `stored`, each once.
-pub fn new_rejects<'a>(
-    mut stored: HashSet<String>,
-    rows: &'a [RejectRecord],
-) -> Vec<&'a RejectRecord> {
+pub fn new_rejects(mut stored: HashSet<String>, rows: &[RejectRecord]) -> Vec<&RejectRecord> {
     rows.iter()
         .filter(|r| stored.insert(r.raw_sha256.clone()))
         .collect()
