@@ -11,8 +11,8 @@ use crate::exit;
 use crate::extract::SyncPlan;
 use crate::notion::{ApiVersion, Client, ClientOptions};
 use crate::progress::Progress;
-use crate::sink::BronzeSink;
 use crate::sink::delta::DeltaSink;
+use crate::sink::{BronzeSink, Sink};
 
 /// Starts the simulator, runs a full sync, edits a few pages, runs an incremental sync and explains.
 pub async fn run(args: &DemoArgs) -> u8 {
@@ -67,7 +67,7 @@ pub async fn run(args: &DemoArgs) -> u8 {
             return exit::INTERNAL;
         }
     };
-    let sink = match DeltaSink::new(&args.lake, "bronze") {
+    let sink = match DeltaSink::new(&args.lake, "bronze").map(Sink::Delta) {
         Ok(s) => s,
         Err(e) => return report_sink(&e),
     };
@@ -99,11 +99,14 @@ pub async fn run(args: &DemoArgs) -> u8 {
     );
     let first = run_sync(&client, &sink, &plan(true), &Progress::auto()).await;
     print_summary(&first);
-    let restore_point = sink
-        .table_version(crate::sink::tables::PAGES)
-        .await
-        .ok()
-        .flatten();
+    let restore_point = match &sink {
+        Sink::Delta(lake) => lake
+            .table_version(crate::sink::tables::PAGES)
+            .await
+            .ok()
+            .flatten(),
+        Sink::Warehouse(_) => None,
+    };
     let showcase = show_content(&sink, None).await;
 
     // Ten minutes later someone edits a few tasks.
@@ -165,7 +168,7 @@ fn tasks_ds_id(sim: &notion_sim::SimHandle) -> Option<String> {
 async fn restore_step(
     sim: &notion_sim::SimHandle,
     client: &Client,
-    sink: &DeltaSink,
+    sink: &Sink,
     databases: &[DatabaseConfig],
     tasks_ds: &str,
     version: u64,
@@ -234,7 +237,7 @@ async fn restore_step(
 
 /// Prints the first blocks of a page's content as bronze holds them (the page with the most paragraphs
 /// when `page` is `None`); returns the page and its first paragraph.
-async fn show_content(sink: &DeltaSink, page: Option<&String>) -> Option<(String, String)> {
+async fn show_content(sink: &Sink, page: Option<&String>) -> Option<(String, String)> {
     let blocks = sink.read_blocks().await.ok()?;
     let paragraphs = |p: &str| {
         blocks

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{open_lake, report_config, report_sink};
+use super::{open_sink, report_config, report_sink};
 use crate::cli::{Cli, ExportArgs, VerifyArgs};
 use crate::config::{ConfigError, Settings, StorageSettings, remember_secret, scrub_secrets};
 use crate::exit;
@@ -35,7 +35,7 @@ pub async fn run(cli: &Cli, settings: &Settings, args: &ExportArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return report_config(&e),
     };
-    let sink = match open_lake(settings) {
+    let sink = match open_sink(settings) {
         Ok(s) => s,
         Err(e) => return report_sink(&e),
     };

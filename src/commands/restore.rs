@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::{open_client, open_lake, report_config, report_sink, table};
+use super::{open_client, open_sink, report_config, report_sink, table};
 use crate::cli::RestoreArgs;
 use crate::config::{ConfigError, DatabaseConfig, Settings};
 use crate::exit;
@@ -14,7 +14,7 @@ use crate::restore::journal::{self, Journal, Resumed};
 use crate::restore::plan::{ActionKind, Plan, PlanOptions};
 use crate::restore::{AsOf, RestoreError, Snapshot, apply, plan, rebuild, snapshot};
 use crate::sink::BronzeSink;
-use crate::sink::delta::DeltaSink;
+use crate::sink::Sink;
 
 /// Plans (and with `--apply` carries out) a restore; returns the exit code.
 pub async fn run(settings: &Settings, args: &RestoreArgs) -> u8 {
@@ -32,7 +32,7 @@ pub async fn run(settings: &Settings, args: &RestoreArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let sink = match open_lake(settings) {
+    let sink = match open_sink(settings) {
         Ok(s) => s,
         Err(e) => return report_sink(&e),
     };
@@ -54,7 +54,7 @@ pub async fn run(settings: &Settings, args: &RestoreArgs) -> u8 {
 /// Plans and (with `--apply`) carries out a restore with an open client and lake.
 pub(super) async fn restore(
     client: &Client,
-    sink: &DeltaSink,
+    sink: &Sink,
     databases: &[DatabaseConfig],
     args: &RestoreArgs,
     storage: &std::collections::HashMap<String, String>,

@@ -21,7 +21,7 @@ use crate::bronze::{DeletedReason, PageRecord, RejectRecord};
 use crate::notion::ids::{PageKey, normalize_id};
 use crate::notion::model::PageEnvelope;
 use crate::notion::{Client, RequestStats};
-use crate::sink::{BronzeSink, PageState};
+use crate::sink::BronzeSink;
 
 /// Pages one database lists now (every data source, both partitions).
 pub type Listing = HashMap<PageKey, Seen>;
@@ -36,16 +36,6 @@ enum Verdict {
     Reject(Box<RejectRecord>),
 }
 
-/// Whether a listed page's bronze row needs a fresh read: absent, flagged, older, or in the other
-/// partition (archiving may not move `last_edited_time` past its minute).
-fn is_stale(seen: &Seen, stored: Option<&PageState>) -> bool {
-    stored.is_none_or(|s| {
-        s.is_deleted
-            || s.last_edited_time < seen.last_edited_time
-            || s.is_archived != seen.is_archived
-    })
-}
-
 /// Reconciles bronze with `listing` for the database of `ctx`. `refetch_stale` re-reads listed pages whose
 /// rows disagree with the listing (needed after an id-only scan; a full read already stored them).
 pub async fn reconcile<S: BronzeSink>(
@@ -56,33 +46,19 @@ pub async fn reconcile<S: BronzeSink>(
     refetch_stale: bool,
     stats: &RequestStats,
 ) -> Result<Counts, SyncError> {
-    let states = sink.page_states(&ctx.database_id).await?;
-    let mut to_read: Vec<PageKey> = Vec::new();
-    if refetch_stale {
-        to_read.extend(
-            listing
-                .iter()
-                .filter(|(key, seen)| is_stale(seen, states.get(*key)))
-                .map(|(key, _)| *key),
-        );
-    }
-    to_read.extend(
-        states
-            .iter()
-            .filter(|(key, s)| !s.is_deleted && !listing.contains_key(*key))
-            .map(|(key, _)| *key),
-    );
-    to_read.sort_unstable();
+    let to_read = sink
+        .delete_candidates(&ctx.database_id, listing, refetch_stale)
+        .await?;
     let mut counts = Counts::default();
     let mut rows: Vec<PageRecord> = Vec::new();
     let mut flags: Vec<(String, DeletedReason)> = Vec::new();
     let mut rejects: Vec<RejectRecord> = Vec::new();
-    for key in to_read {
+    for (key, stored) in to_read {
         let page_id = key.id();
         match read_page(client, ctx, &page_id, stats).await? {
             Verdict::Store(row) => {
                 counts.fetched += 1;
-                if row.is_deleted && states.get(&key).is_some_and(|s| !s.is_deleted) {
+                if row.is_deleted && stored.is_some_and(|s| !s.is_deleted) {
                     counts.soft_deleted += 1;
                 }
                 rows.push(*row);
@@ -203,6 +179,8 @@ mod tests {
 
     #[test]
     fn a_listed_page_is_reread_only_when_bronze_disagrees() {
+        use crate::sink::PageState;
+        use crate::sink::plan::is_stale;
         let seen = Seen {
             page: PageKey::of("p"),
             last_edited_time: t(5),

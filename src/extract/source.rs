@@ -66,16 +66,7 @@ pub enum Partition {
     Archived,
 }
 
-/// A page listed by a query, as delete detection needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
-    /// The page.
-    pub page: PageKey,
-    /// Its `last_edited_time`.
-    pub last_edited_time: DateTime<Utc>,
-    /// Its archive flag.
-    pub is_archived: bool,
-}
+pub use crate::sink::Listed as Seen;
 
 impl Seen {
     fn of(row: &PageRecord) -> Seen {

@@ -8,15 +8,15 @@ use chrono::{DateTime, Utc};
 
 use super::RestoreError;
 use crate::bronze::RestoreLogRecord;
+use crate::sink::Sink;
 use crate::sink::SinkError;
-use crate::sink::delta::DeltaSink;
 
 /// Outcome rows buffered before they are committed together.
 const FLUSH_EVERY: usize = 50;
 
 /// A restore's journal.
 pub struct Journal<'a> {
-    sink: &'a DeltaSink,
+    sink: &'a Sink,
     restore_id: String,
     step: i64,
     pending: Vec<RestoreLogRecord>,
@@ -37,7 +37,7 @@ pub struct Resumed {
 
 impl<'a> Journal<'a> {
     /// A new journal, or the continuation of `resumed`.
-    pub fn new(sink: &'a DeltaSink, restore_id: &str, resumed: Option<&Resumed>) -> Journal<'a> {
+    pub fn new(sink: &'a Sink, restore_id: &str, resumed: Option<&Resumed>) -> Journal<'a> {
         Journal {
             sink,
             restore_id: restore_id.to_string(),
@@ -131,7 +131,7 @@ impl<'a> Journal<'a> {
 }
 
 /// Reads the journal of `restore_id` (`None` when there is none).
-pub async fn resume(sink: &DeltaSink, restore_id: &str) -> Result<Option<Resumed>, SinkError> {
+pub async fn resume(sink: &Sink, restore_id: &str) -> Result<Option<Resumed>, SinkError> {
     let rows = sink.read_restore_log(restore_id).await?;
     if rows.is_empty() {
         return Ok(None);
@@ -178,7 +178,7 @@ pub async fn resume(sink: &DeltaSink, restore_id: &str) -> Result<Option<Resumed
 }
 
 /// The journal of restore `id` to continue (`--resume ID`), or the error naming the unknown id.
-pub async fn resumed(sink: &DeltaSink, id: Option<&str>) -> Result<Option<Resumed>, RestoreError> {
+pub async fn resumed(sink: &Sink, id: Option<&str>) -> Result<Option<Resumed>, RestoreError> {
     let Some(id) = id else { return Ok(None) };
     resume(sink, id).await?.map(Some).ok_or_else(|| {
         RestoreError::Point(format!(
@@ -211,7 +211,7 @@ const CREATES: &[&str] = &[
 
 /// What every earlier restore created, by snapshot id (the newest creation of each): a new restore of
 /// the same point finds the pages made for it instead of making them again.
-pub async fn earlier_creations(sink: &DeltaSink) -> Result<HashMap<String, String>, SinkError> {
+pub async fn earlier_creations(sink: &Sink) -> Result<HashMap<String, String>, SinkError> {
     let mut rows = sink.read_restore_log_all().await?;
     rows.sort_by_key(|r| (r.at, r.step));
     Ok(rows

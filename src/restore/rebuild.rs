@@ -23,7 +23,7 @@ use crate::cli::RestoreArgs;
 use crate::config::DatabaseConfig;
 use crate::notion::{Client, RequestStats};
 use crate::sink::BronzeSink;
-use crate::sink::delta::DeltaSink;
+use crate::sink::Sink;
 use schema::SchemaPlan;
 
 /// What a rebuild is asked to do.
@@ -62,7 +62,7 @@ impl From<&RestoreArgs> for RebuildOptions {
 /// Rebuilds `databases` of the snapshot under page `into` (or prints the plan without `apply`).
 pub async fn run(
     client: &Client,
-    sink: &DeltaSink,
+    sink: &Sink,
     databases: &[DatabaseConfig],
     opts: &RebuildOptions,
     into: &str,

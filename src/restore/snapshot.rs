@@ -10,8 +10,11 @@ use super::RestoreError;
 use super::point::AsOf;
 use crate::bronze::{BlockRecord, CommentRecord, DatabaseRecord, UserRecord};
 use crate::config::DatabaseConfig;
+use crate::config::Dialect;
+use crate::sink::Sink;
 use crate::sink::delta::{DeltaSink, StoredPage, StoredVersion, TableAt, TableCommit};
 use crate::sink::tables;
+use crate::sink::warehouse::WarehouseSink;
 
 /// One page as the snapshot holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +83,29 @@ pub struct Snapshot {
 /// `optimize` vacuumed the old files. Schemas are the newest snapshot of each data source at the point;
 /// content, comments and users come from their tables at the point, when their files are still there.
 pub async fn from_lake(
+    sink: &Sink,
+    databases: &[DatabaseConfig],
+    as_of: AsOf,
+) -> Result<Snapshot, RestoreError> {
+    match sink {
+        Sink::Delta(lake) => from_delta(lake, databases, as_of).await,
+        Sink::Warehouse(warehouse) => from_warehouse(warehouse, databases, as_of).await,
+    }
+}
+
+/// What a snapshot is assembled from.
+struct Parts {
+    pages: Vec<(String, SnapshotPage)>,
+    pages_version: Option<u64>,
+    at: Option<DateTime<Utc>>,
+    schemas: Vec<DatabaseRecord>,
+    blocks: Vec<BlockRecord>,
+    comments: Vec<CommentRecord>,
+    users: Vec<UserRecord>,
+    content_gap: Option<String>,
+}
+
+async fn from_delta(
     sink: &DeltaSink,
     databases: &[DatabaseConfig],
     as_of: AsOf,
@@ -119,17 +145,9 @@ pub async fn from_lake(
         }
         AsOf::Time(t) => {
             let versions = sink.read_versions().await?;
-            if !versions.iter().any(|v| v.observed_at <= t) {
-                let first = versions.iter().map(|v| v.observed_at).min();
-                return Err(RestoreError::Point(format!(
-                    "--as-of {}: bronze observed nothing before it (first observation: {})",
-                    AsOf::Time(t),
-                    first.map_or("none".into(), |f| AsOf::Time(f).to_string())
-                )));
-            }
             let rows = sink.pages_at(TableAt::Latest).await?;
             (
-                history_at(versions, &rows, t),
+                history_at(versions, &rows, t)?,
                 None,
                 Some(t),
                 TableAt::Time(t),
@@ -151,13 +169,118 @@ pub async fn from_lake(
             (Vec::new(), Vec::new())
         }
     };
-    let users = sink
-        .users_at(content_at)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|u| !u.is_deleted)
-        .collect();
+    let users = sink.users_at(content_at).await.unwrap_or_default();
+    Ok(assemble(
+        databases,
+        as_of,
+        Parts {
+            pages,
+            pages_version,
+            at,
+            schemas,
+            blocks,
+            comments,
+            users,
+            content_gap,
+        },
+    ))
+}
+
+/// The snapshot from a warehouse: the latest state, or the history table at a timestamp (both dialects);
+/// a table version and content at a past point through Databricks' time travel (`VERSION AS OF`,
+/// `TIMESTAMP AS OF`). PostgreSQL keeps no table versions: content is restored only from the latest state.
+async fn from_warehouse(
+    sink: &WarehouseSink,
+    databases: &[DatabaseConfig],
+    as_of: AsOf,
+) -> Result<Snapshot, RestoreError> {
+    let travels = sink.sql().dialect == Dialect::Databricks;
+    let (pages, pages_version, at, content_at) = match as_of {
+        AsOf::Latest => (
+            current(sink.read_pages().await?),
+            None,
+            None,
+            TableAt::Latest,
+        ),
+        AsOf::Version(v) if travels => {
+            let rows = sink.read_pages_at(TableAt::Version(v)).await.map_err(|e| {
+                RestoreError::Point(format!(
+                    "--as-of {v}: version {v} of notion_raw_pages cannot be read ({e}); give a timestamp \
+                     instead (the history table keeps every version)"
+                ))
+            })?;
+            (current(rows), Some(v), None, TableAt::Version(v))
+        }
+        AsOf::Version(v) => {
+            return Err(RestoreError::Point(format!(
+                "--as-of {v}: a table version is a Delta version, and this warehouse (PostgreSQL) keeps \
+                 none; give a timestamp instead (the history table notion_raw_page_versions answers)"
+            )));
+        }
+        AsOf::Time(t) => {
+            let versions = sink.read_versions().await?;
+            let rows = sink.read_pages().await?;
+            (
+                history_at(versions, &rows, t)?,
+                None,
+                Some(t),
+                TableAt::Time(t),
+            )
+        }
+    };
+    let schemas = sink.read_schemas().await?;
+    let (blocks, comments, users, content_gap) = match content_at {
+        TableAt::Latest => (
+            sink.read_blocks().await?,
+            sink.read_comments().await?,
+            sink.read_users().await?,
+            None,
+        ),
+        TableAt::Time(t) if travels => (
+            sink.read_blocks_at(TableAt::Time(t)).await?,
+            sink.read_comments_at(TableAt::Time(t)).await?,
+            sink.read_users_at(TableAt::Time(t)).await?,
+            None,
+        ),
+        _ => (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Some(format!(
+                "content and comments at {as_of} are not kept by this warehouse (only the history of \
+                 page properties is): properties are restored, content is left as it is"
+            )),
+        ),
+    };
+    Ok(assemble(
+        databases,
+        as_of,
+        Parts {
+            pages,
+            pages_version,
+            at,
+            schemas,
+            blocks,
+            comments,
+            users,
+            content_gap,
+        },
+    ))
+}
+
+/// The snapshot of `databases` from what was read.
+fn assemble(databases: &[DatabaseConfig], as_of: AsOf, parts: Parts) -> Snapshot {
+    let Parts {
+        pages,
+        pages_version,
+        at,
+        schemas,
+        blocks,
+        comments,
+        users,
+        content_gap,
+    } = parts;
+    let users = users.into_iter().filter(|u| !u.is_deleted).collect();
     let mut by_db: BTreeMap<&str, DatabaseSnapshot> = databases
         .iter()
         .map(|d| {
@@ -200,14 +323,14 @@ pub async fn from_lake(
         db.comments
             .sort_by(|a, b| (a.created_time, &a.comment_id).cmp(&(b.created_time, &b.comment_id)));
     }
-    Ok(Snapshot {
+    Snapshot {
         as_of: Some(as_of),
         pages_version,
         at,
         databases: out,
         users,
         content_gap,
-    })
+    }
 }
 
 /// Content as it stood when the runs that wrote pages version `v` were done: just before the first
@@ -318,7 +441,15 @@ fn history_at(
     versions: Vec<StoredVersion>,
     rows: &[StoredPage],
     t: DateTime<Utc>,
-) -> Vec<(String, SnapshotPage)> {
+) -> Result<Vec<(String, SnapshotPage)>, RestoreError> {
+    if !versions.iter().any(|v| v.observed_at <= t) {
+        let first = versions.iter().map(|v| v.observed_at).min();
+        return Err(RestoreError::Point(format!(
+            "--as-of {}: bronze observed nothing before it (first observation: {})",
+            AsOf::Time(t),
+            first.map_or("none".into(), |f| AsOf::Time(f).to_string())
+        )));
+    }
     let deleted: HashMap<(&str, &str), DateTime<Utc>> = rows
         .iter()
         .filter(|r| r.record.is_deleted)
@@ -342,7 +473,7 @@ fn history_at(
             }
         }
     }
-    newest
+    Ok(newest
         .into_values()
         .filter(|v| !v.is_deleted)
         .filter(|v| {
@@ -362,7 +493,7 @@ fn history_at(
                 },
             )
         })
-        .collect()
+        .collect())
 }
 
 /// The newest schema of each data source observed at or before `at` (every newest one without `at`).
@@ -385,7 +516,7 @@ fn newest_schemas(schemas: Vec<DatabaseRecord>, at: Option<DateTime<Utc>>) -> Ve
 /// The snapshot of `databases` to restore: from the export at `from` (decrypted with `identity` when
 /// given) when there is one, else from the lake at `as_of`.
 pub async fn load(
-    sink: &DeltaSink,
+    sink: &Sink,
     databases: &[DatabaseConfig],
     as_of: AsOf,
     from: Option<&str>,

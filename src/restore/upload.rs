@@ -20,6 +20,7 @@ use super::write::Remap;
 use crate::bronze::FileRecord;
 use crate::notion::files::{UploadError, file_key};
 use crate::notion::{Client, RequestStats};
+use crate::sink::Sink;
 use crate::sink::delta::DeltaSink;
 
 /// How long an upload is used before it is made again (Notion expires unattached uploads after an hour).
@@ -117,7 +118,8 @@ pub struct Uploads<'a> {
 
 impl<'a> Uploads<'a> {
     /// The copies bronze holds.
-    pub async fn load(sink: &'a DeltaSink) -> Result<Uploads<'a>, RestoreError> {
+    pub async fn load(sink: &'a Sink) -> Result<Uploads<'a>, RestoreError> {
+        let sink = sink.lake("--upload-files")?;
         let copies = sink
             .read_files()
             .await?

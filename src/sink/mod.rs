@@ -124,6 +124,42 @@ impl Sink {
         each_sink!(self, s => s.read_users().await)
     }
 
+    /// Appends journal rows of a restore.
+    pub async fn append_restore_log(
+        &self,
+        rows: &[crate::bronze::RestoreLogRecord],
+    ) -> Result<(), SinkError> {
+        each_sink!(self, s => s.append_restore_log(rows).await)
+    }
+
+    /// Every journal row of `restore_id`, in step order.
+    pub async fn read_restore_log(
+        &self,
+        restore_id: &str,
+    ) -> Result<Vec<crate::bronze::RestoreLogRecord>, SinkError> {
+        each_sink!(self, s => s.read_restore_log(restore_id).await)
+    }
+
+    /// Every journal row of every restore.
+    pub async fn read_restore_log_all(
+        &self,
+    ) -> Result<Vec<crate::bronze::RestoreLogRecord>, SinkError> {
+        each_sink!(self, s => s.read_restore_log_all().await)
+    }
+
+    /// The Delta lake, for what only it keeps (copies of hosted files).
+    pub fn lake(&self, what: &str) -> Result<&delta::DeltaSink, SinkError> {
+        match self {
+            Sink::Delta(d) => Ok(d),
+            Sink::Warehouse(w) => Err(SinkError::Location {
+                uri: w.describe().to_string(),
+                reason: format!(
+                    "{what} needs the Delta lake's copies of hosted files; a warehouse sink keeps none"
+                ),
+            }),
+        }
+    }
+
     /// Where bronze lands, for messages.
     pub fn describe(&self) -> String {
         match self {
@@ -213,6 +249,14 @@ impl BronzeSink for Sink {
     ) -> Result<u64, SinkError> {
         each_sink!(self, s => s.flag_deleted(database_id, flags, at).await)
     }
+    async fn delete_candidates(
+        &self,
+        database_id: &str,
+        listing: &HashMap<PageKey, Listed>,
+        refetch_stale: bool,
+    ) -> Result<Candidates, SinkError> {
+        each_sink!(self, s => s.delete_candidates(database_id, listing, refetch_stale).await)
+    }
 }
 
 /// `s` as a SQL string literal.
@@ -266,6 +310,20 @@ pub struct PageState {
     /// Row is in the archived partition.
     pub is_archived: bool,
 }
+
+/// A page a query listed, as delete detection needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The page.
+    pub page: PageKey,
+    /// Its `last_edited_time`.
+    pub last_edited_time: DateTime<Utc>,
+    /// Its archive flag.
+    pub is_archived: bool,
+}
+
+/// Pages delete detection reads again one by one, with what bronze holds for each (`None`: no row).
+pub type Candidates = Vec<(PageKey, Option<PageState>)>;
 
 /// Row counts of one database in `notion_raw_pages`, for `status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -518,6 +576,16 @@ pub trait BronzeSink: Send + Sync {
         &self,
         database_id: &str,
     ) -> impl Future<Output = Result<HashMap<PageKey, PageState>, SinkError>> + Send;
+
+    /// The pages of `database_id` delete detection must read again: every stored live row `listing`
+    /// (all the pages the queries list now) lacks, and, with `refetch_stale`, every listed page whose row is
+    /// absent, flagged, older or in the other partition ([`plan::delete_candidates`]). Sorted by page.
+    fn delete_candidates(
+        &self,
+        database_id: &str,
+        listing: &HashMap<PageKey, Listed>,
+        refetch_stale: bool,
+    ) -> impl Future<Output = Result<Candidates, SinkError>> + Send;
 
     /// Flags live rows of `database_id` deleted (`is_deleted`, `deleted_at = at`, `deleted_reason`);
     /// rows already flagged keep their first `deleted_at`. Returns how many rows were flagged.

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::cells::Cell;
 use crate::bronze::{
-    DatabaseRecord, PageRecord, RejectRecord, RunRecord, RunStatus, SyncMode, WatermarkRecord,
+    DatabaseRecord, PageRecord, RejectRecord, RestoreLogRecord, RunRecord, RunStatus, SyncMode,
+    WatermarkRecord,
 };
 
 pub(super) fn s(v: &str) -> Cell {
@@ -326,5 +327,38 @@ pub fn run_from(c: &[Cell]) -> RunRecord {
             deleted: c[28].int(),
             depth_cuts: c[29].int(),
         },
+    }
+}
+
+/// Cells of a restore journal row.
+pub fn restore_log_cells(r: &RestoreLogRecord) -> Vec<Cell> {
+    let s = |v: &str| Cell::Str(Some(v.to_string()));
+    vec![
+        s(&r.restore_id),
+        Cell::I64(Some(r.step)),
+        s(&r.database_id),
+        s(&r.action),
+        s(&r.old_id),
+        Cell::Str(r.new_id.clone()),
+        s(&r.status),
+        Cell::Str(r.request_id.clone()),
+        Cell::Str(r.detail.clone()),
+        Cell::Ts(Some(r.at)),
+    ]
+}
+
+/// A restore journal row from its cells.
+pub fn restore_log_from(c: &[Cell]) -> RestoreLogRecord {
+    RestoreLogRecord {
+        restore_id: c[0].text(),
+        step: c[1].int(),
+        database_id: c[2].text(),
+        action: c[3].text(),
+        old_id: c[4].text(),
+        new_id: c[5].opt_text(),
+        status: c[6].text(),
+        request_id: c[7].opt_text(),
+        detail: c[8].opt_text(),
+        at: c[9].ts().unwrap_or_default(),
     }
 }

@@ -39,7 +39,7 @@ fn configured(w: &World) -> Vec<DatabaseConfig> {
 
 /// The lake's snapshot at `as_of`.
 async fn lake_snapshot(w: &World, as_of: AsOf) -> Snapshot {
-    let s = from_lake(&w.sink(), &configured(w), as_of)
+    let s = from_lake(&w.bronze(), &configured(w), as_of)
         .await
         .expect("the lake's snapshot");
     same_order(s)

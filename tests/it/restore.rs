@@ -8,7 +8,7 @@ use notion_sync::restore::content;
 use notion_sync::restore::write::{self, Writable};
 use serde_json::Value;
 
-use crate::support::{World, assert_exit, dump_page, dump_pages, stdout};
+use crate::support::{Lake, World, assert_exit, dump_page, dump_pages, stdout};
 
 /// A synced Demo workspace (content included) under `version`, with the pages table's version after it.
 async fn synced(seed: u64, version: &str) -> (World, u64) {
@@ -117,7 +117,7 @@ fn workload(w: &World, seed: u64) -> Vec<String> {
 
 /// What every restore so far created, snapshot id → new id (from `notion_restore_log`).
 async fn mapping(w: &World) -> HashMap<String, String> {
-    let rows = w.sink().read_restore_log_all().await.unwrap();
+    let rows = w.bronze().read_restore_log_all().await.unwrap();
     rows.into_iter()
         .filter(|r| r.action == "recreate" && r.new_id.is_some())
         .map(|r| (r.old_id, r.new_id.unwrap()))
@@ -316,6 +316,50 @@ async fn restores_a_version_in_place_on_both_apis() {
         round_trip(seed, "2026-03-11").await;
         round_trip(seed + 10, "2022-06-28").await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timestamp_restores_the_state_from_a_postgres_warehouse() {
+    let version = "2026-03-11";
+    let mut w = World::with_config(SimConfig {
+        seed: 31,
+        workspace: WorkspaceKind::Demo,
+        ..SimConfig::default()
+    })
+    .await;
+    w.on(Lake::Postgres).await;
+    w.set("NOTION_VERSION", version);
+    w.set("NOTION_SYNC_INCLUDE", "content");
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let before = w.sim.state_dump(version);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let t = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let purged = workload(&w, 31);
+    assert!(!purged.is_empty());
+    assert_exit(&w.run(&["sync"]).await, 0);
+    // The history table answers for properties; PostgreSQL keeps no past content.
+    let out = w.run(&["restore", "--as-of", &t]).await;
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("not kept by this warehouse"),
+        "{}",
+        stdout(&out)
+    );
+    restore_and_check(&w, &t, &before, version, false).await;
+    assert_eq!(
+        mapping(&w).await.len(),
+        purged.len(),
+        "one page per purged page"
+    );
+    // A table version is Delta's: refused, naming the fix.
+    let out = w.run(&["restore", "--as-of", "3"]).await;
+    assert_exit(&out, 2);
+    assert!(
+        crate::support::stderr(&out).contains("give a timestamp"),
+        "{}",
+        crate::support::stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

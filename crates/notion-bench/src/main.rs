@@ -9,6 +9,7 @@
 
 mod measure;
 mod s3proxy;
+mod warehouse;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -292,6 +293,86 @@ impl Bench {
         );
     }
 
+    /// Points `c` at a new schema of the test PostgreSQL through the warehouse sink; the schema's name.
+    fn into_postgres(c: &mut Connector, connection: &str) -> String {
+        let schema = warehouse::new_schema(connection);
+        for (k, v) in [
+            ("NOTION_SYNC_SINK", "warehouse".to_string()),
+            ("WAREHOUSE_DIALECT", "postgres".into()),
+            ("WAREHOUSE_ODBC_CONNECTION_STRING", connection.to_string()),
+            ("BRONZE_SCHEMA", schema.clone()),
+            (
+                "ODBCSYSINI",
+                std::env::var("ODBCSYSINI").unwrap_or_default(),
+            ),
+        ] {
+            c.env.insert(k.to_string(), v);
+        }
+        schema
+    }
+
+    /// (W) The warehouse sink into PostgreSQL through psqlODBC: a full refresh of `full` pages, 1,000
+    /// changes into `rows` rows, and a run with nothing to do.
+    async fn warehouse(&mut self, full: usize, rows: usize) {
+        let Some(connection) = warehouse::connection() else {
+            eprintln!(
+                "warehouse: skipped, NOTION_SYNC_TEST_POSTGRES is not set (run under scripts/services.sh)"
+            );
+            return;
+        };
+        eprintln!("warehouse: full refresh of {full} pages into PostgreSQL, no rate limit");
+        let (_sim, mut c, _dir) = self.world(full, 0).await;
+        Self::into_postgres(&mut c, &connection);
+        c.run(&["init-tables"]).await;
+        let cost = c.run(&["sync", "--full-refresh"]).await;
+        let rate = full as f64 / cost.wall.as_secs_f64();
+        self.record(
+            format!("W1. full refresh into PostgreSQL, {full} pages"),
+            format!("{rate:.0} pages/s, {}", cost.summary()),
+            "≥ 3,000 pages/s",
+            Some(rate >= 3_000.0),
+        );
+        eprintln!("warehouse: 1,000 changes into {rows} rows");
+        let (sim, mut c, _dir) = self.world(rows, 0).await;
+        let schema = Self::into_postgres(&mut c, &connection);
+        let setup = c.run(&["sync", "--full-refresh"]).await;
+        self.record(
+            format!("   (setup) full refresh into PostgreSQL, {rows} pages"),
+            format!(
+                "{:.0} pages/s, {}",
+                rows as f64 / setup.wall.as_secs_f64(),
+                setup.summary()
+            ),
+            "—",
+            None,
+        );
+        sim.advance_clock(chrono::Duration::minutes(10));
+        let ds = sim.databases()[0].data_sources[0].id.clone();
+        sim.edit_pages(&ds, 1_000);
+        sim.advance_clock(chrono::Duration::minutes(15));
+        let inc = c.run(&["sync"]).await;
+        self.record(
+            format!("W2. 1,000 changes into {rows} rows in PostgreSQL"),
+            inc.summary(),
+            "≤ 3 s",
+            Some(inc.wall.as_secs_f64() <= 3.0),
+        );
+        // The minute of the last read is read once more; the run after that has nothing to do.
+        c.run(&["sync"]).await;
+        sim.advance_clock(chrono::Duration::minutes(15));
+        let start = warehouse::xid_now(&connection);
+        let idle = self.requests_per_source(&sim, &c).await;
+        let written = warehouse::data_written_since(&connection, &schema, start);
+        self.record(
+            format!("W3. no-change run into PostgreSQL, {rows} rows"),
+            format!(
+                "{idle:.0} requests per data source, {written} rows written to the data tables"
+            ),
+            "≤ 2, no write",
+            Some(idle <= 2.0 && written == 0),
+        );
+    }
+
     /// Runs an incremental sync and returns the requests it made per data source.
     /// (R1) Planning a restore of `pages` pages after edits, trashes and purges: its requests against a
     /// full read of the same pages, plus one per page the queries no longer list.
@@ -418,7 +499,7 @@ async fn main() {
             "--quick" => quick = true,
             "-h" | "--help" => {
                 println!(
-                    "notion-bench [--bin PATH] [--quick] [throughput|budget|incremental|content|content-budget|s3|restore-plan|restore-apply]...\n\
+                    "notion-bench [--bin PATH] [--quick] [throughput|budget|incremental|content|content-budget|s3|warehouse|restore-plan|restore-apply]...\n\
                      --quick uses a tenth of the sizes, to check the harness itself"
                 );
                 return;
@@ -450,6 +531,9 @@ async fn main() {
     }
     if want("s3") {
         bench.s3(scale(100_000)).await;
+    }
+    if want("warehouse") {
+        bench.warehouse(scale(20_000), scale(100_000)).await;
     }
     if want("restore-plan") {
         bench.restore_plan(scale(10_000)).await;

@@ -1218,6 +1218,20 @@ impl BronzeSink for DeltaSink {
             .unwrap_or_default())
     }
 
+    async fn delete_candidates(
+        &self,
+        database_id: &str,
+        listing: &HashMap<PageKey, super::Listed>,
+        refetch_stale: bool,
+    ) -> Result<super::Candidates, SinkError> {
+        let states = self.page_states(database_id).await?;
+        Ok(crate::sink::plan::delete_candidates(
+            &states,
+            listing,
+            refetch_stale,
+        ))
+    }
+
     async fn flag_deleted(
         &self,
         database_id: &str,

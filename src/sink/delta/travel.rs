@@ -115,7 +115,7 @@ impl DeltaSink {
         if rows.is_empty() {
             return Ok(());
         }
-        let cells: Vec<Vec<Cell>> = rows.iter().map(log_cells).collect();
+        let cells: Vec<Vec<Cell>> = rows.iter().map(records::restore_log_cells).collect();
         self.append(&schema::RESTORE_LOG, &cells, "notion-sync.restore_log")
             .await
             .map(|_| ())
@@ -148,37 +148,6 @@ impl DeltaSink {
             return Ok(Vec::new());
         }
         let rows = self.rows_at(&schema::RESTORE_LOG, TableAt::Latest).await?;
-        Ok(rows.iter().map(|r| log_from(r)).collect())
-    }
-}
-
-fn log_cells(r: &RestoreLogRecord) -> Vec<Cell> {
-    let s = |v: &str| Cell::Str(Some(v.to_string()));
-    vec![
-        s(&r.restore_id),
-        Cell::I64(Some(r.step)),
-        s(&r.database_id),
-        s(&r.action),
-        s(&r.old_id),
-        Cell::Str(r.new_id.clone()),
-        s(&r.status),
-        Cell::Str(r.request_id.clone()),
-        Cell::Str(r.detail.clone()),
-        Cell::Ts(Some(r.at)),
-    ]
-}
-
-fn log_from(c: &[Cell]) -> RestoreLogRecord {
-    RestoreLogRecord {
-        restore_id: c[0].text(),
-        step: c[1].int(),
-        database_id: c[2].text(),
-        action: c[3].text(),
-        old_id: c[4].text(),
-        new_id: c[5].opt_text(),
-        status: c[6].text(),
-        request_id: c[7].opt_text(),
-        detail: c[8].opt_text(),
-        at: c[9].ts().unwrap_or_default(),
+        Ok(rows.iter().map(|r| records::restore_log_from(r)).collect())
     }
 }

@@ -10,6 +10,8 @@ pub mod pages;
 use std::collections::{HashMap, HashSet};
 
 use crate::bronze::{DatabaseRecord, RejectRecord};
+use crate::notion::ids::PageKey;
+use crate::sink::{Candidates, Listed, PageState};
 
 /// The schema snapshots to append: those whose hash differs from the newest stored one of their data
 /// source (`latest`), each once.
@@ -31,4 +33,40 @@ pub fn new_rejects(mut stored: HashSet<String>, rows: &[RejectRecord]) -> Vec<&R
     rows.iter()
         .filter(|r| stored.insert(r.raw_sha256.clone()))
         .collect()
+}
+
+/// Whether a listed page's row needs a fresh read: absent, flagged, older, or in the other partition
+/// (archiving may not move `last_edited_time` past its minute).
+pub fn is_stale(seen: &Listed, stored: Option<&PageState>) -> bool {
+    stored.is_none_or(|s| {
+        s.is_deleted
+            || s.last_edited_time < seen.last_edited_time
+            || s.is_archived != seen.is_archived
+    })
+}
+
+/// What delete detection reads again, from every stored row's state (`states`) and the listing: stored
+/// live rows the listing lacks, and (with `refetch_stale`) stale listed pages. Sorted by page.
+pub fn delete_candidates(
+    states: &HashMap<PageKey, PageState>,
+    listing: &HashMap<PageKey, Listed>,
+    refetch_stale: bool,
+) -> Candidates {
+    let mut out: Candidates = Vec::new();
+    if refetch_stale {
+        out.extend(
+            listing
+                .iter()
+                .filter(|(key, seen)| is_stale(seen, states.get(*key)))
+                .map(|(key, _)| (*key, states.get(key).copied())),
+        );
+    }
+    out.extend(
+        states
+            .iter()
+            .filter(|(key, s)| !s.is_deleted && !listing.contains_key(*key))
+            .map(|(key, s)| (*key, Some(*s))),
+    );
+    out.sort_unstable_by_key(|(key, _)| *key);
+    out
 }

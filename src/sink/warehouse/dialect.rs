@@ -6,6 +6,7 @@
 //! exact on both dialects.
 
 use crate::config::Dialect;
+use crate::sink::delta::TableAt;
 use crate::sink::plan::merge::MergePlan;
 use crate::sink::spec::{Kind, TableSpec};
 
@@ -235,6 +236,18 @@ impl Sql {
         filter: Option<&str>,
         order: Option<&str>,
     ) -> String {
+        self.select_at(spec, columns, filter, order, &TableAt::Latest)
+    }
+
+    /// [`Sql::select`] of the table as it was at `at` (Databricks' time travel; the latest elsewhere).
+    pub fn select_at(
+        &self,
+        spec: &TableSpec,
+        columns: &[&str],
+        filter: Option<&str>,
+        order: Option<&str>,
+        at: &TableAt,
+    ) -> String {
         let exprs: Vec<String> = columns
             .iter()
             .map(|name| {
@@ -246,7 +259,19 @@ impl Sql {
                 self.read_expr(name, kind)
             })
             .collect();
-        let mut sql = format!("SELECT {} FROM {}", exprs.join(", "), self.table(spec.name));
+        let travel = match (self.dialect, at) {
+            (Dialect::Databricks, TableAt::Version(v)) => format!(" VERSION AS OF {v}"),
+            (Dialect::Databricks, TableAt::Time(t)) => format!(
+                " TIMESTAMP AS OF '{}'",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            ),
+            _ => String::new(),
+        };
+        let mut sql = format!(
+            "SELECT {} FROM {}{travel}",
+            exprs.join(", "),
+            self.table(spec.name)
+        );
         if let Some(f) = filter {
             sql.push_str(&format!(" WHERE {f}"));
         }

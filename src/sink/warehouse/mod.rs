@@ -31,11 +31,12 @@ use super::{
     content_records, sql_str,
 };
 use crate::bronze::{
-    DatabaseRecord, DeletedReason, FileRecord, PageContent, PageRecord, RejectRecord, RunRecord,
-    UserRecord, WatermarkRecord,
+    DatabaseRecord, DeletedReason, FileRecord, PageContent, PageRecord, RejectRecord,
+    RestoreLogRecord, RunRecord, UserRecord, WatermarkRecord,
 };
 use crate::config::{Dialect, WarehouseSettings};
 use crate::notion::ids::PageKey;
+use crate::sink::delta::TableAt;
 
 /// Keys per `IN (…)` list of a lookup.
 const LOOKUP_CHUNK: usize = 500;
@@ -110,9 +111,22 @@ impl WarehouseSink {
         filter: Option<String>,
         order: Option<&'static str>,
     ) -> Result<Vec<Vec<Cell>>, SinkError> {
+        self.read_at(spec, columns, filter, order, TableAt::Latest)
+            .await
+    }
+
+    /// [`Self::read`] of the table as it was at `at` (Databricks' time travel).
+    async fn read_at(
+        &self,
+        spec: &'static TableSpec,
+        columns: &[&'static str],
+        filter: Option<String>,
+        order: Option<&'static str>,
+        at: TableAt,
+    ) -> Result<Vec<Vec<Cell>>, SinkError> {
         let columns: Vec<&'static str> = columns.to_vec();
         self.run(spec.name, move |s, sql| {
-            let text = sql.select(spec, &columns, filter.as_deref(), order);
+            let text = sql.select_at(spec, &columns, filter.as_deref(), order, &at);
             s.query(&text)?
                 .iter()
                 .map(|r| cells_of(spec, &columns, r))
@@ -310,13 +324,90 @@ impl WarehouseSink {
         order: Option<&'static str>,
         decode: fn(&[Cell]) -> T,
     ) -> Result<Vec<T>, SinkError> {
+        self.read_all_at(spec, None, order, TableAt::Latest, decode)
+            .await
+    }
+
+    /// Every row of `spec` matching `filter` at `at`, decoded by `decode`.
+    async fn read_all_at<T>(
+        &self,
+        spec: &'static TableSpec,
+        filter: Option<String>,
+        order: Option<&'static str>,
+        at: TableAt,
+        decode: fn(&[Cell]) -> T,
+    ) -> Result<Vec<T>, SinkError> {
         let names = spec.names();
         Ok(self
-            .read(spec, &names, None, order)
+            .read_at(spec, &names, filter, order, at)
             .await?
             .iter()
             .map(|r| decode(r))
             .collect())
+    }
+
+    /// Every page row at `at` (a table version or time: Databricks only).
+    pub async fn read_pages_at(&self, at: TableAt) -> Result<Vec<StoredPage>, SinkError> {
+        self.read_all_at(&spec::PAGES, None, None, at, records::page_from)
+            .await
+    }
+
+    /// Every block row at `at` (Databricks only).
+    pub async fn read_blocks_at(
+        &self,
+        at: TableAt,
+    ) -> Result<Vec<crate::bronze::BlockRecord>, SinkError> {
+        self.read_all_at(&spec::BLOCKS, None, None, at, content_records::block_from)
+            .await
+    }
+
+    /// Every comment row at `at` (Databricks only).
+    pub async fn read_comments_at(
+        &self,
+        at: TableAt,
+    ) -> Result<Vec<crate::bronze::CommentRecord>, SinkError> {
+        self.read_all_at(
+            &spec::COMMENTS,
+            None,
+            None,
+            at,
+            content_records::comment_from,
+        )
+        .await
+    }
+
+    /// Every user row at `at` (Databricks only).
+    pub async fn read_users_at(&self, at: TableAt) -> Result<Vec<UserRecord>, SinkError> {
+        self.read_all_at(&spec::USERS, None, None, at, content_records::user_from)
+            .await
+    }
+
+    /// Appends journal rows of a restore.
+    pub async fn append_restore_log(&self, rows: &[RestoreLogRecord]) -> Result<(), SinkError> {
+        let cells = rows.iter().map(records::restore_log_cells).collect();
+        self.append(&spec::RESTORE_LOG, cells).await.map(|_| ())
+    }
+
+    /// Every journal row of `restore_id`, in step order.
+    pub async fn read_restore_log(
+        &self,
+        restore_id: &str,
+    ) -> Result<Vec<RestoreLogRecord>, SinkError> {
+        let filter = format!("restore_id = {}", sql_str(restore_id));
+        self.read_all_at(
+            &spec::RESTORE_LOG,
+            Some(filter),
+            Some("step"),
+            TableAt::Latest,
+            records::restore_log_from,
+        )
+        .await
+    }
+
+    /// Every journal row of every restore.
+    pub async fn read_restore_log_all(&self) -> Result<Vec<RestoreLogRecord>, SinkError> {
+        self.read_all(&spec::RESTORE_LOG, None, records::restore_log_from)
+            .await
     }
 
     /// Every page row.
@@ -722,6 +813,70 @@ impl BronzeSink for WarehouseSink {
             .remove(database_id)
             .map(|m| m.into_iter().map(|(key, k)| (key, k.state())).collect())
             .unwrap_or_default())
+    }
+
+    async fn delete_candidates(
+        &self,
+        database_id: &str,
+        listing: &HashMap<PageKey, super::Listed>,
+        refetch_stale: bool,
+    ) -> Result<super::Candidates, SinkError> {
+        // The listing is staged and the warehouse finds what is missing or stale: no row is loaded.
+        let rows: Vec<TextRow> = listing
+            .values()
+            .map(|l| {
+                text_row(
+                    &[
+                        Cell::Str(Some(l.page.id())),
+                        Cell::Ts(Some(l.last_edited_time)),
+                        Cell::Bool(Some(l.is_archived)),
+                    ],
+                    false,
+                )
+            })
+            .collect();
+        let volume = self.odbc.settings().staging_volume.clone();
+        let database_id = database_id.to_string();
+        let found = self
+            .run(spec::PAGES.name, move |s, sql| {
+                let listing = &statements::LISTING;
+                stage(s, sql, listing, &rows, volume.as_deref())?;
+                let mut found = s.query(&statements::delete_missing(sql, &database_id))?;
+                if refetch_stale {
+                    found.extend(s.query(&statements::delete_stale(sql, &database_id))?);
+                }
+                if sql.dialect == Dialect::Databricks {
+                    s.exec(&sql.drop_stage(listing))?;
+                }
+                Ok(found)
+            })
+            .await?;
+        let columns = &plan_pages::INDEX_COLUMNS;
+        let state_of = |row: &TextRow| -> Result<Option<PageState>, SinkError> {
+            if row[1].is_none() {
+                return Ok(None);
+            }
+            // page_id, last_edited_time, is_deleted, is_archived as the index columns minus two.
+            let cells = cells_of(
+                &spec::PAGES,
+                &[columns[0], columns[3], columns[4], columns[5]],
+                row,
+            )
+            .map_err(|f| odbc::sink_error(self.odbc.settings(), spec::PAGES.name, f))?;
+            Ok(Some(PageState {
+                last_edited_time: cells[1].ts().unwrap_or_default(),
+                is_deleted: cells[2].flag(),
+                is_archived: cells[3].flag(),
+            }))
+        };
+        let mut out: super::Candidates = Vec::with_capacity(found.len());
+        for row in &found {
+            let key = PageKey::of(row[0].as_deref().unwrap_or_default());
+            out.push((key, state_of(row)?));
+        }
+        out.sort_unstable_by_key(|(key, _)| *key);
+        out.dedup_by_key(|(key, _)| *key);
+        Ok(out)
     }
 
     async fn flag_deleted(

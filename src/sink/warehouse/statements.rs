@@ -43,6 +43,70 @@ pub fn rejects_insert(sql: &Sql) -> String {
     sql.insert_new(&spec::REJECTS, &["raw_sha256"])
 }
 
+/// The staged listing of delete detection (a staging table only, never a bronze table).
+pub const LISTING: spec::TableSpec = spec::TableSpec {
+    name: "notion_sync_listing",
+    columns: &[
+        spec::Col {
+            name: "page_id",
+            kind: spec::Kind::Str,
+            nullable: false,
+        },
+        spec::Col {
+            name: "last_edited_time",
+            kind: spec::Kind::Ts,
+            nullable: false,
+        },
+        spec::Col {
+            name: "is_archived",
+            kind: spec::Kind::Bool,
+            nullable: false,
+        },
+    ],
+    partition: None,
+    comment: "",
+};
+
+/// The stored state of `p`'s columns, as [`super::odbc::cells_of`] reads [`plan_pages::INDEX_COLUMNS`]'
+/// last four.
+fn state_columns(sql: &Sql, alias: &str) -> String {
+    [
+        ("last_edited_time", spec::Kind::Ts),
+        ("is_deleted", spec::Kind::Bool),
+        ("is_archived", spec::Kind::Bool),
+    ]
+    .iter()
+    .map(|(c, k)| sql.read_expr(&format!("{alias}.{c}"), *k))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// Stored live rows of `database_id` that the staged listing lacks, with their state.
+pub fn delete_missing(sql: &Sql, database_id: &str) -> String {
+    format!(
+        "SELECT p.page_id, {state} FROM {pages} AS p WHERE p.database_id = {db} AND NOT p.is_deleted \
+         AND NOT EXISTS (SELECT 1 FROM {stage} AS l WHERE l.page_id = p.page_id)",
+        state = state_columns(sql, "p"),
+        pages = sql.table(spec::PAGES.name),
+        db = crate::sink::sql_str(database_id),
+        stage = sql.stage(&LISTING),
+    )
+}
+
+/// Listed pages whose row in `database_id` is absent, flagged, older or in the other partition, with the
+/// stored state when there is a row.
+pub fn delete_stale(sql: &Sql, database_id: &str) -> String {
+    format!(
+        "SELECT l.page_id, {state} FROM ({staged}) AS l LEFT JOIN {pages} AS p ON p.page_id = l.page_id \
+         AND p.database_id = {db} WHERE p.page_id IS NULL OR p.is_deleted \
+         OR p.last_edited_time < l.last_edited_time OR p.is_archived <> l.is_archived",
+        state = state_columns(sql, "p"),
+        staged = sql.staged(&LISTING),
+        pages = sql.table(spec::PAGES.name),
+        db = crate::sink::sql_str(database_id),
+    )
+}
+
 /// Whether sqlparser's Databricks dialect can parse a statement of this kind (it has no grammar for
 /// `CREATE TABLE … USING DELTA`, `COPY INTO`, the driver's `PUT`/`REMOVE`, or PostgreSQL's forms).
 pub fn parsable(name: &str) -> bool {
@@ -102,6 +166,14 @@ pub fn catalogue(sql: &Sql) -> Vec<(&'static str, String)> {
         ("merge watermark", watermark_merge(sql)),
         ("append rejects", rejects_insert(sql)),
         ("append runs", sql.insert_all(&spec::RUNS)),
+        (
+            "deletes: stored rows not listed",
+            delete_missing(sql, "db-1"),
+        ),
+        (
+            "deletes: listed rows to read again",
+            delete_stale(sql, "db-1"),
+        ),
         ("latest schemas", sql.latest_schemas()),
         ("page counts", sql.page_counts()),
         (
