@@ -7,38 +7,6 @@ SELECT schema_name FROM information_schema.schemata WHERE lower(schema_name) = '
 -- existing tables
 SELECT table_name FROM information_schema.tables WHERE lower(table_schema) = 'bronze';
 
--- create table
-CREATE TABLE IF NOT EXISTS main.bronze.notion_raw_pages (
-  page_id STRING NOT NULL,
-  database_id STRING NOT NULL,
-  data_source_id STRING NOT NULL,
-  database_name STRING NOT NULL,
-  created_time TIMESTAMP NOT NULL,
-  last_edited_time TIMESTAMP NOT NULL,
-  created_by STRING,
-  last_edited_by STRING,
-  in_trash BOOLEAN NOT NULL,
-  is_archived BOOLEAN NOT NULL,
-  is_deleted BOOLEAN NOT NULL,
-  deleted_at TIMESTAMP,
-  url STRING,
-  public_url STRING,
-  title STRING NOT NULL,
-  properties STRING NOT NULL,
-  payload STRING NOT NULL,
-  payload_sha256 STRING NOT NULL,
-  api_version STRING NOT NULL,
-  first_synced_at TIMESTAMP NOT NULL,
-  synced_at TIMESTAMP NOT NULL,
-  sync_run_id STRING NOT NULL,
-  deleted_reason STRING,
-  hydrated_properties STRING
-)
-USING DELTA
-CLUSTER BY (database_id, page_id)
-COMMENT 'Current state of every Notion page, one row per (page_id, database_id)'
-TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true');
-
 -- probe create
 CREATE TABLE main.bronze.notion_sync_probe_session (probe BIGINT);
 

@@ -7,35 +7,6 @@ SELECT schema_name FROM information_schema.schemata WHERE lower(schema_name) = '
 -- existing tables
 SELECT table_name FROM information_schema.tables WHERE lower(table_schema) = 'bronze';
 
--- create table
-CREATE TABLE IF NOT EXISTS bronze.notion_raw_pages (
-  page_id TEXT NOT NULL,
-  database_id TEXT NOT NULL,
-  data_source_id TEXT NOT NULL,
-  database_name TEXT NOT NULL,
-  created_time TIMESTAMPTZ NOT NULL,
-  last_edited_time TIMESTAMPTZ NOT NULL,
-  created_by TEXT,
-  last_edited_by TEXT,
-  in_trash BOOLEAN NOT NULL,
-  is_archived BOOLEAN NOT NULL,
-  is_deleted BOOLEAN NOT NULL,
-  deleted_at TIMESTAMPTZ,
-  url TEXT,
-  public_url TEXT,
-  title TEXT NOT NULL,
-  properties TEXT NOT NULL,
-  payload TEXT NOT NULL,
-  payload_sha256 TEXT NOT NULL,
-  api_version TEXT NOT NULL,
-  first_synced_at TIMESTAMPTZ NOT NULL,
-  synced_at TIMESTAMPTZ NOT NULL,
-  sync_run_id TEXT NOT NULL,
-  deleted_reason TEXT,
-  hydrated_properties TEXT,
-  PRIMARY KEY (database_id, page_id)
-);
-
 -- probe create
 CREATE TABLE bronze.notion_sync_probe_session (probe BIGINT);
 

@@ -87,10 +87,11 @@ pub async fn from_lake(
     databases: &[DatabaseConfig],
     as_of: AsOf,
 ) -> Result<Snapshot, RestoreError> {
-    match sink {
-        Sink::Delta(lake) => from_delta(lake, databases, as_of).await,
-        Sink::Warehouse(warehouse) => from_warehouse(warehouse, databases, as_of).await,
-    }
+    let parts = match sink {
+        Sink::Delta(lake) => from_delta(lake, as_of).await?,
+        Sink::Warehouse(warehouse) => from_warehouse(warehouse, as_of).await?,
+    };
+    Ok(assemble(databases, as_of, parts))
 }
 
 /// What a snapshot is assembled from.
@@ -105,11 +106,7 @@ struct Parts {
     content_gap: Option<String>,
 }
 
-async fn from_delta(
-    sink: &DeltaSink,
-    databases: &[DatabaseConfig],
-    as_of: AsOf,
-) -> Result<Snapshot, RestoreError> {
+async fn from_delta(sink: &DeltaSink, as_of: AsOf) -> Result<Parts, RestoreError> {
     let latest = sink.table_version(tables::PAGES).await?;
     let (pages, pages_version, at, content_at) = match as_of {
         AsOf::Latest => {
@@ -170,30 +167,22 @@ async fn from_delta(
         }
     };
     let users = sink.users_at(content_at).await.unwrap_or_default();
-    Ok(assemble(
-        databases,
-        as_of,
-        Parts {
-            pages,
-            pages_version,
-            at,
-            schemas,
-            blocks,
-            comments,
-            users,
-            content_gap,
-        },
-    ))
+    Ok(Parts {
+        pages,
+        pages_version,
+        at,
+        schemas,
+        blocks,
+        comments,
+        users,
+        content_gap,
+    })
 }
 
 /// The snapshot from a warehouse: the latest state, or the history table at a timestamp (both dialects);
 /// a table version and content at a past point through Databricks' time travel (`VERSION AS OF`,
 /// `TIMESTAMP AS OF`). PostgreSQL keeps no table versions: content is restored only from the latest state.
-async fn from_warehouse(
-    sink: &WarehouseSink,
-    databases: &[DatabaseConfig],
-    as_of: AsOf,
-) -> Result<Snapshot, RestoreError> {
+async fn from_warehouse(sink: &WarehouseSink, as_of: AsOf) -> Result<Parts, RestoreError> {
     let travels = sink.sql().dialect == Dialect::Databricks;
     let (pages, pages_version, at, content_at) = match as_of {
         AsOf::Latest => (
@@ -252,20 +241,16 @@ async fn from_warehouse(
             )),
         ),
     };
-    Ok(assemble(
-        databases,
-        as_of,
-        Parts {
-            pages,
-            pages_version,
-            at,
-            schemas,
-            blocks,
-            comments,
-            users,
-            content_gap,
-        },
-    ))
+    Ok(Parts {
+        pages,
+        pages_version,
+        at,
+        schemas,
+        blocks,
+        comments,
+        users,
+        content_gap,
+    })
 }
 
 /// The snapshot of `databases` from what was read.

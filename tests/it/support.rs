@@ -422,6 +422,27 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Asserts a first sync under `version` left one succeeded run row per database, everything it fetched
+/// inserted, and a watermark per data source.
+pub async fn assert_first_runs(w: &World, version: &str) {
+    use notion_sync::sink::BronzeSink;
+    let sink = w.bronze();
+    let runs = sink.recent_runs(100).await.unwrap();
+    assert_eq!(
+        runs.len(),
+        w.sim.databases().len(),
+        "one run row per database"
+    );
+    for r in &runs {
+        assert_eq!(r.status.as_str(), "succeeded");
+        assert_eq!(r.api_version, version);
+        assert_eq!(r.inserted, r.fetched);
+    }
+    let marks = sink.load_watermarks().await.unwrap();
+    assert_eq!(marks.len(), w.data_source_count() as usize);
+    assert!(marks.iter().all(|m| m.watermark.is_some()));
+}
+
 /// Asserts bronze holds the simulator's live pages (of the given databases) exactly as an incremental
 /// sync promises (see [`crate::oracle`]).
 pub async fn assert_bronze_matches(world: &World, api_version: &str, only: Option<&[&str]>) {

@@ -6,7 +6,9 @@ use notion_sim::{FaultKind, FaultMode, FaultPlan, FaultRule, WorkspaceKind};
 use notion_sync::sink::{BronzeSink, tables};
 use serde_json::Value;
 
-use crate::support::{World, assert_bronze_matches, assert_exit, optimize_report, stderr};
+use crate::support::{
+    World, assert_bronze_matches, assert_exit, assert_first_runs, optimize_report, stderr,
+};
 
 async fn full_sync_matches(version: &str) {
     let mut w = World::start(WorkspaceKind::Demo).await;
@@ -15,20 +17,7 @@ async fn full_sync_matches(version: &str) {
     let out = w.run(&["sync"]).await;
     assert_exit(&out, 0);
     assert_bronze_matches(&w, version, None).await;
-    let runs = w.sink().recent_runs(100).await.unwrap();
-    assert_eq!(
-        runs.len(),
-        w.sim.databases().len(),
-        "one run row per database"
-    );
-    for r in &runs {
-        assert_eq!(r.status.as_str(), "succeeded");
-        assert_eq!(r.api_version, version);
-        assert_eq!(r.inserted, r.fetched);
-    }
-    let marks = w.sink().load_watermarks().await.unwrap();
-    assert_eq!(marks.len(), w.sim.databases().len());
-    assert!(marks.iter().all(|m| m.watermark.is_some()));
+    assert_first_runs(&w, version).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

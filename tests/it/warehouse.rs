@@ -3,10 +3,10 @@
 //! code and the fix, never showing the connection string.
 
 use notion_sim::WorkspaceKind;
-use notion_sync::sink::BronzeSink;
 
 use crate::support::{
-    Lake, World, assert_bronze_matches, assert_exit, postgres_query, stderr, stdout,
+    Lake, World, assert_bronze_matches, assert_exit, assert_first_runs, postgres_query, stderr,
+    stdout,
 };
 
 /// A transaction id of the test PostgreSQL now: every row version written later has a larger `xmin`.
@@ -50,21 +50,8 @@ async fn full_sync_into_postgres(version: &str) {
     assert!(stdout(&out).contains(&format!("{schema}.notion_sync_leases: created")));
     assert_exit(&w.run(&["sync"]).await, 0);
     assert_bronze_matches(&w, version, None).await;
+    assert_first_runs(&w, version).await;
     let sink = w.bronze();
-    let runs = sink.recent_runs(100).await.unwrap();
-    assert_eq!(
-        runs.len(),
-        w.sim.databases().len(),
-        "one run row per database"
-    );
-    for r in &runs {
-        assert_eq!(r.status.as_str(), "succeeded");
-        assert_eq!(r.api_version, version);
-        assert_eq!(r.inserted, r.fetched);
-    }
-    let marks = sink.load_watermarks().await.unwrap();
-    assert_eq!(marks.len(), w.data_source_count() as usize);
-    assert!(marks.iter().all(|m| m.watermark.is_some()));
     let schemas = sink.read_schemas().await.unwrap();
     assert_eq!(schemas.len(), w.data_source_count() as usize);
     // The tables are typed in the warehouse: times are timestamptz, flags boolean.

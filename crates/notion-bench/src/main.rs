@@ -144,12 +144,7 @@ impl Bench {
             },
             (pages >= 1_000_000).then_some(full.peak_rss_mib <= 300.0),
         );
-        // 1,000 pages are edited; the next scheduled run comes 15 minutes later.
-        sim.advance_clock(chrono::Duration::minutes(10));
-        let ds = sim.databases()[0].data_sources[0].id.clone();
-        sim.edit_pages(&ds, 1_000);
-        sim.advance_clock(chrono::Duration::minutes(15));
-        let inc = c.run(&["sync"]).await;
+        let inc = Self::thousand_changes(&sim, &c).await;
         self.record(
             format!("3. 1,000 changes into {pages} rows"),
             inc.summary(),
@@ -167,6 +162,7 @@ impl Bench {
         // The hard case: a sync in the same minute as 1,000 edits. The next run must read that minute again
         // (a page edited later in it has the same minute-floored timestamp, and Notion's index lags), so it
         // re-reads the 1,000 pages once; the run after it is idle again.
+        let ds = sim.databases()[0].data_sources[0].id.clone();
         sim.edit_pages(&ds, 1_000);
         c.run(&["sync"]).await;
         sim.advance_clock(chrono::Duration::minutes(15));
@@ -346,11 +342,7 @@ impl Bench {
             "—",
             None,
         );
-        sim.advance_clock(chrono::Duration::minutes(10));
-        let ds = sim.databases()[0].data_sources[0].id.clone();
-        sim.edit_pages(&ds, 1_000);
-        sim.advance_clock(chrono::Duration::minutes(15));
-        let inc = c.run(&["sync"]).await;
+        let inc = Self::thousand_changes(&sim, &c).await;
         self.record(
             format!("W2. 1,000 changes into {rows} rows in PostgreSQL"),
             inc.summary(),
@@ -371,6 +363,15 @@ impl Bench {
             "≤ 2, no write",
             Some(idle <= 2.0 && written == 0),
         );
+    }
+
+    /// 1,000 pages are edited; the next scheduled run comes 15 minutes later: what it cost.
+    async fn thousand_changes(sim: &SimHandle, c: &Connector) -> Cost {
+        sim.advance_clock(chrono::Duration::minutes(10));
+        let ds = sim.databases()[0].data_sources[0].id.clone();
+        sim.edit_pages(&ds, 1_000);
+        sim.advance_clock(chrono::Duration::minutes(15));
+        c.run(&["sync"]).await
     }
 
     /// Runs an incremental sync and returns the requests it made per data source.

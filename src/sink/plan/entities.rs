@@ -11,8 +11,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::bronze::{PageContent, UserRecord};
 use crate::notion::ids::PageKey;
 use crate::sink::cells::Cell;
+use crate::sink::content_records;
 use crate::sink::spec::{self as schema, Kind, TableSpec};
 
 /// How a content table is keyed and compared.
@@ -206,6 +208,67 @@ pub(crate) struct Group<'a> {
     pub database_id: Option<&'a str>,
     /// Whether rows missing from the new read are flagged.
     pub complete: bool,
+}
+
+/// The rows of one content table replacing some groups of it.
+pub(crate) struct ContentWrite<'a> {
+    /// The table.
+    pub keyed: &'static Keyed,
+    /// Its full rows.
+    pub rows: Vec<Vec<Cell>>,
+    /// The groups they replace.
+    pub groups: Vec<Group<'a>>,
+}
+
+/// The writes of a content read: every page's blocks (flagging missing ones only when its read was
+/// complete), then the comments of the pages read with comments.
+pub(crate) fn content_writes(content: &[PageContent]) -> Vec<ContentWrite<'_>> {
+    fn group(c: &PageContent, complete: bool) -> Group<'_> {
+        Group {
+            id: Some(c.page_id.as_str()),
+            database_id: Some(c.database_id.as_str()),
+            complete,
+        }
+    }
+    let mut out = vec![ContentWrite {
+        keyed: &BLOCKS,
+        rows: content
+            .iter()
+            .flat_map(|c| c.blocks.iter().map(content_records::block_cells))
+            .collect(),
+        groups: content.iter().map(|c| group(c, c.complete)).collect(),
+    }];
+    let with_comments: Vec<&PageContent> =
+        content.iter().filter(|c| c.comments.is_some()).collect();
+    if !with_comments.is_empty() {
+        out.push(ContentWrite {
+            keyed: &COMMENTS,
+            rows: with_comments
+                .iter()
+                .flat_map(|c| {
+                    c.comments
+                        .iter()
+                        .flatten()
+                        .map(content_records::comment_cells)
+                })
+                .collect(),
+            groups: with_comments.iter().map(|c| group(c, true)).collect(),
+        });
+    }
+    out
+}
+
+/// The write of the workspace's user list (one group: every user).
+pub(crate) fn users_write(users: &[UserRecord]) -> ContentWrite<'static> {
+    ContentWrite {
+        keyed: &USERS,
+        rows: users.iter().map(content_records::user_cells).collect(),
+        groups: vec![Group {
+            id: None,
+            database_id: None,
+            complete: true,
+        }],
+    }
 }
 
 /// Plans `rows` (full rows of `keyed`'s table) replacing `groups` at `at`.

@@ -608,46 +608,8 @@ impl BronzeSink for WarehouseSink {
         at: DateTime<Utc>,
     ) -> Result<ContentStats, SinkError> {
         let mut stats = ContentStats::default();
-        let groups: Vec<Group<'_>> = content
-            .iter()
-            .map(|c| Group {
-                id: Some(c.page_id.as_str()),
-                database_id: Some(c.database_id.as_str()),
-                complete: c.complete,
-            })
-            .collect();
-        let blocks: Vec<Vec<Cell>> = content
-            .iter()
-            .flat_map(|c| c.blocks.iter().map(content_records::block_cells))
-            .collect();
-        stats.add(
-            self.write_entities(&plan_entities::BLOCKS, blocks, &groups, at)
-                .await?,
-        );
-        let with_comments: Vec<&PageContent> =
-            content.iter().filter(|c| c.comments.is_some()).collect();
-        if !with_comments.is_empty() {
-            let groups: Vec<Group<'_>> = with_comments
-                .iter()
-                .map(|c| Group {
-                    id: Some(c.page_id.as_str()),
-                    database_id: Some(c.database_id.as_str()),
-                    complete: true,
-                })
-                .collect();
-            let rows: Vec<Vec<Cell>> = with_comments
-                .iter()
-                .flat_map(|c| {
-                    c.comments
-                        .iter()
-                        .flatten()
-                        .map(content_records::comment_cells)
-                })
-                .collect();
-            stats.add(
-                self.write_entities(&plan_entities::COMMENTS, rows, &groups, at)
-                    .await?,
-            );
+        for w in plan_entities::content_writes(&content) {
+            stats.add(self.write_entities(w.keyed, w.rows, &w.groups, at).await?);
         }
         Ok(stats)
     }
@@ -657,14 +619,8 @@ impl BronzeSink for WarehouseSink {
         users: Vec<UserRecord>,
         at: DateTime<Utc>,
     ) -> Result<ContentStats, SinkError> {
-        let rows: Vec<Vec<Cell>> = users.iter().map(content_records::user_cells).collect();
-        let all = [Group {
-            id: None,
-            database_id: None,
-            complete: true,
-        }];
-        self.write_entities(&plan_entities::USERS, rows, &all, at)
-            .await
+        let w = plan_entities::users_write(&users);
+        self.write_entities(w.keyed, w.rows, &w.groups, at).await
     }
 
     async fn latest_schemas(&self) -> Result<HashMap<String, String>, SinkError> {
