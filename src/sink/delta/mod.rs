@@ -557,35 +557,6 @@ impl DeltaSink {
         result.map(|()| change.stats)
     }
 
-    /// Plans rows of a content table replacing `groups`, and commits them like [`Self::write_change`].
-    async fn write_entities(
-        &self,
-        keyed: &'static Keyed,
-        rows: Vec<Vec<Cell>>,
-        groups: &[Group<'_>],
-        at: DateTime<Utc>,
-    ) -> Result<ContentStats, SinkError> {
-        let index = self
-            .entity_indexes
-            .get(keyed.spec.name)
-            .ok_or_else(|| internal(keyed.spec.name, "no index"))?;
-        let (change, _claim) = self
-            .plan_claimed(
-                index,
-                || self.load_entities(keyed),
-                |idx| plan_entities::plan(keyed, idx, &rows, groups, at),
-                |c: &EntityChange| c.groups.clone(),
-            )
-            .await?;
-        let result = self.commit_entities(keyed, &change).await;
-        settle(index, result.is_ok(), |idx| idx.apply(&change)).await;
-        result.map(|()| ContentStats {
-            written: change.inserted + change.updated,
-            unchanged: change.unchanged,
-            flagged: change.flags.len() as u64,
-        })
-    }
-
     async fn load_entities(&self, keyed: &Keyed) -> Result<EntityIndex, SinkError> {
         let mut index = EntityIndex::default();
         let table = self.open(keyed.spec).await?;
@@ -1012,11 +983,7 @@ impl BronzeSink for DeltaSink {
         content: Vec<PageContent>,
         at: DateTime<Utc>,
     ) -> Result<ContentStats, SinkError> {
-        let mut stats = ContentStats::default();
-        for w in plan_entities::content_writes(&content) {
-            stats.add(self.write_entities(w.keyed, w.rows, &w.groups, at).await?);
-        }
-        Ok(stats)
+        plan_entities::replace_content(self, content, at).await
     }
 
     async fn replace_users(
@@ -1024,8 +991,7 @@ impl BronzeSink for DeltaSink {
         users: Vec<UserRecord>,
         at: DateTime<Utc>,
     ) -> Result<ContentStats, SinkError> {
-        let w = plan_entities::users_write(&users);
-        self.write_entities(w.keyed, w.rows, &w.groups, at).await
+        plan_entities::replace_users(self, users, at).await
     }
 
     async fn latest_schemas(&self) -> Result<HashMap<String, String>, SinkError> {
@@ -1348,3 +1314,34 @@ fn map_err(table: &str, e: DeltaTableError, reason: String) -> SinkError {
 
 #[cfg(test)]
 mod tests;
+
+impl plan_entities::EntityWriter for DeltaSink {
+    /// Plans rows of a content table replacing `groups`, and commits them like [`Self::write_change`].
+    async fn write_entities(
+        &self,
+        keyed: &'static Keyed,
+        rows: Vec<Vec<Cell>>,
+        groups: &[Group<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<ContentStats, SinkError> {
+        let index = self
+            .entity_indexes
+            .get(keyed.spec.name)
+            .ok_or_else(|| internal(keyed.spec.name, "no index"))?;
+        let (change, _claim) = self
+            .plan_claimed(
+                index,
+                || self.load_entities(keyed),
+                |idx| plan_entities::plan(keyed, idx, &rows, groups, at),
+                |c: &EntityChange| c.groups.clone(),
+            )
+            .await?;
+        let result = self.commit_entities(keyed, &change).await;
+        settle(index, result.is_ok(), |idx| idx.apply(&change)).await;
+        result.map(|()| ContentStats {
+            written: change.inserted + change.updated,
+            unchanged: change.unchanged,
+            flagged: change.flags.len() as u64,
+        })
+    }
+}

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use crate::bronze::{PageContent, UserRecord};
 use crate::notion::ids::PageKey;
 use crate::sink::cells::Cell;
-use crate::sink::content_records;
 use crate::sink::spec::{self as schema, Kind, TableSpec};
+use crate::sink::{ContentStats, SinkError, content_records};
 
 /// How a content table is keyed and compared.
 #[derive(Debug)]
@@ -269,6 +269,41 @@ pub(crate) fn users_write(users: &[UserRecord]) -> ContentWrite<'static> {
             complete: true,
         }],
     }
+}
+
+/// A sink that plans and writes the rows of a content table replacing some of its groups.
+pub(crate) trait EntityWriter: Sync {
+    /// Plans `rows` of `keyed`'s table replacing `groups` at `at` against what is stored, and writes them.
+    fn write_entities(
+        &self,
+        keyed: &'static Keyed,
+        rows: Vec<Vec<Cell>>,
+        groups: &[Group<'_>],
+        at: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<ContentStats, SinkError>> + Send;
+}
+
+/// [`crate::sink::BronzeSink::replace_content`] through a sink's [`EntityWriter`].
+pub(crate) async fn replace_content<S: EntityWriter>(
+    sink: &S,
+    content: Vec<PageContent>,
+    at: DateTime<Utc>,
+) -> Result<ContentStats, SinkError> {
+    let mut stats = ContentStats::default();
+    for w in content_writes(&content) {
+        stats.add(sink.write_entities(w.keyed, w.rows, &w.groups, at).await?);
+    }
+    Ok(stats)
+}
+
+/// [`crate::sink::BronzeSink::replace_users`] through a sink's [`EntityWriter`].
+pub(crate) async fn replace_users<S: EntityWriter>(
+    sink: &S,
+    users: Vec<UserRecord>,
+    at: DateTime<Utc>,
+) -> Result<ContentStats, SinkError> {
+    let w = users_write(&users);
+    sink.write_entities(w.keyed, w.rows, &w.groups, at).await
 }
 
 /// Plans `rows` (full rows of `keyed`'s table) replacing `groups` at `at`.

@@ -248,38 +248,6 @@ impl WarehouseSink {
         Ok(())
     }
 
-    /// Plans rows of a content table replacing `groups` against what is stored for those groups, and
-    /// writes the change with one MERGE.
-    async fn write_entities(
-        &self,
-        keyed: &'static Keyed,
-        rows: Vec<Vec<Cell>>,
-        groups: &[Group<'_>],
-        at: DateTime<Utc>,
-    ) -> Result<ContentStats, SinkError> {
-        let columns = keyed.index_columns();
-        let stored = match keyed.group {
-            Some(group) => {
-                let ids: Vec<String> = groups
-                    .iter()
-                    .filter_map(|g| g.id.map(str::to_string))
-                    .collect();
-                self.read_keys(keyed.spec, &columns, group, &ids, None)
-                    .await?
-            }
-            None => self.read(keyed.spec, &columns, None, None).await?,
-        };
-        let mut index = EntityIndex::default();
-        index.add(keyed, stored);
-        let change = plan_entities::plan(keyed, &index, &rows, groups, at);
-        self.commit_entities(keyed, &change).await?;
-        Ok(ContentStats {
-            written: change.inserted + change.updated,
-            unchanged: change.unchanged,
-            flagged: change.flags.len() as u64,
-        })
-    }
-
     async fn commit_entities(
         &self,
         keyed: &'static Keyed,
@@ -607,11 +575,7 @@ impl BronzeSink for WarehouseSink {
         content: Vec<PageContent>,
         at: DateTime<Utc>,
     ) -> Result<ContentStats, SinkError> {
-        let mut stats = ContentStats::default();
-        for w in plan_entities::content_writes(&content) {
-            stats.add(self.write_entities(w.keyed, w.rows, &w.groups, at).await?);
-        }
-        Ok(stats)
+        plan_entities::replace_content(self, content, at).await
     }
 
     async fn replace_users(
@@ -619,8 +583,7 @@ impl BronzeSink for WarehouseSink {
         users: Vec<UserRecord>,
         at: DateTime<Utc>,
     ) -> Result<ContentStats, SinkError> {
-        let w = plan_entities::users_write(&users);
-        self.write_entities(w.keyed, w.rows, &w.groups, at).await
+        plan_entities::replace_users(self, users, at).await
     }
 
     async fn latest_schemas(&self) -> Result<HashMap<String, String>, SinkError> {
@@ -848,5 +811,39 @@ impl BronzeSink for WarehouseSink {
             self.commit_change(&change).await?;
         }
         Ok(change.stats.flagged)
+    }
+}
+
+impl plan_entities::EntityWriter for WarehouseSink {
+    /// Plans rows of a content table replacing `groups` against what is stored for those groups, and
+    /// writes the change with one MERGE.
+    async fn write_entities(
+        &self,
+        keyed: &'static Keyed,
+        rows: Vec<Vec<Cell>>,
+        groups: &[Group<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<ContentStats, SinkError> {
+        let columns = keyed.index_columns();
+        let stored = match keyed.group {
+            Some(group) => {
+                let ids: Vec<String> = groups
+                    .iter()
+                    .filter_map(|g| g.id.map(str::to_string))
+                    .collect();
+                self.read_keys(keyed.spec, &columns, group, &ids, None)
+                    .await?
+            }
+            None => self.read(keyed.spec, &columns, None, None).await?,
+        };
+        let mut index = EntityIndex::default();
+        index.add(keyed, stored);
+        let change = plan_entities::plan(keyed, &index, &rows, groups, at);
+        self.commit_entities(keyed, &change).await?;
+        Ok(ContentStats {
+            written: change.inserted + change.updated,
+            unchanged: change.unchanged,
+            flagged: change.flags.len() as u64,
+        })
     }
 }
