@@ -8,7 +8,7 @@ use notion_sync::notion::files::unsigned;
 use notion_sync::sink::BronzeSink;
 use serde_json::Value;
 
-use crate::support::{World, assert_exit, stderr};
+use crate::support::{Lake, World, assert_exit, stderr};
 use notion_sim::{SimConfig, WorkspaceKind};
 
 const VERSION: &str = "2026-03-11";
@@ -21,7 +21,7 @@ fn json(text: &str) -> Value {
 /// `comments_exact`, which holds after a full refresh: comments do not bump a page), users included.
 async fn check_content(w: &World, comments_exact: bool) {
     let dump = w.sim.state_dump(VERSION);
-    let sink = w.sink();
+    let sink = w.bronze();
     let blocks = sink.read_blocks().await.unwrap();
     let mut keys = HashSet::new();
     for b in &blocks {
@@ -223,7 +223,13 @@ fn mutate(w: &World, rng: &mut fastrand::Rng) {
 }
 
 async fn content_oracle(seed: u64) {
-    let w = content_world(seed).await;
+    content_oracle_into(seed, Lake::Local).await;
+}
+
+/// [`content_oracle`] with bronze on `lake`.
+async fn content_oracle_into(seed: u64, lake: Lake) {
+    let mut w = content_world(seed).await;
+    w.on(lake).await;
     assert_exit(&w.run(&["sync"]).await, 0);
     check_content(&w, true).await;
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -251,6 +257,16 @@ macro_rules! content_seeds {
             content_oracle($seed).await;
         }
     )*};
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_oracle_into_postgres_seed_01() {
+    content_oracle_into(1, Lake::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_oracle_into_postgres_seed_02() {
+    content_oracle_into(2, Lake::Postgres).await;
 }
 
 content_seeds! {
