@@ -468,3 +468,145 @@ pub fn cells_of(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Dialect, Secret};
+    use crate::notion::ErrorClass;
+
+    fn settings(credentials_var: &'static str) -> WarehouseSettings {
+        WarehouseSettings {
+            dialect: Dialect::Databricks,
+            connection: Secret::new("Driver=x;PWD=secret"),
+            credentials_var,
+            describe: "Databricks host/sql/1.0/warehouses/w".into(),
+            catalog: None,
+            schema: "bronze".into(),
+            staging_volume: None,
+            secrets: Vec::new(),
+        }
+    }
+
+    fn failure(state: &str, message: &str) -> OdbcFailure {
+        OdbcFailure {
+            state: state.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn sqlstates_decide_who_must_act() {
+        let cases = [
+            (
+                "08001",
+                "could not connect to server",
+                ErrorClass::Transient,
+            ),
+            ("08S01", "communication link failure", ErrorClass::Transient),
+            ("HYT00", "timeout expired", ErrorClass::Transient),
+            ("40001", "could not serialize access", ErrorClass::Transient),
+            ("40P01", "deadlock detected", ErrorClass::Transient),
+            (
+                "23505",
+                "duplicate key value violates unique constraint",
+                ErrorClass::Transient,
+            ),
+            (
+                "HY000",
+                "[DELTA_CONCURRENT_APPEND] ConcurrentAppendException: Files were added",
+                ErrorClass::Transient,
+            ),
+            (
+                "28000",
+                "invalid authorization specification",
+                ErrorClass::Auth,
+            ),
+            (
+                "08001",
+                "FATAL: password authentication failed for user \"u\"",
+                ErrorClass::Auth,
+            ),
+            (
+                "42501",
+                "permission denied for schema bronze",
+                ErrorClass::Auth,
+            ),
+            (
+                "3F000",
+                "schema \"bronze\" does not exist",
+                ErrorClass::Config,
+            ),
+            ("IM002", "Data source name not found", ErrorClass::Config),
+            (
+                "01000",
+                "Can't open lib 'x' : file not found",
+                ErrorClass::Config,
+            ),
+            (
+                "42601",
+                "syntax error at or near \"BY\"",
+                ErrorClass::Internal,
+            ),
+            (
+                "42P01",
+                "relation \"x\" does not exist",
+                ErrorClass::Internal,
+            ),
+        ];
+        for (state, message, class) in cases {
+            let e = sink_error(&settings("DATABRICKS_TOKEN"), "t", failure(state, message));
+            assert_eq!(e.class(), class, "{state} {message}: {e}");
+        }
+    }
+
+    #[test]
+    fn refused_credentials_name_the_variable_to_fix() {
+        for var in [
+            "DATABRICKS_TOKEN",
+            "DATABRICKS_CLIENT_SECRET",
+            "WAREHOUSE_ODBC_CONNECTION_STRING",
+        ] {
+            let e = sink_error(&settings(var), "t", failure("28000", "refused")).to_string();
+            assert!(e.contains(var), "{e}");
+        }
+        let e = sink_error(
+            &settings("DATABRICKS_TOKEN"),
+            "t",
+            failure("3F000", "no schema"),
+        );
+        assert!(e.to_string().contains("CREATE SCHEMA bronze"), "{e}");
+    }
+
+    #[test]
+    fn rows_read_back_become_typed_cells() {
+        let spec = &crate::sink::spec::PAGES;
+        let row: TextRow = vec![
+            Some("p".into()),
+            Some("1767225600000123".into()),
+            Some("true".into()),
+            None,
+        ];
+        let cells = cells_of(
+            spec,
+            &["page_id", "last_edited_time", "is_deleted", "deleted_at"],
+            &row,
+        )
+        .unwrap();
+        assert_eq!(cells[0], Cell::Str(Some("p".into())));
+        assert_eq!(
+            cells[1].ts().unwrap().to_rfc3339(),
+            "2026-01-01T00:00:00.000123+00:00"
+        );
+        assert!(cells[2].flag());
+        assert_eq!(cells[3], Cell::Ts(None));
+        assert!(cells_of(spec, &["is_deleted"], &vec![Some("t".into())]).is_err());
+        let staged = text_row(&cells, true);
+        assert_eq!(
+            staged[1].as_deref(),
+            Some("2026-01-01T00:00:00.000123Z"),
+            "timestamps are staged in RFC 3339 with microseconds"
+        );
+        assert_eq!(staged.last().unwrap().as_deref(), Some("true"));
+    }
+}
