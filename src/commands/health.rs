@@ -72,7 +72,10 @@ pub async fn run(settings: &Settings) -> u8 {
         }
     }
     let (name, lake) = match open_sink(settings) {
-        Ok(sink) => (sink.describe(), sink.check_writable().await),
+        Ok(sink) => (
+            sink.describe(),
+            sink.with_write_probe().check_writable().await,
+        ),
         Err(e) => (format!("lakehouse {}", settings.lakehouse_uri), Err(e)),
     };
     report(

@@ -160,6 +160,15 @@ impl Sink {
         }
     }
 
+    /// With the warehouse sink, `check_writable` also proves the right to create tables (see
+    /// [`warehouse::WarehouseSink::with_write_probe`]); the lake always writes a probe.
+    pub fn with_write_probe(self) -> Sink {
+        match self {
+            Sink::Warehouse(w) => Sink::Warehouse(w.with_write_probe()),
+            lake => lake,
+        }
+    }
+
     /// Where bronze lands, for messages.
     pub fn describe(&self) -> String {
         match self {

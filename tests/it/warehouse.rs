@@ -180,6 +180,22 @@ async fn health_checks_the_warehouse_and_names_what_to_fix() {
         stderr(&out)
     );
 
+    // A user who may use the schema but not create tables in it: health's write probe fails, exit 3.
+    let schema = w.env["BRONZE_SCHEMA"].clone();
+    let reader = format!("reader_{schema}");
+    crate::support::postgres_exec(&format!(
+        "CREATE ROLE {reader} LOGIN PASSWORD 'reader-pw-Q4'; GRANT USAGE ON SCHEMA {schema} TO {reader}"
+    ));
+    let as_reader = good
+        .replace("Uid=postgres", &format!("Uid={reader}"))
+        .replace("Pwd=nsync-pg-test-pw", "Pwd=reader-pw-Q4");
+    w.set("WAREHOUSE_ODBC_CONNECTION_STRING", &as_reader);
+    let out = w.run(&["health"]).await;
+    assert_exit(&out, 3);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("permission denied"), "{text}");
+    assert!(!text.contains("reader-pw-Q4"), "{text}");
+
     // A schema that does not exist: exit 2, naming it and how to create it.
     w.set("WAREHOUSE_ODBC_CONNECTION_STRING", &good);
     w.set("BRONZE_SCHEMA", "no_such_schema");

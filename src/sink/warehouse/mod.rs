@@ -47,6 +47,10 @@ pub struct WarehouseSink {
     odbc: Odbc,
     sql: Sql,
     leases: Leases,
+    /// Whether [`BronzeSink::check_writable`] creates and drops a probe table (`health`), or only checks
+    /// the connection and the schema (every other command: a write permission missing then fails the
+    /// first write, with the same exit code).
+    probe_writes: bool,
 }
 
 impl WarehouseSink {
@@ -65,7 +69,14 @@ impl WarehouseSink {
             leases: Leases::new(Arc::new(store), DEFAULT_TTL),
             odbc,
             sql,
+            probe_writes: false,
         }
+    }
+
+    /// `check_writable` also proves the right to create tables, with a probe table it drops again.
+    pub fn with_write_probe(mut self) -> Self {
+        self.probe_writes = true;
+        self
     }
 
     /// Leases live `ttl` unless renewed (`NOTION_SYNC_LOCK_TTL`).
@@ -517,8 +528,11 @@ impl BronzeSink for WarehouseSink {
                 .filter_map(|r| r.into_iter().next().flatten())
                 .map(|t| t.to_ascii_lowercase())
                 .collect();
-            for statement in ddl::statements(sql) {
-                s.exec(&statement)?;
+            // Every table there: no DDL at all (a run sends no statement it does not need).
+            if ddl::tables().iter().any(|t| !existing.contains(t.name)) {
+                for statement in ddl::statements(sql) {
+                    s.exec(&statement)?;
+                }
             }
             Ok(ddl::tables()
                 .into_iter()
@@ -542,6 +556,9 @@ impl BronzeSink for WarehouseSink {
                      sink's user the right to create tables in it, or set BRONZE_SCHEMA to an existing one"
                 ),
             });
+        }
+        if !self.probe_writes {
+            return Ok(());
         }
         let name = format!("notion_sync_probe_{}", self.sql.session);
         self.run("probe", move |s, sql| {
