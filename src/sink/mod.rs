@@ -1,5 +1,6 @@
-//! Sinks: where bronze rows land. The local/object-store Delta sink is the default; a SQL warehouse sink
-//! (Databricks over ODBC) implements the same trait.
+//! Sinks: where bronze rows land. The Delta sink (a local or object-store lake) is the default; the SQL
+//! warehouse sink (Databricks SQL or PostgreSQL over ODBC) implements the same trait. Both plan every
+//! write with the rules in [`plan`]; `NOTION_SYNC_SINK` chooses one ([`Sink`]).
 
 pub mod cells;
 pub mod content_records;

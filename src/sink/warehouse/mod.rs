@@ -63,8 +63,10 @@ impl WarehouseSink {
             &settings.schema,
             &session,
         );
-        let odbc = Odbc::new(Arc::new(settings));
-        let store = leases::WarehouseLeaseStore::new(odbc.clone(), sql.clone());
+        let settings = Arc::new(settings);
+        let odbc = Odbc::new(settings.clone());
+        // Leases renew on a connection of their own, never queued behind a long MERGE.
+        let store = leases::WarehouseLeaseStore::new(Odbc::new(settings), sql.clone());
         WarehouseSink {
             leases: Leases::new(Arc::new(store), DEFAULT_TTL),
             odbc,
