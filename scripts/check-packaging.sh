@@ -39,4 +39,12 @@ if grep -q '^notion-sim ' <<<"$graph"; then
     exit 1
 fi
 
+if grep -q '^odbc-api ' <<<"$graph"; then
+    echo "error: the Delta-only build (--features cloud) links ODBC; the warehouse sink is its own feature" >&2
+    exit 1
+fi
+
+step "the Delta-only build compiles (--no-default-features --features cloud: no ODBC, no simulator)"
+cargo check --locked -q -p notion-sync --no-default-features --features cloud
+
 echo "packaging checks passed in $(( $(date +%s) - start ))s"

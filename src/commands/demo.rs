@@ -105,6 +105,7 @@ pub async fn run(args: &DemoArgs) -> u8 {
             .await
             .ok()
             .flatten(),
+        #[cfg(feature = "warehouse")]
         Sink::Warehouse(_) => None,
     };
     let showcase = show_content(&sink, None).await;

@@ -4,6 +4,7 @@ use super::{open_lake, open_sink, report_sink};
 use crate::cli::OptimizeArgs;
 use crate::config::Settings;
 use crate::exit;
+#[cfg(feature = "warehouse")]
 use crate::sink::warehouse::ddl;
 use crate::sink::{BronzeSink, Sink, tables};
 
@@ -24,6 +25,7 @@ pub async fn run(settings: &Settings) -> u8 {
                     ),
                     tables::ALL.to_vec(),
                 ),
+                #[cfg(feature = "warehouse")]
                 Sink::Warehouse(w) => (
                     format!("{}.", w.sql().namespace),
                     ddl::tables().iter().map(|t| t.name).collect(),

@@ -21,6 +21,7 @@ use crate::config::SinkChoice;
 use crate::config::{ConfigError, EnvVars, FileConfig, Settings};
 use crate::exit;
 use crate::sink::delta::DeltaSink;
+#[cfg(feature = "warehouse")]
 use crate::sink::warehouse::WarehouseSink;
 use crate::sink::{Sink, SinkError};
 
@@ -157,9 +158,18 @@ pub async fn prepare(settings: &Settings, selected: &[String]) -> Result<Prepare
 pub fn open_sink(settings: &Settings) -> Result<Sink, SinkError> {
     match &settings.sink {
         SinkChoice::Delta => open_lake(settings).map(Sink::Delta),
+        #[cfg(feature = "warehouse")]
         SinkChoice::Warehouse(w) => Ok(Sink::Warehouse(
             WarehouseSink::new((**w).clone()).with_lock_ttl(settings.lock_ttl),
         )),
+        #[cfg(not(feature = "warehouse"))]
+        SinkChoice::Warehouse(w) => Err(SinkError::Location {
+            uri: w.describe.clone(),
+            reason:
+                "this build has no warehouse sink; use a build with the cargo feature `warehouse` \
+                     (the default and the container image have it)"
+                    .into(),
+        }),
     }
 }
 

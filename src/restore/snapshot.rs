@@ -10,10 +10,12 @@ use super::RestoreError;
 use super::point::AsOf;
 use crate::bronze::{BlockRecord, CommentRecord, DatabaseRecord, UserRecord};
 use crate::config::DatabaseConfig;
+#[cfg(feature = "warehouse")]
 use crate::config::Dialect;
 use crate::sink::Sink;
 use crate::sink::delta::{DeltaSink, StoredPage, StoredVersion, TableAt, TableCommit};
 use crate::sink::tables;
+#[cfg(feature = "warehouse")]
 use crate::sink::warehouse::WarehouseSink;
 
 /// One page as the snapshot holds it.
@@ -89,6 +91,7 @@ pub async fn from_lake(
 ) -> Result<Snapshot, RestoreError> {
     let parts = match sink {
         Sink::Delta(lake) => from_delta(lake, as_of).await?,
+        #[cfg(feature = "warehouse")]
         Sink::Warehouse(warehouse) => from_warehouse(warehouse, as_of).await?,
     };
     Ok(assemble(databases, as_of, parts))
@@ -182,6 +185,7 @@ async fn from_delta(sink: &DeltaSink, as_of: AsOf) -> Result<Parts, RestoreError
 /// The snapshot from a warehouse: the latest state, or the history table at a timestamp (both dialects);
 /// a table version and content at a past point through Databricks' time travel (`VERSION AS OF`,
 /// `TIMESTAMP AS OF`). PostgreSQL keeps no table versions: content is restored only from the latest state.
+#[cfg(feature = "warehouse")]
 async fn from_warehouse(sink: &WarehouseSink, as_of: AsOf) -> Result<Parts, RestoreError> {
     let travels = sink.sql().dialect == Dialect::Databricks;
     let (pages, pages_version, at, content_at) = match as_of {

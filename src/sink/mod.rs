@@ -10,6 +10,7 @@ pub mod plan;
 pub mod records;
 pub mod remote;
 pub mod spec;
+#[cfg(feature = "warehouse")]
 pub mod warehouse;
 
 use std::collections::{HashMap, HashSet};
@@ -69,6 +70,7 @@ macro_rules! each_sink {
     ($sink:expr, $s:ident => $e:expr) => {
         match $sink {
             Sink::Delta($s) => $e,
+            #[cfg(feature = "warehouse")]
             Sink::Warehouse($s) => $e,
         }
     };
@@ -83,6 +85,7 @@ pub enum Sink {
     /// Delta tables under `LAKEHOUSE_URI`.
     Delta(delta::DeltaSink),
     /// Tables in a SQL warehouse.
+    #[cfg(feature = "warehouse")]
     Warehouse(warehouse::WarehouseSink),
 }
 
@@ -91,6 +94,7 @@ impl Sink {
     pub async fn read_pages(&self) -> Result<Vec<records::StoredPage>, SinkError> {
         match self {
             Sink::Delta(s) => s.read_pages(None).await,
+            #[cfg(feature = "warehouse")]
             Sink::Warehouse(s) => s.read_pages().await,
         }
     }
@@ -149,9 +153,11 @@ impl Sink {
     }
 
     /// The Delta lake, for what only it keeps (copies of hosted files).
+    #[cfg_attr(not(feature = "warehouse"), allow(unused_variables))]
     pub fn lake(&self, what: &str) -> Result<&delta::DeltaSink, SinkError> {
         match self {
             Sink::Delta(d) => Ok(d),
+            #[cfg(feature = "warehouse")]
             Sink::Warehouse(w) => Err(SinkError::Location {
                 uri: w.describe().to_string(),
                 reason: format!(
@@ -165,6 +171,7 @@ impl Sink {
     /// [`warehouse::WarehouseSink::with_write_probe`]); the lake always writes a probe.
     pub fn with_write_probe(self) -> Sink {
         match self {
+            #[cfg(feature = "warehouse")]
             Sink::Warehouse(w) => Sink::Warehouse(w.with_write_probe()),
             lake => lake,
         }
@@ -174,6 +181,7 @@ impl Sink {
     pub fn describe(&self) -> String {
         match self {
             Sink::Delta(d) => format!("lakehouse {}", d.uri()),
+            #[cfg(feature = "warehouse")]
             Sink::Warehouse(w) => w.describe().to_string(),
         }
     }
