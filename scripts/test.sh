@@ -13,11 +13,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/notion-sync/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 mkdir -p "$CARGO_TARGET_DIR"
 
-step() { printf '\n==> %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
-
 # The build links unixODBC (the warehouse sink); the warehouse tests use psqlODBC.
 source scripts/lib.sh test --no-binaries
 need_odbc
+
+step() { printf '\n==> %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
