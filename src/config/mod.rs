@@ -19,9 +19,7 @@ pub use env::{ENV_VARS, EnvVars};
 pub use file::FileConfig;
 pub use secret::{Secret, remember as remember_secret, scrub as scrub_secrets};
 pub use storage::{STORAGE_VARS, StorageSettings, Store};
-pub use warehouse::{
-    DATABRICKS_DRIVER_PATH, Dialect, SinkChoice, WarehouseSettings, connection_pairs,
-};
+pub use warehouse::{Dialect, SinkChoice, WarehouseSettings};
 
 use crate::notion::ApiVersion;
 use crate::notion::ids::normalize_id;

@@ -296,7 +296,7 @@ fn braced(value: &str) -> String {
 }
 
 /// The `Key=value` pairs of a connection string (braced values unbraced).
-pub fn connection_pairs(text: &str) -> Vec<(String, String)> {
+fn connection_pairs(text: &str) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {

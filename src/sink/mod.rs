@@ -253,12 +253,6 @@ impl BronzeSink for Sink {
     async fn page_counts(&self) -> Result<HashMap<String, PageCounts>, SinkError> {
         each_sink!(self, s => s.page_counts().await)
     }
-    async fn page_states(
-        &self,
-        database_id: &str,
-    ) -> Result<HashMap<PageKey, PageState>, SinkError> {
-        each_sink!(self, s => s.page_states(database_id).await)
-    }
     async fn flag_deleted(
         &self,
         database_id: &str,
@@ -588,12 +582,6 @@ pub trait BronzeSink: Send + Sync {
     fn page_counts(
         &self,
     ) -> impl Future<Output = Result<HashMap<String, PageCounts>, SinkError>> + Send;
-
-    /// What bronze holds for every row of `database_id`, by page.
-    fn page_states(
-        &self,
-        database_id: &str,
-    ) -> impl Future<Output = Result<HashMap<PageKey, PageState>, SinkError>> + Send;
 
     /// The pages of `database_id` delete detection must read again: every stored live row `listing`
     /// (all the pages the queries list now) lacks, and, with `refetch_stale`, every listed page whose row is

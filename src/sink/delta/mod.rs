@@ -173,6 +173,19 @@ impl DeltaSink {
         })
     }
 
+    /// What bronze holds for every row of `database_id`, by page.
+    async fn page_states(
+        &self,
+        database_id: &str,
+    ) -> Result<HashMap<PageKey, PageState>, SinkError> {
+        let guard = self.index().await?;
+        Ok(guard
+            .as_ref()
+            .and_then(|index| index.by_db.get(database_id))
+            .map(|m| m.iter().map(|(key, k)| (*key, k.state())).collect())
+            .unwrap_or_default())
+    }
+
     /// The lake root as configured.
     pub fn uri(&self) -> &str {
         &self.uri
@@ -1126,18 +1139,6 @@ impl BronzeSink for DeltaSink {
             }
         }
         Ok(counts)
-    }
-
-    async fn page_states(
-        &self,
-        database_id: &str,
-    ) -> Result<HashMap<PageKey, PageState>, SinkError> {
-        let guard = self.index().await?;
-        Ok(guard
-            .as_ref()
-            .and_then(|index| index.by_db.get(database_id))
-            .map(|m| m.iter().map(|(key, k)| (*key, k.state())).collect())
-            .unwrap_or_default())
     }
 
     async fn delete_candidates(

@@ -233,7 +233,7 @@ impl WarehouseSink {
             let rows = change
                 .versions
                 .iter()
-                .map(|r| text_row(&records::version_cells(r), false))
+                .map(|r| text_row(records::version_cells(r), false))
                 .collect();
             self.write_staged(&spec::VERSIONS, rows, statements::versions_insert)
                 .await?;
@@ -247,12 +247,12 @@ impl WarehouseSink {
         let rows: Vec<TextRow> = change
             .rows
             .iter()
-            .map(|r| text_row(&records::page_cells(r), false))
+            .map(|r| text_row(records::page_cells(r), false))
             .chain(
                 change
                     .flags
                     .iter()
-                    .map(|f| text_row(&records::page_cells(&f.placeholder()), true)),
+                    .map(|f| text_row(records::page_cells(&f.placeholder()), true)),
             )
             .collect();
         self.write_staged(&spec::PAGES, rows, statements::pages_merge)
@@ -274,8 +274,8 @@ impl WarehouseSink {
         let rows: Vec<TextRow> = change
             .write
             .iter()
-            .map(|r| text_row(r, false))
-            .chain(change.flags.iter().map(|r| text_row(r, true)))
+            .map(|r| text_row(r.clone(), false))
+            .chain(change.flags.iter().map(|r| text_row(r.clone(), true)))
             .collect();
         self.write_staged(keyed.spec, rows, move |sql| {
             statements::content_merge(sql, keyed)
@@ -293,7 +293,7 @@ impl WarehouseSink {
         if rows.is_empty() {
             return Ok(0);
         }
-        let rows = rows.iter().map(|r| text_row(r, false)).collect();
+        let rows = rows.into_iter().map(|r| text_row(r, false)).collect();
         self.write_staged(spec, rows, move |sql| sql.insert_all(spec))
             .await
     }
@@ -644,7 +644,7 @@ impl BronzeSink for WarehouseSink {
 
     async fn save_watermark(&self, row: WatermarkRecord) -> Result<(), SinkError> {
         self.guard(&[row.database_id.as_str()]).await?;
-        let rows = vec![text_row(&records::watermark_cells(&row), false)];
+        let rows = vec![text_row(records::watermark_cells(&row), false)];
         self.write_staged(&spec::WATERMARKS, rows, statements::watermark_merge)
             .await
             .map(|_| ())
@@ -661,7 +661,7 @@ impl BronzeSink for WarehouseSink {
         }
         let databases: Vec<&str> = rows.iter().map(|r| r.database_id.as_str()).collect();
         self.guard(&databases).await?;
-        let rows = new.iter().map(|r| text_row(r, false)).collect();
+        let rows = new.into_iter().map(|r| text_row(r, false)).collect();
         self.write_staged(&spec::REJECTS, rows, statements::rejects_insert)
             .await
     }
@@ -736,23 +736,6 @@ impl BronzeSink for WarehouseSink {
             .collect())
     }
 
-    async fn page_states(
-        &self,
-        database_id: &str,
-    ) -> Result<HashMap<PageKey, PageState>, SinkError> {
-        let filter = format!("database_id = {}", sql_str(database_id));
-        let rows = self
-            .read(&spec::PAGES, &plan_pages::INDEX_COLUMNS, Some(filter), None)
-            .await?;
-        let mut index = PageIndex::default();
-        index.add_pages(rows);
-        Ok(index
-            .by_db
-            .remove(database_id)
-            .map(|m| m.into_iter().map(|(key, k)| (key, k.state())).collect())
-            .unwrap_or_default())
-    }
-
     async fn delete_candidates(
         &self,
         database_id: &str,
@@ -764,7 +747,7 @@ impl BronzeSink for WarehouseSink {
             .values()
             .map(|l| {
                 text_row(
-                    &[
+                    vec![
                         Cell::Str(Some(l.page.id())),
                         Cell::Ts(Some(l.last_edited_time)),
                         Cell::Bool(Some(l.is_archived)),
@@ -789,20 +772,13 @@ impl BronzeSink for WarehouseSink {
                 Ok(found)
             })
             .await?;
-        let columns = &plan_pages::INDEX_COLUMNS;
+        // Read back as page_id and the state columns (null without a stored row).
+        let columns = ["page_id", "last_edited_time", "is_deleted", "is_archived"];
         let state_of = |row: &TextRow| -> Result<Option<PageState>, SinkError> {
-            if row[1].is_none() {
-                return Ok(None);
-            }
-            // page_id, last_edited_time, is_deleted, is_archived as the index columns minus two.
-            let cells = cells_of(
-                &spec::PAGES,
-                &[columns[0], columns[3], columns[4], columns[5]],
-                row,
-            )
-            .map_err(|f| odbc::sink_error(self.odbc.settings(), spec::PAGES.name, f))?;
-            Ok(Some(PageState {
-                last_edited_time: cells[1].ts().unwrap_or_default(),
+            let cells = cells_of(&spec::PAGES, &columns, row)
+                .map_err(|f| odbc::sink_error(self.odbc.settings(), spec::PAGES.name, f))?;
+            Ok(cells[1].ts().map(|last_edited_time| PageState {
+                last_edited_time,
                 is_deleted: cells[2].flag(),
                 is_archived: cells[3].flag(),
             }))

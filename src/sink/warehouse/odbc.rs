@@ -416,12 +416,13 @@ impl Odbc {
     }
 }
 
-/// Text values of a row of cells, as staged (timestamps in RFC 3339 with microseconds, UTC).
-pub fn text_row(cells: &[Cell], flag_only: bool) -> TextRow {
+/// Text values of a row of cells, as staged (timestamps in RFC 3339 with microseconds, UTC); the text
+/// cells are moved, not copied (payloads are the bulk of a batch).
+pub fn text_row(cells: Vec<Cell>, flag_only: bool) -> TextRow {
     let mut out: TextRow = cells
-        .iter()
+        .into_iter()
         .map(|c| match c {
-            Cell::Str(s) => s.clone(),
+            Cell::Str(s) => s,
             Cell::Ts(t) => t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
             Cell::Bool(b) => b.map(|b| b.to_string()),
             Cell::I64(n) => n.map(|n| n.to_string()),
@@ -601,7 +602,7 @@ mod tests {
         assert!(cells[2].flag());
         assert_eq!(cells[3], Cell::Ts(None));
         assert!(cells_of(spec, &["is_deleted"], &vec![Some("t".into())]).is_err());
-        let staged = text_row(&cells, true);
+        let staged = text_row(cells.clone(), true);
         assert_eq!(
             staged[1].as_deref(),
             Some("2026-01-01T00:00:00.000123Z"),

@@ -110,8 +110,11 @@ pub fn delete_stale(sql: &Sql, database_id: &str) -> String {
 /// `COPY INTO` or the driver's `PUT`/`REMOVE`; the DDL is in `bronze.sql`, whose `USING DELTA` it cannot
 /// parse either).
 pub fn parsable(name: &str) -> bool {
-    !matches!(name, "copy into stage" | "put" | "remove")
+    !VOLUME_STAGING.contains(&name)
 }
+
+/// The statements of Databricks' Volume staging (no other dialect sends them).
+const VOLUME_STAGING: [&str; 3] = ["put", "copy into stage", "remove"];
 
 /// One statement of every kind the sink sends, named (the DDL is [`super::ddl::statements`]).
 pub fn catalogue(sql: &Sql) -> Vec<(&'static str, String)> {
@@ -195,7 +198,7 @@ pub fn catalogue(sql: &Sql) -> Vec<(&'static str, String)> {
         ("lease remove", leases::remove_statement(sql, "db-1", 3)),
     ];
     if sql.dialect == crate::config::Dialect::Postgres {
-        out.retain(|(name, _)| !matches!(*name, "put" | "copy into stage" | "remove"));
+        out.retain(|(name, _)| !VOLUME_STAGING.contains(name));
     }
     out
 }
