@@ -67,6 +67,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Check an export: every file's size, rows and SHA-256, and every count, against its manifest.
     Verify(VerifyArgs),
+    /// Generate a typed view per database (a column per property) as SQL; create them with --apply.
+    Views(ViewsArgs),
+    /// Run SQL over the lake with DataFusion: every bronze table and typed view is registered by name.
+    Query(QueryArgs),
     /// Run a local demo: a simulated Notion workspace synced into ./lakehouse-demo.
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
@@ -116,6 +120,41 @@ pub struct RestoreArgs {
     /// without it, hosted files a page no longer holds are reported, not written.
     #[arg(long)]
     pub upload_files: bool,
+}
+
+/// `views` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ViewsArgs {
+    /// Only these databases (repeatable), by configured name.
+    #[arg(short = 'd', long = "database", value_name = "NAME")]
+    pub databases: Vec<String>,
+    /// SQL dialect of the views (default: the sink's own: datafusion for a Delta lake, else the
+    /// warehouse's).
+    #[arg(long, value_enum)]
+    pub dialect: Option<crate::views::render::ViewDialect>,
+    /// Also create the views in the warehouse, under NOTION_SYNC_VIEWS_SCHEMA (warehouse sink only).
+    #[arg(long)]
+    pub apply: bool,
+    /// Folder to write `<dialect>/<view>.sql` under (default: NOTION_SYNC_VIEWS_DIR, else sql/generated).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `query` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueryArgs {
+    /// The SQL (DataFusion's dialect), e.g. "SELECT status, count(*) FROM tasks GROUP BY status".
+    pub sql: String,
+    /// Query the lake as it was: a version of notion_raw_pages (the other tables as of its commit) or an
+    /// RFC 3339 timestamp.
+    #[arg(long, value_name = "VERSION|TIMESTAMP")]
+    pub as_of: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::query::output::Format,
+    /// Write the result to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `snapshots` options.

@@ -142,8 +142,13 @@ pub async fn run(args: &DemoArgs) -> u8 {
     if let (Some(v), Some(ds)) = (restore_point, tasks_ds_id(&sim)) {
         failed |= !restore_step(&sim, &client, &sink, &databases, &ds, v).await;
     }
+    failed |= !typed_query(&sink).await;
     println!("\nLook at the tables:");
     println!("  LAKEHOUSE_URI={} notion-sync status", args.lake);
+    println!(
+        "  LAKEHOUSE_URI={} notion-sync query \"SELECT name, status, due FROM tasks WHERE due < now() AND status <> 'Done' ORDER BY due\"",
+        args.lake
+    );
     println!(
         "  python -c \"import deltalake; print(deltalake.DeltaTable('{}/bronze/notion_raw_pages').to_pandas()[['database_name','title','last_edited_time']])\"",
         args.lake
@@ -154,6 +159,42 @@ pub async fn run(args: &DemoArgs) -> u8 {
     );
     sim.shutdown().await;
     if failed { exit::PARTIAL } else { exit::OK }
+}
+
+/// The typed query the demo ends with.
+const TYPED_QUERY: &str = "SELECT status, count(*) AS tasks, sum(effort) AS effort, max(due) AS latest_due \
+                           FROM tasks GROUP BY status ORDER BY status";
+
+/// Step 4: the analysts' side: each database is a typed view (a column per property) and
+/// `notion-sync query` runs SQL over them with DataFusion.
+async fn typed_query(sink: &Sink) -> bool {
+    let Sink::Delta(lake) = sink else {
+        return true;
+    };
+    println!(
+        "\n4. Every database is also a typed view, a column per property; notion-sync query \"{TYPED_QUERY}\":"
+    );
+    let result = async {
+        let (ctx, views) = crate::query::session(lake, crate::restore::AsOf::Latest).await?;
+        let names: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
+        println!("   views: {}", names.join(", "));
+        let df = ctx.sql(TYPED_QUERY).await.map_err(crate::query::classify)?;
+        let stream = df.execute_stream().await.map_err(crate::query::classify)?;
+        crate::query::output::write(
+            stream,
+            crate::query::output::Format::Table,
+            Box::new(std::io::stdout()),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
 }
 
 /// The data source of the Tasks database.

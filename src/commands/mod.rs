@@ -7,12 +7,14 @@ mod export;
 mod health;
 mod init;
 mod list;
+mod query;
 mod restore;
 mod serve;
 mod snapshots;
 mod status;
 mod sync;
 mod table;
+mod views;
 
 use std::path::Path;
 
@@ -52,6 +54,8 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Snapshots(args) => snapshots::run(&settings, args).await,
         Command::Restore(args) => restore::run(&settings, args).await,
         Command::Export(args) => export::run(&cli, &settings, args).await,
+        Command::Views(args) => views::run(&settings, args).await,
+        Command::Query(args) => query::run(&settings, args).await,
         Command::Verify(_) => exit::INTERNAL,
         #[cfg(feature = "demo")]
         Command::Demo(_) => exit::INTERNAL,

@@ -60,6 +60,10 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> u8 {
         .await;
     }
     let code = outcome_code(&outcomes);
+    if settings.views.on_sync {
+        let names: Vec<String> = plan.databases.iter().map(|d| d.name.clone()).collect();
+        super::views::refresh(settings, &sink, &names).await;
+    }
     lineage.finish(&outcomes, code).await;
     code
 }

@@ -28,6 +28,9 @@ pub const ENV_VARS: &[&str] = &[
     "NOTION_SYNC_INCLUDE",
     "NOTION_SYNC_CONTENT_DEPTH",
     "NOTION_SYNC_SINK",
+    "NOTION_SYNC_VIEWS",
+    "NOTION_SYNC_VIEWS_SCHEMA",
+    "NOTION_SYNC_VIEWS_DIR",
     "WAREHOUSE_DIALECT",
     "WAREHOUSE_ODBC_CONNECTION_STRING",
     "WAREHOUSE_ODBC_CONNECTION_STRING_FILE",
@@ -96,6 +99,12 @@ pub struct EnvVars {
     pub notion_sync_content_depth: Option<String>,
     /// `NOTION_SYNC_SINK`: where bronze lands, `delta` (default) or `warehouse`.
     pub notion_sync_sink: Option<String>,
+    /// `NOTION_SYNC_VIEWS`: `1` makes `sync` regenerate the typed views of a database whose schema changed.
+    pub notion_sync_views: Option<String>,
+    /// `NOTION_SYNC_VIEWS_SCHEMA`: warehouse schema of the typed views, default `silver`.
+    pub notion_sync_views_schema: Option<String>,
+    /// `NOTION_SYNC_VIEWS_DIR`: folder the views' SQL is written under, default `sql/generated`.
+    pub notion_sync_views_dir: Option<String>,
     /// `WAREHOUSE_DIALECT`: `databricks` (default) or `postgres`.
     pub warehouse_dialect: Option<String>,
     /// `WAREHOUSE_ODBC_CONNECTION_STRING`: the full ODBC connection string of the warehouse (a secret).

@@ -8,6 +8,7 @@ mod env;
 mod file;
 mod secret;
 mod storage;
+mod views;
 mod warehouse;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ pub use env::{ENV_VARS, EnvVars};
 pub use file::FileConfig;
 pub use secret::{Secret, remember as remember_secret, scrub as scrub_secrets};
 pub use storage::{STORAGE_VARS, StorageSettings, Store};
+pub use views::ViewsSettings;
 pub use warehouse::{Dialect, SinkChoice, WarehouseSettings};
 
 use crate::notion::ApiVersion;
@@ -145,6 +147,8 @@ pub struct Settings {
     pub pushgateway: Option<Pushgateway>,
     /// Where `sync` sends its OpenLineage run events (`None`: nowhere).
     pub lineage: Option<crate::lineage::LineageSettings>,
+    /// Typed views: their schema, their folder, and whether `sync` regenerates them.
+    pub views: ViewsSettings,
 }
 
 impl Settings {
@@ -159,6 +163,7 @@ impl Settings {
         let base_url = parse_base_url(env.notion_api_base_url.as_deref())?;
         let pushgateway = parse_pushgateway(env)?;
         let lineage = crate::lineage::LineageSettings::from_env(env)?;
+        let views = ViewsSettings::from_env(env)?;
         let api_version = match env.notion_version.as_deref() {
             None => ApiVersion::default(),
             Some(v) => v.parse().map_err(|_| {
@@ -286,6 +291,7 @@ impl Settings {
             content_depth,
             pushgateway,
             lineage,
+            views,
         })
     }
 

@@ -230,7 +230,7 @@ fn acknowledged(env: &EnvVars) -> bool {
 }
 
 /// `1`, `true` or `yes`, in any case (how delta-rs reads these flags too).
-fn truthy(value: &str) -> bool {
+pub(super) fn truthy(value: &str) -> bool {
     matches!(
         value.trim().to_ascii_lowercase().as_str(),
         "1" | "true" | "yes"

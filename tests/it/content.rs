@@ -411,7 +411,7 @@ async fn killed_during_a_content_read_the_rerun_converges() {
         }
         panic!("the run ended before its second content write");
     };
-    tokio::time::timeout(std::time::Duration::from_secs(60), reached)
+    tokio::time::timeout(crate::support::HANG_GUARD, reached)
         .await
         .expect("reached the pause point");
     child.start_kill().unwrap();

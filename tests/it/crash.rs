@@ -109,21 +109,27 @@ pub(crate) async fn await_pause(child: &mut Child, point: &str) {
         }
         panic!("the run ended before reaching {point}");
     };
-    tokio::time::timeout(Duration::from_secs(60), wait)
+    tokio::time::timeout(crate::support::HANG_GUARD, wait)
         .await
-        .unwrap_or_else(|_| panic!("{point} not reached within 60 s"));
+        .unwrap_or_else(|_| {
+            panic!(
+                "{point} not reached within {:?}",
+                crate::support::HANG_GUARD
+            )
+        });
 }
 
 /// Waits until the trace shows the `n`-th pass of `point`, polling every millisecond.
 async fn await_trace(child: &mut Child, trace: &Path, point: &str, n: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + crate::support::HANG_GUARD;
     while passes(&trace_points(trace), point) < n as usize {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the run ended ({status}) before passing {point} {n} times");
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{point} not passed {n} times within 60 s"
+            "{point} not passed {n} times within {:?}",
+            crate::support::HANG_GUARD
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

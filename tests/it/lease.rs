@@ -31,7 +31,7 @@ impl Paused {
     /// Lets a run stopped with SIGSTOP go on; returns its exit code and the rest of its stderr.
     pub(crate) async fn resume(mut self) -> (Option<i32>, String) {
         kill(self.pid(), Signal::SIGCONT).unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+        let status = tokio::time::timeout(crate::support::HANG_GUARD, self.child.wait())
             .await
             .expect("the resumed run ends")
             .unwrap();
@@ -68,9 +68,14 @@ pub(crate) async fn start_paused(
         }
         panic!("the run ended before reaching {point}");
     };
-    let lines = tokio::time::timeout(Duration::from_secs(60), wait)
+    let lines = tokio::time::timeout(crate::support::HANG_GUARD, wait)
         .await
-        .unwrap_or_else(|_| panic!("{point} not reached within 60 s"));
+        .unwrap_or_else(|_| {
+            panic!(
+                "{point} not reached within {:?}",
+                crate::support::HANG_GUARD
+            )
+        });
     // It prints the line just before it stops itself: a SIGCONT sent in between would be lost, and the
     // run would then stay stopped for good.
     if mode == "stop" {
@@ -99,11 +104,12 @@ async fn wait_stopped(pid: u32) {
             })
             .unwrap_or(false)
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + crate::support::HANG_GUARD;
     while !stopped() {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "process {pid} did not stop within 60 s"
+            "process {pid} did not stop within {:?}",
+            crate::support::HANG_GUARD
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }

@@ -21,5 +21,6 @@ mod serve;
 mod snapshots;
 mod support;
 mod sync;
+mod views;
 mod warehouse;
 mod workload;

@@ -347,7 +347,7 @@ async fn pushgateway_receives_the_metrics_file() {
     w.set("NOTION_SYNC_INTEGRATION_NAME", "marketing");
     let (code, text, err) = sync_with_metrics(&w).await;
     assert_eq!(code, 0, "{err}");
-    let received = tokio::time::timeout(std::time::Duration::from_secs(10), receiver)
+    let received = tokio::time::timeout(crate::support::HANG_GUARD, receiver)
         .await
         .expect("the push arrives")
         .unwrap();

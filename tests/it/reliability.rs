@@ -1,7 +1,7 @@
 //! Reliability: faults, bad payloads. Every run ends with bronze equal to the simulator or with a clear
 //! error and a documented exit code.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use notion_sim::{FaultKind, FaultMode, FaultPlan, FaultRule, WorkspaceKind};
 use notion_sync::sink::BronzeSink;
@@ -17,26 +17,23 @@ fn rule(endpoint: Option<&str>, kind: FaultKind, p: f64) -> FaultRule {
     }
 }
 
-/// Syncs the demo workspace under `rules`; bronze must equal the simulator, within `bound`.
-async fn survives(rules: Vec<FaultRule>, bound: Duration) -> Vec<notion_sync::bronze::RunRecord> {
-    survives_on(Lake::Local, rules, bound).await
+/// Syncs the demo workspace under `rules`; the run must end (no endless retrying) and bronze must equal
+/// the simulator.
+async fn survives(rules: Vec<FaultRule>) -> Vec<notion_sync::bronze::RunRecord> {
+    survives_on(Lake::Local, rules).await
 }
 
 /// [`survives`] with bronze on `lake`.
-async fn survives_on(
-    lake: Lake,
-    rules: Vec<FaultRule>,
-    bound: Duration,
-) -> Vec<notion_sync::bronze::RunRecord> {
+async fn survives_on(lake: Lake, rules: Vec<FaultRule>) -> Vec<notion_sync::bronze::RunRecord> {
     let mut w = World::start(WorkspaceKind::Demo).await;
     w.on(lake).await;
     w.set("NOTION_TIMEOUT_SECONDS", "1");
     w.set("NOTION_MAX_RETRIES", "12");
     w.sim.set_faults(FaultPlan { rules });
-    let started = Instant::now();
-    let out = w.run(&["sync"]).await;
+    let out = tokio::time::timeout(crate::support::HANG_GUARD, w.run(&["sync"]))
+        .await
+        .expect("the run ends");
     assert_exit(&out, 0);
-    assert!(started.elapsed() < bound, "took {:?}", started.elapsed());
     w.sim.clear_faults();
     assert_bronze_matches(&w, "2026-03-11", None).await;
     w.bronze().recent_runs(100).await.unwrap()
@@ -51,38 +48,28 @@ fn total(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_529_is_waited_out() {
-    let runs = survives(
-        vec![rule(None, FaultKind::Status(529), 0.3)],
-        Duration::from_secs(120),
-    )
-    .await;
+    let runs = survives(vec![rule(None, FaultKind::Status(529), 0.3)]).await;
     assert!(total(&runs, |r| r.throttled_429) > 0);
     assert!(total(&runs, |r| r.wait_ms) >= 1000, "waits are counted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_slower_than_the_timeout_are_retried() {
-    let runs = survives(
-        vec![rule(
-            None,
-            FaultKind::Delay(Duration::from_millis(1500)),
-            0.2,
-        )],
-        Duration::from_secs(120),
-    )
+    let runs = survives(vec![rule(
+        None,
+        FaultKind::Delay(Duration::from_millis(1500)),
+        0.2,
+    )])
     .await;
     assert!(total(&runs, |r| r.retries) > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_closed_mid_body_and_truncated_json_are_retried() {
-    let runs = survives(
-        vec![
-            rule(None, FaultKind::DropConnection, 0.15),
-            rule(None, FaultKind::TruncatedBody, 0.15),
-        ],
-        Duration::from_secs(120),
-    )
+    let runs = survives(vec![
+        rule(None, FaultKind::DropConnection, 0.15),
+        rule(None, FaultKind::TruncatedBody, 0.15),
+    ])
     .await;
     assert!(total(&runs, |r| r.retries) > 0);
 }
@@ -110,7 +97,6 @@ async fn every_fault_at_once(lake: Lake) {
             rule(None, FaultKind::TruncatedBody, 0.05),
             rule(Some("query_data_source"), FaultKind::InvalidCursor, 0.2),
         ],
-        Duration::from_secs(300),
     )
     .await;
     assert!(total(&runs, |r| r.throttled_429) > 0);
@@ -284,7 +270,7 @@ async fn rejects_that_cannot_be_written_hold_the_watermark_back() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(60), stopped)
+    tokio::time::timeout(crate::support::HANG_GUARD, stopped)
         .await
         .unwrap();
     std::fs::remove_dir_all(&rejects).unwrap();
@@ -329,7 +315,7 @@ async fn rejected_cursors_in_a_minute_of_many_edits_go_through_it_by_created_tim
     w.sim.edit_pages(&ds, 450);
     w.sim.advance_clock(chrono::Duration::minutes(10));
     w.sim.set_faults(every_cursor_rejected());
-    let out = tokio::time::timeout(Duration::from_secs(120), w.run(&["sync"]))
+    let out = tokio::time::timeout(crate::support::HANG_GUARD, w.run(&["sync"]))
         .await
         .expect("the run ends");
     assert_exit(&out, 0);
@@ -349,7 +335,7 @@ async fn cursors_rejected_again_and_again_without_progress_stop_with_75() {
     w.sim.create_pages(&ds, 150);
     w.sim.advance_clock(chrono::Duration::minutes(10));
     w.sim.set_faults(every_cursor_rejected());
-    let out = tokio::time::timeout(Duration::from_secs(120), w.run(&["sync"]))
+    let out = tokio::time::timeout(crate::support::HANG_GUARD, w.run(&["sync"]))
         .await
         .expect("the run ends instead of restarting for ever");
     assert_exit(&out, 75);

@@ -11,6 +11,10 @@ use notion_sync::sink::delta::{DeltaSink, StoredPage};
 use notion_sync::sink::warehouse::WarehouseSink;
 use tempfile::TempDir;
 
+/// How long a test waits for something that must happen before it calls it a hang. Only a guard: no
+/// test asserts speed, and a loaded or slow machine must not fail one.
+pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A simulator, a lake directory and the environment that points the binary at both.
 pub struct World {
     pub sim: SimHandle,

@@ -54,6 +54,40 @@ impl DeltaSink {
             .and_then(|c| c.committed_at))
     }
 
+    /// Table `name` at `at`, to read through DataFusion (`notion-sync query`); `None` when the table does
+    /// not exist, or did not yet at `at`.
+    pub async fn table_at(
+        &self,
+        name: &str,
+        at: TableAt,
+    ) -> Result<Option<deltalake::DeltaTable>, SinkError> {
+        // A read creates nothing: a local table without a log does not exist.
+        if let super::Root::Local(dir) = &self.root
+            && !dir.join(name).join("_delta_log").exists()
+        {
+            return Ok(None);
+        }
+        let mut table = self.handle(name).await?;
+        if table.version().is_none() {
+            return Ok(None);
+        }
+        let version = match at {
+            TableAt::Latest => None,
+            TableAt::Version(v) => Some(v),
+            TableAt::Time(t) => match self.version_at(name, t).await? {
+                Some(v) => Some(v),
+                None => return Ok(None),
+            },
+        };
+        if let Some(v) = version {
+            table
+                .load_version(v)
+                .await
+                .map_err(|e| self.fail(name, e))?;
+        }
+        Ok(Some(table))
+    }
+
     /// Every row of `spec`'s table at `at` (empty when the table did not exist yet).
     pub(super) async fn rows_at(
         &self,

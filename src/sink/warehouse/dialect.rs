@@ -46,6 +46,15 @@ impl Sql {
         format!("{}.{name}", self.namespace)
     }
 
+    /// Up to `limit` live pages' `properties` of `database_id`.
+    pub fn sample_properties(&self, database_id: &str, limit: usize) -> String {
+        format!(
+            "SELECT properties FROM {} WHERE database_id = {} AND NOT is_deleted LIMIT {limit}",
+            self.table(crate::sink::tables::PAGES),
+            crate::sink::sql_str(database_id)
+        )
+    }
+
     /// The SQL type of a column kind.
     pub fn type_of(&self, kind: Kind) -> &'static str {
         match (self.dialect, kind) {

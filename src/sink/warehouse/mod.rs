@@ -97,6 +97,31 @@ impl WarehouseSink {
         &self.odbc.settings().describe
     }
 
+    /// Runs `statements` as one unit (one transaction on PostgreSQL): the typed views' DDL.
+    pub async fn apply(&self, what: &str, statements: Vec<String>) -> Result<(), SinkError> {
+        self.run(what, move |s, _| {
+            statements.iter().try_for_each(|stmt| s.exec(stmt))
+        })
+        .await
+    }
+
+    /// The `properties` text of up to `limit` live pages of `database_id` (formula and rollup result
+    /// types are read from them).
+    pub async fn sample_properties(
+        &self,
+        database_id: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, SinkError> {
+        let sql = self.sql.sample_properties(database_id, limit);
+        let rows = self
+            .run(spec::PAGES.name, move |s, _| s.query(&sql))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect())
+    }
+
     async fn guard(&self, databases: &[&str]) -> Result<(), SinkError> {
         for db in databases {
             self.leases.check(db).await?;

@@ -1,0 +1,235 @@
+//! `notion-sync query`: SQL over the Delta lake with DataFusion, no Spark needed.
+//!
+//! Every bronze table is registered by its name and every database's typed view by the database's name
+//! (plus `<name>_deleted`), all at the same point: the latest state, a version of `notion_raw_pages` (the
+//! other tables as they were when that version was committed) or a point in time. Results stream from
+//! DataFusion to the output ([`output`]) batch by batch.
+
+pub mod output;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use deltalake::arrow::array::{Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, TimeUnit};
+use deltalake::datafusion::error::DataFusionError;
+use deltalake::datafusion::prelude::SessionContext;
+
+use crate::bronze::DatabaseRecord;
+use crate::restore::AsOf;
+use crate::sink::SinkError;
+use crate::sink::delta::{DeltaSink, TableAt};
+use crate::sink::tables;
+use crate::views::render::{Target, ViewDialect};
+use crate::views::{self, ViewSpec};
+
+/// Pages read per database to learn formula and rollup result types.
+pub const SAMPLE_PAGES: usize = 200;
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The SQL does not parse or plan (DataFusion's message): exit 2.
+    #[error("{0}")]
+    Sql(String),
+    /// Reading the lake failed.
+    #[error(transparent)]
+    Lake(#[from] SinkError),
+    /// Running the query or writing its output failed.
+    #[error("{message}")]
+    Run {
+        /// What failed.
+        message: String,
+        /// Whether retrying later may work (object-store and I/O faults).
+        transient: bool,
+    },
+}
+
+impl QueryError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            QueryError::Sql(_) => crate::exit::USAGE,
+            QueryError::Lake(e) => crate::exit::for_class(e.class()),
+            QueryError::Run {
+                transient: true, ..
+            } => crate::exit::TRANSIENT,
+            QueryError::Run { .. } => crate::exit::INTERNAL,
+        }
+    }
+}
+
+/// DataFusion's error, classed: a planning error is the user's SQL, an I/O or object-store error
+/// transient, anything else internal. Never carries a secret.
+pub fn classify(e: DataFusionError) -> QueryError {
+    let message = crate::config::scrub_secrets(e.to_string());
+    match e.find_root() {
+        DataFusionError::SQL(..)
+        | DataFusionError::Plan(_)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::NotImplemented(_) => QueryError::Sql(message),
+        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => QueryError::Run {
+            message,
+            transient: true,
+        },
+        _ => QueryError::Run {
+            message,
+            transient: false,
+        },
+    }
+}
+
+/// A DataFusion session over `lake` at `at`, with every bronze table and typed view registered; also
+/// returns the views.
+pub async fn session(
+    lake: &DeltaSink,
+    at: AsOf,
+) -> Result<(SessionContext, Vec<ViewSpec>), QueryError> {
+    let ctx = SessionContext::new();
+    views::udf::register(&ctx);
+    let point = match at {
+        AsOf::Latest => None,
+        AsOf::Time(t) => Some(t),
+        AsOf::Version(v) => Some(lake.committed_at(tables::PAGES, v).await?.ok_or_else(|| {
+            QueryError::Sql(format!(
+                "--as-of {v}: notion_raw_pages has no commit {v} (see `notion-sync snapshots`)"
+            ))
+        })?),
+    };
+    for name in tables::ALL {
+        let table_at = match (at, point) {
+            (AsOf::Version(v), _) if name == tables::PAGES => TableAt::Version(v),
+            (_, Some(t)) => TableAt::Time(t),
+            _ => TableAt::Latest,
+        };
+        let Some(table) = lake.table_at(name, table_at).await? else {
+            continue;
+        };
+        table
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| SinkError::Internal {
+                table: name.to_string(),
+                reason: crate::config::scrub_secrets(e.to_string()),
+            })?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| SinkError::Internal {
+                table: name.to_string(),
+                reason: crate::config::scrub_secrets(e.to_string()),
+            })?;
+        ctx.register_table(name, provider).map_err(classify)?;
+    }
+    let specs = plan_views(&ctx).await?;
+    let target = Target {
+        pages: tables::PAGES.to_string(),
+        schema: None,
+    };
+    for v in &specs {
+        for stmt in views::render::statements(ViewDialect::Datafusion, &target, v) {
+            ctx.sql(&stmt).await.map_err(classify)?;
+        }
+    }
+    Ok((ctx, specs))
+}
+
+/// The views of the databases the registered `notion_raw_databases` holds.
+async fn plan_views(ctx: &SessionContext) -> Result<Vec<ViewSpec>, QueryError> {
+    if !ctx.table_exist(tables::DATABASES).map_err(classify)?
+        || !ctx.table_exist(tables::PAGES).map_err(classify)?
+    {
+        return Ok(Vec::new());
+    }
+    let batches = collect(
+        ctx,
+        &format!(
+            "SELECT database_id, data_source_id, database_name, schema, observed_at FROM {}",
+            tables::DATABASES
+        ),
+    )
+    .await?;
+    let mut schemas = Vec::new();
+    for b in &batches {
+        let text = |i: usize| -> Result<StringArray, QueryError> {
+            let a = cast(b.column(i), &DataType::Utf8).map_err(|e| run(e.to_string()))?;
+            Ok(a.as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .unwrap_or_else(|| StringArray::from(Vec::<Option<&str>>::new())))
+        };
+        let (db, ds, name, schema) = (text(0)?, text(1)?, text(2)?, text(3)?);
+        let observed = cast(
+            b.column(4),
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        )
+        .map_err(|e| run(e.to_string()))?;
+        let observed = observed
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .cloned();
+        for i in 0..b.num_rows() {
+            schemas.push(DatabaseRecord {
+                database_id: db.value(i).to_string(),
+                data_source_id: ds.value(i).to_string(),
+                database_name: name.value(i).to_string(),
+                title: String::new(),
+                schema: schema.value(i).to_string(),
+                payload: String::new(),
+                schema_sha256: String::new(),
+                api_version: String::new(),
+                observed_at: observed
+                    .as_ref()
+                    .filter(|o| !o.is_null(i))
+                    .and_then(|o| DateTime::<Utc>::from_timestamp_micros(o.value(i)))
+                    .unwrap_or_default(),
+                sync_run_id: String::new(),
+            });
+        }
+    }
+    let mut samples = HashMap::new();
+    for db in needs_samples(&schemas) {
+        let sql = format!(
+            "SELECT properties FROM {} WHERE database_id = {} AND NOT is_deleted LIMIT {SAMPLE_PAGES}",
+            tables::PAGES,
+            views::render::literal(ViewDialect::Datafusion, &db)
+        );
+        let mut texts = Vec::new();
+        for b in collect(ctx, &sql).await? {
+            let a = cast(b.column(0), &DataType::Utf8).map_err(|e| run(e.to_string()))?;
+            if let Some(a) = a.as_any().downcast_ref::<StringArray>() {
+                texts.extend(a.iter().flatten().map(str::to_string));
+            }
+        }
+        samples.insert(db, texts);
+    }
+    Ok(views::plan(&schemas, &samples))
+}
+
+/// The databases whose latest schema has a formula or rollup, whose result type only pages tell.
+pub fn needs_samples(schemas: &[DatabaseRecord]) -> Vec<String> {
+    let mut out: Vec<String> = views::latest(schemas)
+        .into_iter()
+        .filter(|s| s.schema.contains("\"formula\"") || s.schema.contains("\"rollup\""))
+        .map(|s| s.database_id.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+    ctx.sql(sql)
+        .await
+        .map_err(classify)?
+        .collect()
+        .await
+        .map_err(classify)
+}
+
+fn run(message: String) -> QueryError {
+    QueryError::Run {
+        message,
+        transient: false,
+    }
+}
