@@ -10,9 +10,9 @@ pub mod output;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use deltalake::arrow::array::{Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use deltalake::arrow::array::{RecordBatch, StringArray};
 use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::{DataType, TimeUnit};
+use deltalake::arrow::datatypes::DataType;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::prelude::SessionContext;
 
@@ -121,7 +121,7 @@ pub async fn session(
             })?;
         ctx.register_table(name, provider).map_err(classify)?;
     }
-    let specs = plan_views(&ctx).await?;
+    let specs = plan_views(lake, &ctx, point).await?;
     let target = Target {
         pages: tables::PAGES.to_string(),
         schema: None,
@@ -134,58 +134,25 @@ pub async fn session(
     Ok((ctx, specs))
 }
 
-/// The views of the databases the registered `notion_raw_databases` holds.
-async fn plan_views(ctx: &SessionContext) -> Result<Vec<ViewSpec>, QueryError> {
-    if !ctx.table_exist(tables::DATABASES).map_err(classify)?
-        || !ctx.table_exist(tables::PAGES).map_err(classify)?
+/// The views of the databases whose schema snapshots were observed by `point` (all when `None`). The
+/// snapshots come from the latest `notion_raw_databases`: a sync commits a database's snapshot after its
+/// pages, so the table as of a pages version may lack the snapshot those pages were read with.
+async fn plan_views(
+    lake: &DeltaSink,
+    ctx: &SessionContext,
+    point: Option<DateTime<Utc>>,
+) -> Result<Vec<ViewSpec>, QueryError> {
+    if !ctx.table_exist(tables::PAGES).map_err(classify)?
+        || lake
+            .table_at(tables::DATABASES, TableAt::Latest)
+            .await?
+            .is_none()
     {
         return Ok(Vec::new());
     }
-    let batches = collect(
-        ctx,
-        &format!(
-            "SELECT database_id, data_source_id, database_name, schema, observed_at FROM {}",
-            tables::DATABASES
-        ),
-    )
-    .await?;
-    let mut schemas = Vec::new();
-    for b in &batches {
-        let text = |i: usize| -> Result<StringArray, QueryError> {
-            let a = cast(b.column(i), &DataType::Utf8).map_err(|e| run(e.to_string()))?;
-            Ok(a.as_any()
-                .downcast_ref::<StringArray>()
-                .cloned()
-                .unwrap_or_else(|| StringArray::from(Vec::<Option<&str>>::new())))
-        };
-        let (db, ds, name, schema) = (text(0)?, text(1)?, text(2)?, text(3)?);
-        let observed = cast(
-            b.column(4),
-            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        )
-        .map_err(|e| run(e.to_string()))?;
-        let observed = observed
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .cloned();
-        for i in 0..b.num_rows() {
-            schemas.push(DatabaseRecord {
-                database_id: db.value(i).to_string(),
-                data_source_id: ds.value(i).to_string(),
-                database_name: name.value(i).to_string(),
-                title: String::new(),
-                schema: schema.value(i).to_string(),
-                payload: String::new(),
-                schema_sha256: String::new(),
-                api_version: String::new(),
-                observed_at: observed
-                    .as_ref()
-                    .filter(|o| !o.is_null(i))
-                    .and_then(|o| DateTime::<Utc>::from_timestamp_micros(o.value(i)))
-                    .unwrap_or_default(),
-                sync_run_id: String::new(),
-            });
-        }
+    let mut schemas = lake.read_schemas().await?;
+    if let Some(t) = point {
+        schemas.retain(|s| s.observed_at <= t);
     }
     let mut samples = HashMap::new();
     for db in needs_samples(&schemas) {
