@@ -327,34 +327,25 @@ async fn full_world(lake: Lake) -> World {
     w
 }
 
+/// `notion-sync query SQL --format FORMAT`'s standard output; the run must succeed.
+async fn query(w: &World, sql: &str, format: &str) -> String {
+    let out = w.run(&["query", sql, "--format", format]).await;
+    assert_exit(&out, 0);
+    stdout(&out)
+}
+
 /// The rows of `view` through `notion-sync query`, and its columns.
 async fn datafusion_rows(
     w: &World,
     view: &str,
 ) -> (Vec<serde_json::Map<String, Value>>, BTreeSet<String>) {
-    let out = w
-        .run(&[
-            "query",
-            &format!("SELECT * FROM {view}"),
-            "--format",
-            "json",
-        ])
-        .await;
-    assert_exit(&out, 0);
-    let rows: Vec<serde_json::Map<String, Value>> = stdout(&out)
+    let rows = query(w, &format!("SELECT * FROM {view}"), "json")
+        .await
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let out = w
-        .run(&[
-            "query",
-            &format!("SELECT * FROM {view} LIMIT 0"),
-            "--format",
-            "csv",
-        ])
-        .await;
-    assert_exit(&out, 0);
-    let columns = stdout(&out)
+    let header = query(w, &format!("SELECT * FROM {view} LIMIT 0"), "csv").await;
+    let columns = header
         .lines()
         .next()
         .unwrap_or_default()
@@ -362,6 +353,17 @@ async fn datafusion_rows(
         .map(str::to_string)
         .collect();
     (rows, columns)
+}
+
+/// The columns of view `view` in PostgreSQL schema `schema`.
+fn pg_columns(schema: &str, view: &str) -> BTreeSet<String> {
+    postgres_query(&format!(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = '{schema}' \
+         AND table_name = '{view}'"
+    ))
+    .into_iter()
+    .map(|r| r[0].clone().unwrap())
+    .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,13 +424,7 @@ async fn every_typed_view_on_postgres_returns_the_simulators_values() {
         .into_iter()
         .map(|r| serde_json::from_str(r[0].as_deref().unwrap()).unwrap())
         .collect();
-        let columns: BTreeSet<String> = postgres_query(&format!(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = '{silver}' \
-             AND table_name = '{view}'"
-        ))
-        .into_iter()
-        .map(|r| r[0].clone().unwrap())
-        .collect();
+        let columns = pg_columns(&silver, &view);
         problems.extend(compare(&view, &want, &rows, &columns));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -516,21 +512,13 @@ async fn renames_removals_and_retypes_reach_the_views() {
     ));
     assert_exit(&w.run(&["sync", "--full-refresh"]).await, 0);
     assert!(column_values(&w, "tasks", "priority").await.is_err());
-    let types = w
-        .run(&[
-            "query",
-            "SELECT arrow_typeof(value) AS t, arrow_typeof(effort_points) AS e FROM tasks LIMIT 1",
-            "--format",
-            "csv",
-        ])
-        .await;
-    assert_exit(&types, 0);
-    assert_eq!(
-        stdout(&types).lines().nth(1),
-        Some("Utf8,Float64"),
-        "{}",
-        stdout(&types)
-    );
+    let types = query(
+        &w,
+        "SELECT arrow_typeof(value) AS t, arrow_typeof(effort_points) AS e FROM tasks LIMIT 1",
+        "csv",
+    )
+    .await;
+    assert_eq!(types.lines().nth(1), Some("Utf8,Float64"), "{types}");
     let dump = w.sim.state_dump(V);
     let values = column_values(&w, "tasks", "value").await.unwrap();
     for (id, v) in &values {
@@ -559,9 +547,7 @@ async fn query_writes_every_format_and_reads_older_states() {
     assert!(rows.len() >= 10, "{rows:?}");
     assert!(stderr(&json).contains(&format!("({} rows)", rows.len())));
 
-    let csv = w.run(&["query", sql, "--format", "csv"]).await;
-    assert_exit(&csv, 0);
-    let csv_text = stdout(&csv);
+    let csv_text = query(&w, sql, "csv").await;
     let mut lines = csv_text.lines();
     assert_eq!(lines.next(), Some("name,status,effort"));
     assert_eq!(lines.count(), rows.len());
@@ -655,16 +641,13 @@ async fn query_writes_every_format_and_reads_older_states() {
     let bad = w.run(&["query", "SELECT 1", "--as-of", "yesterday"]).await;
     assert_exit(&bad, 2);
     // The bronze tables are registered too.
-    let out = w
-        .run(&[
-            "query",
-            "SELECT count(*) AS n FROM notion_raw_page_versions",
-            "--format",
-            "csv",
-        ])
-        .await;
-    assert_exit(&out, 0);
-    let n: usize = stdout(&out).lines().nth(1).unwrap().parse().unwrap();
+    let out = query(
+        &w,
+        "SELECT count(*) AS n FROM notion_raw_page_versions",
+        "csv",
+    )
+    .await;
+    let n: usize = out.lines().nth(1).unwrap().parse().unwrap();
     assert!(n > rows.len());
 }
 
@@ -682,15 +665,7 @@ async fn sync_regenerates_the_warehouse_views_when_a_schema_changes() {
         "{}",
         stdout(&out)
     );
-    let columns = |view: &str| -> BTreeSet<String> {
-        postgres_query(&format!(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = '{silver}' \
-             AND table_name = '{view}'"
-        ))
-        .into_iter()
-        .map(|r| r[0].clone().unwrap())
-        .collect()
-    };
+    let columns = |view: &str| pg_columns(&silver, view);
     assert!(columns("tasks").contains("effort"));
     // Nothing changed: nothing regenerated.
     let out = w.run(&["sync"]).await;
