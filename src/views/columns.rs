@@ -143,8 +143,13 @@ pub fn result_types(samples: &[String]) -> HashMap<(String, String), String> {
 }
 
 /// Reads the value at `path` of the property of `prop_type` with one of `ids` in a page's `properties`
-/// object text. `None` when the page has no such property or the path leads nowhere.
+/// object text. `None` when the page has no such property or the path leads nowhere. One pass over the
+/// object borrows each property's text (no map is built); only the property found is parsed whole.
 pub fn lookup(properties: &str, ids: &[&str], prop_type: &str, path: &[String]) -> Option<Value> {
+    use serde::Deserializer as _;
+    use serde::de::{IgnoredAny, MapAccess, Visitor};
+    use serde_json::value::RawValue;
+
     #[derive(serde::Deserialize)]
     struct Head<'a> {
         #[serde(borrow)]
@@ -152,12 +157,35 @@ pub fn lookup(properties: &str, ids: &[&str], prop_type: &str, path: &[String]) 
         #[serde(borrow, rename = "type")]
         kind: std::borrow::Cow<'a, str>,
     }
-    let props: HashMap<std::borrow::Cow<'_, str>, &serde_json::value::RawValue> =
-        serde_json::from_str(properties).ok()?;
-    let raw = props.values().find(|raw| {
-        serde_json::from_str::<Head<'_>>(raw.get())
-            .is_ok_and(|h| h.kind == prop_type && ids.contains(&h.id.as_ref()))
-    })?;
+    struct Find<'q> {
+        ids: &'q [&'q str],
+        kind: &'q str,
+    }
+    impl<'de> Visitor<'de> for Find<'_> {
+        type Value = Option<&'de RawValue>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a properties object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while map.next_key::<IgnoredAny>()?.is_some() {
+                let raw: &'de RawValue = map.next_value()?;
+                if found.is_none()
+                    && serde_json::from_str::<Head<'_>>(raw.get())
+                        .is_ok_and(|h| h.kind == self.kind && self.ids.contains(&h.id.as_ref()))
+                {
+                    found = Some(raw);
+                }
+            }
+            Ok(found)
+        }
+    }
+    let raw = serde_json::Deserializer::from_str(properties)
+        .deserialize_map(Find {
+            ids,
+            kind: prop_type,
+        })
+        .ok()??;
     let mut v: Value = serde_json::from_str(raw.get()).ok()?;
     for key in path {
         v = match v {

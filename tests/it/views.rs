@@ -781,3 +781,36 @@ async fn the_demo_ends_with_a_typed_query() {
         .count();
     assert_eq!(counts, live);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_reads_a_lake_on_s3() {
+    let mut w = World::start(WorkspaceKind::Demo).await;
+    w.on(Lake::S3).await;
+    assert_exit(&w.run(&["sync"]).await, 0);
+    let out = query(
+        &w,
+        "SELECT count(*) AS n, sum(effort) AS effort FROM tasks",
+        "csv",
+    )
+    .await;
+    let row: Vec<&str> = out.lines().nth(1).unwrap().split(',').collect();
+    let live: Vec<_> = w
+        .pages()
+        .await
+        .into_iter()
+        .filter(|p| p.record.database_name == "tasks" && !p.record.is_deleted && !p.record.in_trash)
+        .collect();
+    assert!(!live.is_empty());
+    assert_eq!(row[0].parse::<usize>().unwrap(), live.len());
+    let effort: f64 = live
+        .iter()
+        .filter_map(|p| {
+            let props: Value = serde_json::from_str(&p.record.properties).unwrap();
+            props["Effort"]["number"].as_f64()
+        })
+        .sum();
+    assert!(
+        (row[1].parse::<f64>().unwrap() - effort).abs() < 1e-9,
+        "{out}"
+    );
+}
