@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds notion-sync and the benchmark harness in release and runs the scenarios (all, or those named:
-# throughput, budget, incremental, content, content-budget, s3 and warehouse (both under scripts/services.sh); --quick runs a
+# throughput, budget, incremental, content, content-budget, query, s3 and warehouse (both under scripts/services.sh); --quick runs a
 # tenth of the sizes). Results:
 # benches/README.md.
 set -euo pipefail
