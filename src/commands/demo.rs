@@ -178,10 +178,9 @@ async fn typed_query(sink: &Sink) -> bool {
         let (ctx, views) = crate::query::session(lake, crate::restore::AsOf::Latest).await?;
         let names: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
         println!("   views: {}", names.join(", "));
-        let df = ctx.sql(TYPED_QUERY).await.map_err(crate::query::classify)?;
-        let stream = df.execute_stream().await.map_err(crate::query::classify)?;
-        crate::query::output::write(
-            stream,
+        crate::query::run_sql(
+            &ctx,
+            TYPED_QUERY,
             crate::query::output::Format::Table,
             Box::new(std::io::stdout()),
         )

@@ -4,7 +4,7 @@ use super::{open_lake, report_sink};
 use crate::cli::QueryArgs;
 use crate::config::Settings;
 use crate::exit;
-use crate::query::{self, QueryError, output};
+use crate::query::{self, QueryError};
 use crate::restore::AsOf;
 
 /// Runs `query`.
@@ -43,7 +43,6 @@ async fn execute(
     args: &QueryArgs,
 ) -> Result<u64, QueryError> {
     let (ctx, _) = query::session(lake, at).await?;
-    let df = ctx.sql(&args.sql).await.map_err(query::classify)?;
     let out: Box<dyn std::io::Write + Send> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -51,6 +50,5 @@ async fn execute(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
-    let stream = df.execute_stream().await.map_err(query::classify)?;
-    output::write(stream, args.format, out).await
+    query::run_sql(&ctx, &args.sql, args.format, out).await
 }

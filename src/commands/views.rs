@@ -11,7 +11,6 @@ use crate::config::Dialect;
 use crate::config::Settings;
 use crate::exit;
 use crate::query::{self, SAMPLE_PAGES};
-use crate::restore::AsOf;
 use crate::sink::{Sink, SinkError, tables};
 use crate::views::render::{self, Target, ViewDialect};
 use crate::views::{self, ViewSpec};
@@ -152,8 +151,8 @@ fn can_apply(sink: &Sink, dialect: ViewDialect) -> Result<(), String> {
 /// Every database's view, planned from the sink's schema snapshots and sample pages.
 async fn plan(sink: &Sink) -> Result<Vec<ViewSpec>, SinkError> {
     match sink {
-        Sink::Delta(lake) => match query::session(lake, AsOf::Latest).await {
-            Ok((_, specs)) => Ok(specs),
+        Sink::Delta(lake) => match query::latest_views(lake).await {
+            Ok(specs) => Ok(specs),
             Err(query::QueryError::Lake(e)) => Err(e),
             Err(e) => Err(SinkError::Internal {
                 table: tables::DATABASES.into(),

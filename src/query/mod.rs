@@ -103,23 +103,7 @@ pub async fn session(
             (_, Some(t)) => TableAt::Time(t),
             _ => TableAt::Latest,
         };
-        let Some(table) = lake.table_at(name, table_at).await? else {
-            continue;
-        };
-        table
-            .update_datafusion_session(&ctx.state())
-            .map_err(|e| SinkError::Internal {
-                table: name.to_string(),
-                reason: crate::config::scrub_secrets(e.to_string()),
-            })?;
-        let provider = table
-            .table_provider()
-            .await
-            .map_err(|e| SinkError::Internal {
-                table: name.to_string(),
-                reason: crate::config::scrub_secrets(e.to_string()),
-            })?;
-        ctx.register_table(name, provider).map_err(classify)?;
+        register(lake, &ctx, name, table_at).await?;
     }
     let specs = plan_views(lake, &ctx, point).await?;
     let target = Target {
@@ -132,6 +116,48 @@ pub async fn session(
         }
     }
     Ok((ctx, specs))
+}
+
+/// Every database's view as of now, planned from the lake (`notion-sync views`): only the pages table is
+/// registered, for the formula samples.
+pub async fn latest_views(lake: &DeltaSink) -> Result<Vec<ViewSpec>, QueryError> {
+    let ctx = SessionContext::new();
+    register(lake, &ctx, tables::PAGES, TableAt::Latest).await?;
+    plan_views(lake, &ctx, None).await
+}
+
+/// Registers table `name` at `at` in `ctx`, when it exists then.
+async fn register(
+    lake: &DeltaSink,
+    ctx: &SessionContext,
+    name: &str,
+    at: TableAt,
+) -> Result<(), QueryError> {
+    let Some(table) = lake.table_at(name, at).await? else {
+        return Ok(());
+    };
+    let internal = |e: &dyn std::fmt::Display| SinkError::Internal {
+        table: name.to_string(),
+        reason: crate::config::scrub_secrets(e.to_string()),
+    };
+    table
+        .update_datafusion_session(&ctx.state())
+        .map_err(|e| internal(&e))?;
+    let provider = table.table_provider().await.map_err(|e| internal(&e))?;
+    ctx.register_table(name, provider).map_err(classify)?;
+    Ok(())
+}
+
+/// Runs `sql` in `ctx` and writes its result to `out` in `format` as it streams; returns the rows.
+pub async fn run_sql(
+    ctx: &SessionContext,
+    sql: &str,
+    format: output::Format,
+    out: Box<dyn std::io::Write + Send>,
+) -> Result<u64, QueryError> {
+    let df = ctx.sql(sql).await.map_err(classify)?;
+    let stream = df.execute_stream().await.map_err(classify)?;
+    output::write(stream, format, out).await
 }
 
 /// The views of the databases whose schema snapshots were observed by `point` (all when `None`). The

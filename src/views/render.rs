@@ -146,16 +146,19 @@ fn select(d: ViewDialect, target: &Target, view: &ViewSpec, deleted: bool) -> St
         ));
     }
     let db = literal(d, &view.database_id);
-    let live = if deleted {
-        "(is_deleted OR in_trash)"
-    } else {
-        "NOT is_deleted AND NOT in_trash"
+    let live = |alias: &str| {
+        if deleted {
+            format!("({alias}is_deleted OR {alias}in_trash)")
+        } else {
+            format!("NOT {alias}is_deleted AND NOT {alias}in_trash")
+        }
     };
     match d {
         ViewDialect::Datafusion => format!(
-            "SELECT\n{}\nFROM {}\nWHERE database_id = {db} AND {live}",
+            "SELECT\n{}\nFROM {}\nWHERE database_id = {db} AND {}",
             cols.join(",\n"),
-            target.pages
+            target.pages,
+            live("")
         ),
         ViewDialect::Postgres => format!(
             "SELECT\n{}\nFROM (\n  SELECT r.*, (SELECT jsonb_object_agg((e.p ->> 'type') || ':' || (e.p ->> 'id'), e.p)\n    \
@@ -163,7 +166,7 @@ fn select(d: ViewDialect, target: &Target, view: &ViewSpec, deleted: bool) -> St
              WHERE r.database_id = {db} AND {}\n) AS s",
             cols.join(",\n"),
             target.pages,
-            qualify(live, "r.")
+            live("r.")
         ),
         ViewDialect::Databricks => format!(
             "SELECT\n{}\nFROM (\n  SELECT r.*, map_from_entries(transform(map_values(from_json(r.properties, \
@@ -171,17 +174,9 @@ fn select(d: ViewDialect, target: &Target, view: &ViewSpec, deleted: bool) -> St
              get_json_object(p, '$.id')), p))) AS props\n  FROM {} AS r\n  WHERE r.database_id = {db} AND {}\n) AS s",
             cols.join(",\n"),
             target.pages,
-            qualify(live, "r.")
+            live("r.")
         ),
     }
-}
-
-fn qualify(condition: &str, alias: &str) -> String {
-    ["is_deleted", "in_trash"]
-        .iter()
-        .fold(condition.to_string(), |c, col| {
-            c.replace(col, &format!("{alias}{col}"))
-        })
 }
 
 /// The expression reading one column's value.
